@@ -1,0 +1,134 @@
+// Package cli wires hybridsync's subcommands (`hybridsync <noun> <verb>`).
+// Each command does its work through the product packages; this package
+// only parses flags, sets up logging and maps errors to exit codes.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+// Build information, set with -ldflags "-X .../agent/cli.version=...".
+var (
+	version = "dev"
+	commit  = ""
+)
+
+// exitError carries a specific exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// app holds what commands share; no package-level mutable state.
+type app struct {
+	stdout, stderr io.Writer
+	logLevel       string
+	logFormat      string
+}
+
+func (a *app) logger() *slog.Logger {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(a.logLevel)); err != nil {
+		lvl = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if a.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(a.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(a.stderr, opts))
+}
+
+// Main runs the CLI and returns the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a := &app{stdout: stdout, stderr: stderr}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "hybridsync: %v\n", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "hybridsync",
+		Short: "Hybrid Exchange/Entra directory agent: read AD, diff with the cloud, migrate DLs safely",
+		Long: `hybridsync reads on-premises Active Directory over LDAP, compares it with
+Entra ID and Exchange Online, and carries out distribution-list migrations and
+address fixes with a journal that can undo every write.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
+	root.AddCommand(a.versionCmd(), a.labCmd(), a.adCmd(), a.configCmd())
+	return root
+}
+
+func (a *app) versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version and build information",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, c := version, commit
+			goVersion := ""
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				goVersion = bi.GoVersion
+				for _, s := range bi.Settings {
+					if s.Key == "vcs.revision" && c == "" {
+						c = s.Value
+					}
+				}
+			}
+			fmt.Fprintf(a.stdout, "hybridsync %s (commit %s, %s)\n", v, orUnknown(c), goVersion)
+			return nil
+		},
+	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// requireFlag returns an error naming a missing required flag.
+func requireFlag(name, value string) error {
+	if value == "" {
+		return &exitError{2, fmt.Errorf("--%s is required", name)}
+	}
+	return nil
+}
+
+// openOutput returns stdout for "" or "-", else a new file.
+func (a *app) openOutput(path string) (io.Writer, func() error, error) {
+	if path == "" || path == "-" {
+		return a.stdout, func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, f.Close, nil
+}

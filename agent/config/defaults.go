@@ -1,0 +1,102 @@
+package config
+
+import (
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Defaults and limits. This file is the one place that fills in defaults;
+// validate.go enforces the limits.
+const (
+	defaultPageSize = 1000
+	maxPageSize     = 1000
+	defaultTimeout  = 30 * time.Second
+	maxTimeout      = 10 * time.Minute
+
+	tlsVersion12 = "1.2"
+	tlsVersion13 = "1.3"
+
+	bindSimple   = "simple"
+	bindKerberos = "kerberos"
+
+	defaultLogLevel  = "info"
+	defaultLogFormat = "text"
+)
+
+// applyDefaults fills every unset field that has a default. It runs after
+// decoding succeeded and before validate. l supplies the environment
+// dependent defaults.
+func applyDefaults(c *Config, l loader) {
+	c.AD.setDefaults(l)
+	c.Logging.setDefaults()
+}
+
+func (a *AD) setDefaults(l loader) {
+	if a.PageSize == 0 {
+		a.PageSize = defaultPageSize
+	}
+	if a.Timeout.Duration == 0 {
+		a.Timeout.Duration = defaultTimeout
+	}
+	a.TLS.setDefaults()
+	a.Bind.setDefaults(l)
+}
+
+func (t *TLS) setDefaults() {
+	if t.StartTLS == nil {
+		on := true
+		t.StartTLS = &on
+	}
+	if t.MinVersion == "" {
+		t.MinVersion = tlsVersion12
+	}
+}
+
+func (b *Bind) setDefaults(l loader) {
+	if b.Method == "" {
+		b.Method = bindSimple
+	}
+	b.Kerberos.Realm = strings.ToUpper(b.Kerberos.Realm)
+	if b.Method == bindKerberos && b.Kerberos.Krb5Conf == "" && fileProblem("", l.krb5ConfDefault) == "" {
+		b.Kerberos.Krb5Conf = l.krb5ConfDefault
+	}
+}
+
+func (g *Logging) setDefaults() {
+	if g.Level == "" {
+		g.Level = defaultLogLevel
+	}
+	if g.Format == "" {
+		g.Format = defaultLogFormat
+	}
+}
+
+// resolvePaths makes every relative file path in c relative to baseDir
+// instead of the working directory. It runs before applyDefaults, so
+// default paths are used as they are.
+func resolvePaths(c *Config, baseDir string) {
+	c.AD.TLS.CAFile = resolvePath(baseDir, c.AD.TLS.CAFile)
+	c.AD.Bind.Kerberos.Keytab = resolvePath(baseDir, c.AD.Bind.Kerberos.Keytab)
+	c.AD.Bind.Kerberos.Krb5Conf = resolvePath(baseDir, c.AD.Bind.Kerberos.Krb5Conf)
+	c.AD.Bind.Password = c.AD.Bind.Password.resolve(baseDir)
+}
+
+// resolvePath joins a relative p to baseDir. Empty and absolute paths are
+// returned unchanged.
+func resolvePath(baseDir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(baseDir, p)
+}
+
+// resolve returns r with a relative file: path joined to baseDir. Other
+// references, and values that are not references, are returned unchanged.
+func (r SecretRef) resolve(baseDir string) SecretRef {
+	scheme, target, ok := r.split()
+	if !ok || scheme != secretFilePrefix {
+		return r
+	}
+	return SecretRef(secretFilePrefix + resolvePath(baseDir, target))
+}

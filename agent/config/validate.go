@@ -1,0 +1,357 @@
+package config
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// validate checks every rule on a decoded config whose defaults are filled
+// in and returns all problems found, in no particular order. It is the one
+// place that checks rules: each section's validate method appends to the
+// same list and never stops early.
+func validate(c *Config, l loader) []Problem {
+	var ps problems
+	c.AD.validate(&ps, "ad", l)
+	c.Logging.validate(&ps, "logging")
+	return ps
+}
+
+func (a *AD) validate(ps *problems, path string, l loader) {
+	plainURL := validateURLs(ps, key(path, "urls"), a.URLs)
+
+	base := validateRequiredDN(ps, key(path, "base_dn"), a.BaseDN)
+	syncOUs := validateSyncOUs(ps, key(path, "sync_ous"), a.SyncOUs, base)
+	validateNoSyncOU(ps, path, a.NoSyncOU, base, syncOUs)
+
+	if a.PageSize < 1 || a.PageSize > maxPageSize {
+		ps.add(key(path, "page_size"),
+			fmt.Sprintf("must be between 1 and %d, got %d", maxPageSize, a.PageSize),
+			"Active Directory returns at most 1000 entries per page")
+	}
+	if d := a.Timeout.Duration; d <= 0 || d > maxTimeout {
+		ps.add(key(path, "timeout"),
+			fmt.Sprintf("must be greater than 0s and at most %s, got %s", formatDuration(maxTimeout), formatDuration(d)), "")
+	}
+
+	a.TLS.validate(ps, key(path, "tls"))
+	a.Bind.validate(ps, key(path, "bind"), l)
+
+	if plainURL >= 0 && !a.TLS.UseStartTLS() && !a.Bind.AllowPlaintext {
+		ps.add(key(path, "tls.start_tls"),
+			fmt.Sprintf("is false and %s is an ldap:// URL, so the connection would not be encrypted",
+				index(key(path, "urls"), plainURL)),
+			"use ldaps://, remove start_tls: false, or set ad.bind.allow_plaintext: true")
+	}
+}
+
+// formatDuration formats d like time.Duration.String without trailing zero
+// units: "10m" rather than "10m0s", "1h" rather than "1h0m0s".
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+		if t, ok := strings.CutSuffix(s, "h0m"); ok {
+			s = t + "h"
+		}
+	}
+	return s
+}
+
+// validateURLs checks the domain controller URLs. It returns the index of
+// the first valid ldap:// URL, or -1 if there is none.
+func validateURLs(ps *problems, path string, urls []string) int {
+	const hint = "write ldaps://host[:port] or ldap://host[:port]"
+	if len(urls) == 0 {
+		ps.add(path, "at least one URL is required", "for example ldaps://dc1.example.com:636")
+		return -1
+	}
+	plain := -1
+	seen := make(map[string]int, len(urls))
+	for i, raw := range urls {
+		p := index(path, i)
+		if strings.TrimSpace(raw) == "" {
+			ps.add(p, "is empty", hint)
+			continue
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			// Report only the cause: url.Error repeats the URL, which
+			// could hold a password.
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			ps.add(p, fmt.Sprintf("is not a valid URL: %v", err), hint)
+			continue
+		}
+		ok := true
+		if u.Scheme != "ldaps" && u.Scheme != "ldap" {
+			ps.add(p, fmt.Sprintf("has scheme %q, want ldaps or ldap", u.Scheme), hint)
+			ok = false
+		}
+		if u.User != nil {
+			ps.add(p, "must not contain a user name or password",
+				"put the identity in ad.bind.dn and the password reference in ad.bind.password")
+			ok = false
+		}
+		if u.Hostname() == "" {
+			ps.add(p, "has no host", hint)
+			ok = false
+		}
+		if port := u.Port(); port != "" {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				ps.add(p, fmt.Sprintf("has invalid port %q", port), "use a port from 1 to 65535")
+				ok = false
+			}
+		}
+		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+			ps.add(p, "must not have a path, query or fragment", hint)
+			ok = false
+		}
+		if !ok {
+			continue
+		}
+		norm := strings.ToLower(u.Scheme + "://" + u.Host)
+		if j, dup := seen[norm]; dup {
+			ps.add(p, fmt.Sprintf("repeats %s", index(path, j)), "list each domain controller once")
+			continue
+		}
+		seen[norm] = i
+		if u.Scheme == "ldap" && plain < 0 {
+			plain = i
+		}
+	}
+	return plain
+}
+
+// validateRequiredDN checks a required DN and returns it parsed, or nil.
+func validateRequiredDN(ps *problems, path, s string) *ldap.DN {
+	if strings.TrimSpace(s) == "" {
+		ps.add(path, "is required", "for example DC=example,DC=com")
+		return nil
+	}
+	return validateDN(ps, path, s)
+}
+
+// validateDN parses a DN, reporting a problem and returning nil if it is
+// not valid.
+func validateDN(ps *problems, path, s string) *ldap.DN {
+	dn, err := ldap.ParseDN(s)
+	if err == nil && len(dn.RDNs) == 0 {
+		err = errors.New("it is empty")
+	}
+	if err != nil {
+		ps.add(path, fmt.Sprintf("is not a valid DN: %v", err), "for example OU=Staff,DC=example,DC=com")
+		return nil
+	}
+	return dn
+}
+
+// validateSyncOUs checks that each sync OU is a DN equal to or below base
+// (when base is valid) and that none repeats or lies inside another. It
+// returns the parsed OUs, nil for invalid ones.
+func validateSyncOUs(ps *problems, path string, ous []string, base *ldap.DN) []*ldap.DN {
+	parsed := make([]*ldap.DN, len(ous))
+	for i, s := range ous {
+		p := index(path, i)
+		dn := validateDN(ps, p, s)
+		if dn == nil {
+			continue
+		}
+		parsed[i] = dn
+		if base != nil && !base.EqualFold(dn) && !base.AncestorOfFold(dn) {
+			ps.add(p, "is not under base_dn",
+				"every sync OU must be base_dn or an OU below it")
+			continue
+		}
+		for j, other := range parsed[:i] {
+			switch {
+			case other == nil:
+			case other.EqualFold(dn):
+				ps.add(p, fmt.Sprintf("repeats %s", index(path, j)), "list each OU once")
+			case other.AncestorOfFold(dn):
+				ps.add(p, fmt.Sprintf("is inside %s", index(path, j)),
+					"list only the outer OU; its whole subtree is synchronised")
+			case dn.AncestorOfFold(other):
+				ps.add(p, fmt.Sprintf("contains %s", index(path, j)),
+					"list only the outer OU; its whole subtree is synchronised")
+			}
+		}
+	}
+	return parsed
+}
+
+// validateNoSyncOU checks the optional excluded OU: strictly below base and
+// not one of the sync OUs.
+func validateNoSyncOU(ps *problems, adPath, s string, base *ldap.DN, syncOUs []*ldap.DN) {
+	if s == "" {
+		return
+	}
+	p := key(adPath, "nosync_ou")
+	dn := validateDN(ps, p, s)
+	if dn == nil {
+		return
+	}
+	if base != nil && !base.AncestorOfFold(dn) {
+		ps.add(p, "is not below base_dn",
+			"the excluded OU must be an OU inside base_dn")
+		return
+	}
+	for j, ou := range syncOUs {
+		if ou != nil && ou.EqualFold(dn) {
+			ps.add(p, fmt.Sprintf("is the same OU as %s", index(key(adPath, "sync_ous"), j)),
+				"an OU cannot be both synchronised and excluded")
+		}
+	}
+}
+
+func (t *TLS) validate(ps *problems, path string) {
+	if t.CAFile != "" {
+		validateCAFile(ps, key(path, "ca_file"), t.CAFile)
+	}
+	if s := t.ServerName; s != "" && net.ParseIP(s) == nil && strings.ContainsAny(s, "/: \t") {
+		ps.add(key(path, "server_name"), fmt.Sprintf("%q is not a host name", s),
+			"write the bare name in the DC certificate, without scheme, port or path")
+	}
+	if t.MinVersion != tlsVersion12 && t.MinVersion != tlsVersion13 {
+		ps.add(key(path, "min_version"),
+			fmt.Sprintf("must be %q or %q, got %q", tlsVersion12, tlsVersion13, t.MinVersion), "")
+	}
+}
+
+// validateCAFile checks that the CA file can be read and holds at least
+// one PEM certificate.
+func validateCAFile(ps *problems, path, file string) {
+	if msg := fileProblem("file", file); msg != "" {
+		ps.add(path, msg, "")
+		return
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		ps.add(path, fmt.Sprintf("cannot read file %q: %v", file, pathErrCause(err)), "")
+		return
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(data) {
+		ps.add(path, fmt.Sprintf("file %q holds no PEM certificate", file),
+			`it must hold one or more "-----BEGIN CERTIFICATE-----" blocks`)
+	}
+}
+
+func (b *Bind) validate(ps *problems, path string, l loader) {
+	switch b.Method {
+	case bindSimple:
+		b.validateSimple(ps, path)
+	case bindKerberos:
+		b.validateKerberos(ps, path, l)
+	default:
+		ps.add(key(path, "method"),
+			fmt.Sprintf("must be %q or %q, got %q", bindSimple, bindKerberos, b.Method), "")
+	}
+}
+
+func (b *Bind) validateSimple(ps *problems, path string) {
+	const dnHint = `for example CN=svc-sync,OU=Service Accounts,DC=example,DC=com, svc-sync@EXAMPLE.COM or EXAMPLE\svc-sync`
+	dnPath := key(path, "dn")
+	switch {
+	case strings.TrimSpace(b.DN) == "":
+		ps.add(dnPath, "is required for method simple", dnHint)
+	case strings.Contains(b.DN, "="):
+		if _, err := ldap.ParseDN(b.DN); err != nil {
+			ps.add(dnPath, fmt.Sprintf("is not a valid DN: %v", err), dnHint)
+		}
+	case !isBindName(b.DN):
+		ps.add(dnPath, `must be a DN, user@REALM or DOMAIN\user`, dnHint)
+	}
+
+	pwPath := key(path, "password")
+	if b.Password == "" {
+		ps.add(pwPath, "is required for method simple", secretRefHint)
+	} else if msg, hint := b.Password.problem(); msg != "" {
+		ps.add(pwPath, msg, hint)
+	}
+
+	if !b.Kerberos.isZero() {
+		ps.add(key(path, "kerberos"), "is only used when ad.bind.method is kerberos",
+			"set ad.bind.method: kerberos, or remove the kerberos settings")
+	}
+}
+
+// isBindName reports whether s is user@REALM or DOMAIN\user with both parts
+// present.
+func isBindName(s string) bool {
+	if strings.ContainsAny(s, " \t") {
+		return false
+	}
+	if user, realm, ok := strings.Cut(s, "@"); ok {
+		return user != "" && realm != "" && !strings.ContainsAny(realm, `@\`)
+	}
+	if domain, user, ok := strings.Cut(s, `\`); ok {
+		return domain != "" && user != "" && !strings.ContainsAny(user, `@\`)
+	}
+	return false
+}
+
+func (b *Bind) validateKerberos(ps *problems, path string, l loader) {
+	const onlySimple = "is only used when ad.bind.method is simple"
+	if b.DN != "" {
+		ps.add(key(path, "dn"), onlySimple, "remove it; the kerberos principal is the identity")
+	}
+	if b.Password != "" {
+		ps.add(key(path, "password"), onlySimple, "remove it; the keytab holds the key")
+	}
+
+	k := &b.Kerberos
+	kp := key(path, "kerberos")
+	switch user, realm, hasRealm := strings.Cut(k.Principal, "@"); {
+	case strings.TrimSpace(k.Principal) == "":
+		ps.add(key(kp, "principal"), "is required for method kerberos", "for example svc-sync or svc-sync@EXAMPLE.COM")
+	case hasRealm && (user == "" || realm == "" || strings.Contains(realm, "@")):
+		ps.add(key(kp, "principal"), "must be user or user@REALM", "")
+	case hasRealm && k.Realm != "" && !strings.EqualFold(realm, k.Realm):
+		ps.add(key(kp, "principal"), fmt.Sprintf("has realm %q but realm is %q", realm, k.Realm),
+			"drop the realm from the principal or make them match")
+	}
+	if strings.TrimSpace(k.Realm) == "" {
+		ps.add(key(kp, "realm"), "is required for method kerberos", "for example EXAMPLE.COM")
+	}
+	if k.Keytab == "" {
+		ps.add(key(kp, "keytab"), "is required for method kerberos", "for example /etc/hybridsync/hybridsync.keytab")
+	} else if msg := fileProblem("keytab", k.Keytab); msg != "" {
+		ps.add(key(kp, "keytab"), msg, "")
+	}
+	if k.Krb5Conf == "" {
+		ps.add(key(kp, "krb5_conf"), fmt.Sprintf("is required because %s does not exist", l.krb5ConfDefault),
+			"set it to the krb5.conf that locates the realm's KDCs")
+	} else if msg := fileProblem("file", k.Krb5Conf); msg != "" {
+		ps.add(key(kp, "krb5_conf"), msg, "")
+	}
+	if k.SPN != "" {
+		service, host, ok := strings.Cut(k.SPN, "/")
+		if !ok || service == "" || host == "" || strings.ContainsAny(k.SPN, " \t") {
+			ps.add(key(kp, "spn"), fmt.Sprintf("%q is not a service principal name", k.SPN),
+				"write service/host, for example ldap/dc1.example.com")
+		}
+	}
+}
+
+func (g *Logging) validate(ps *problems, path string) {
+	switch g.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		ps.add(key(path, "level"), fmt.Sprintf("must be debug, info, warn or error, got %q", g.Level), "")
+	}
+	switch g.Format {
+	case "text", "json":
+	default:
+		ps.add(key(path, "format"), fmt.Sprintf("must be text or json, got %q", g.Format), "")
+	}
+}

@@ -1,0 +1,320 @@
+// Package lab brings up hybridsync's test and demo environment: a real
+// Samba Active Directory domain controller bound to a loopback address,
+// with the Exchange schema extension and a seeded organisation, and writes
+// lab.env and hybridsync.yaml describing it.
+//
+// Everything lives under one directory. The DC is started in its own
+// session and stopped by the pid recorded in that directory, never by name.
+package lab
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/reconcile/retry"
+)
+
+// Options for Up.
+type Options struct {
+	Dir string
+	// Size is the number of bulk users (minimum and default 5,000).
+	Size int
+	// Seed makes the organisation reproducible.
+	Seed uint64
+	// IP is the loopback address to bind; empty picks a free 127.11.0.N.
+	IP     string
+	Logger *slog.Logger
+}
+
+// State is the lab's description, saved as DIR/lab.json.
+type State struct {
+	Dir        string    `json:"dir"`
+	IP         string    `json:"ip"`
+	Realm      string    `json:"realm"`
+	NetBIOS    string    `json:"netbios"`
+	HostName   string    `json:"hostName"`
+	DCName     string    `json:"dcName"` // FQDN in the DC certificate and SPN
+	BaseDN     string    `json:"baseDN"`
+	MailDomain string    `json:"mailDomain"`
+	Created    time.Time `json:"created"`
+	Manifest   *Manifest `json:"manifest,omitempty"`
+}
+
+const (
+	realm      = "LAB.HYBRIDSYNC.TEST"
+	netbios    = "HSLAB"
+	hostName   = "dc1"
+	mailDomain = "hybridsync.test"
+	svcUser    = "svc-hybridsync"
+)
+
+func statePath(dir string) string { return filepath.Join(dir, "lab.json") }
+
+// LoadState reads DIR/lab.json.
+func LoadState(dir string) (*State, error) {
+	data, err := os.ReadFile(statePath(dir))
+	if err != nil {
+		return nil, fmt.Errorf("lab: no lab in %s: %w", dir, err)
+	}
+	var s State
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("lab: %s: %w", statePath(dir), err)
+	}
+	return &s, nil
+}
+
+func (s *State) save() error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(statePath(s.Dir), append(data, '\n'), 0o644)
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// Up provisions (first time) or restarts (later) the lab in opts.Dir and
+// returns its state once the DC answers authenticated LDAPS requests.
+func Up(ctx context.Context, opts Options) (*State, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := requireTools(); err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	p := pathsFor(dir)
+	if pid, ok := runningPid(p); ok {
+		return nil, fmt.Errorf("lab: already running in %s (samba pid %d); run `hybridsync lab down --dir %s` first", dir, pid, dir)
+	}
+	if st, err := LoadState(dir); err == nil && st.Manifest != nil {
+		log.Info("lab: restarting existing lab", "dir", dir, "ip", st.IP)
+		if err := addLoopbackIP(ctx, st.IP); err != nil {
+			return nil, err
+		}
+		if _, err := startSamba(p); err != nil {
+			return nil, err
+		}
+		if _, err := waitReady(ctx, st); err != nil {
+			return nil, err
+		}
+		return st, writeEnv(st)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+		return nil, fmt.Errorf("lab: %s is not empty and holds no finished lab; remove it or choose another --dir", dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	ip := opts.IP
+	if ip == "" {
+		if ip, err = pickIP(); err != nil {
+			return nil, err
+		}
+	} else if parsed := net.ParseIP(ip); parsed == nil || !parsed.IsLoopback() || parsed.To4() == nil {
+		return nil, fmt.Errorf("lab: --ip %q is not an IPv4 loopback address (127.0.0.0/8)", ip)
+	}
+	st := &State{
+		Dir: dir, IP: ip, Realm: realm, NetBIOS: netbios, HostName: hostName,
+		DCName: hostName + "." + strings.ToLower(realm), BaseDN: realmDN(realm),
+		MailDomain: mailDomain, Created: time.Now().UTC(),
+	}
+	adminPass, err := genPassword()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "admin.password"), []byte(adminPass+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	caFile, certFile, keyFile, err := writeCA(dir, []string{st.DCName, "localhost"}, []net.IP{net.ParseIP(ip)}, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	_ = caFile
+	if err := addLoopbackIP(ctx, ip); err != nil {
+		return nil, err
+	}
+	log.Info("lab: provisioning Samba AD DC", "dir", dir, "ip", ip, "realm", realm)
+	if err := provision(ctx, p, st, adminPass, certFile, keyFile, caFile); err != nil {
+		return nil, err
+	}
+	if err := st.save(); err != nil {
+		return nil, err
+	}
+	if _, err := startSamba(p); err != nil {
+		return nil, err
+	}
+	c, err := waitReady(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	log.Info("lab: extending schema with Exchange attributes")
+	if err := extendSchema(ctx, c, st.BaseDN); err != nil {
+		return nil, err
+	}
+	// The schema cache is per connection in Samba: reconnect before seeding.
+	c.Close()
+	if c, err = waitReady(ctx, st); err != nil {
+		return nil, err
+	}
+	if err := createServiceAccount(ctx, c, st); err != nil {
+		return nil, err
+	}
+	if err := writeKerberos(ctx, st); err != nil {
+		return nil, err
+	}
+	seed := opts.Seed
+	if seed == 0 {
+		seed = 1
+	}
+	log.Info("lab: seeding organisation", "seed", seed, "size", opts.Size)
+	start := time.Now()
+	m, err := Seed(ctx, c, st.BaseDN, st.MailDomain, strings.ToLower(realm), seed, opts.Size)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("lab: seeded", "objects", m.Objects, "recipients", m.Recipients, "duration_seconds", time.Since(start).Seconds())
+	st.Manifest = m
+	if err := st.save(); err != nil {
+		return nil, err
+	}
+	return st, writeEnv(st)
+}
+
+// Down stops the lab's DC (by its recorded pid) and removes its loopback
+// address. The directory is kept, so `lab up` can restart it.
+func Down(ctx context.Context, dir string) error {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	st, err := LoadState(dir)
+	if err != nil {
+		return err
+	}
+	if err := stopSamba(pathsFor(dir), 15*time.Second); err != nil {
+		return err
+	}
+	return removeLoopbackIP(ctx, st.IP)
+}
+
+// Running reports whether the lab's DC process is alive, and its pid.
+func Running(dir string) (int, bool) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return 0, false
+	}
+	return runningPid(pathsFor(dir))
+}
+
+// PidFile returns the path of the file holding the DC's pid.
+func PidFile(dir string) string { return pathsFor(dir).pidFile }
+
+func realmDN(realm string) string {
+	parts := strings.Split(strings.ToLower(realm), ".")
+	for i, p := range parts {
+		parts[i] = "DC=" + p
+	}
+	return strings.Join(parts, ",")
+}
+
+// ADConfig returns the ad.Config for the lab's administrator over LDAPS.
+func (s *State) ADConfig() ad.Config {
+	pwFile := filepath.Join(s.Dir, "admin.password")
+	return ad.Config{
+		URLs:       []string{"ldaps://" + s.IP + ":636"},
+		BaseDN:     s.BaseDN,
+		CAFile:     filepath.Join(s.Dir, "tls", "ca.pem"),
+		ServerName: s.DCName,
+		Method:     ad.BindSimple,
+		BindDN:     "CN=Administrator,CN=Users," + s.BaseDN,
+		Password:   func() (string, error) { return readSecretFile(pwFile) },
+		Timeout:    30 * time.Second,
+	}
+}
+
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// waitReady dials the DC until an authenticated LDAPS bind works, for at
+// most two minutes.
+func waitReady(ctx context.Context, st *State) (*ad.Client, error) {
+	cfg := st.ADConfig()
+	pol := retry.Policy{MaxAttempts: 1}
+	cfg.Retry = &pol
+	deadline := time.Now().Add(2 * time.Minute)
+	var last error
+	for time.Now().Before(deadline) {
+		if _, ok := runningPid(pathsFor(st.Dir)); !ok {
+			return nil, fmt.Errorf("lab: samba exited during start-up; see %s", pathsFor(st.Dir).log)
+		}
+		c, err := ad.Dial(ctx, cfg)
+		if err == nil {
+			return c, nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return nil, fmt.Errorf("lab: DC did not answer within 2 minutes: %w", last)
+}
+
+// genPassword returns a random password meeting AD's complexity rules.
+func genPassword() (string, error) {
+	const (
+		lower = "abcdefghijkmnopqrstuvwxyz"
+		upper = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+		digit = "23456789"
+		sym   = "-_.!"
+	)
+	all := lower + upper + digit
+	var b strings.Builder
+	for i, set := range []string{upper, lower, digit, sym} {
+		_ = i
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(set))))
+		if err != nil {
+			return "", err
+		}
+		b.WriteByte(set[n.Int64()])
+	}
+	for i := 0; i < 20; i++ {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(all))))
+		if err != nil {
+			return "", err
+		}
+		b.WriteByte(all[n.Int64()])
+	}
+	return b.String(), nil
+}
+
+var errNoManifest = errors.New("lab: not seeded")

@@ -1,0 +1,349 @@
+package lab
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// sambaPaths are the files of one lab DC.
+type sambaPaths struct {
+	target  string // --targetdir of the provision
+	conf    string // smb.conf
+	pidFile string // our record of the samba pid
+	log     string
+}
+
+func pathsFor(dir string) sambaPaths {
+	target := filepath.Join(dir, "samba")
+	return sambaPaths{
+		target:  target,
+		conf:    filepath.Join(target, "etc", "smb.conf"),
+		pidFile: filepath.Join(dir, "samba.pid"),
+		log:     filepath.Join(dir, "samba.log"),
+	}
+}
+
+// requireTools checks that the Samba tools are installed and we are root.
+func requireTools() error {
+	var missing []string
+	for _, t := range []string{"samba", "samba-tool", "ip"} {
+		if _, err := exec.LookPath(t); err != nil {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("lab: %s not found: install Debian packages samba samba-ad-dc krb5-user ldb-tools ldap-utils winbind iproute2 (the README's commands do this)", strings.Join(missing, ", "))
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("lab: a Samba AD DC must run as root")
+	}
+	return nil
+}
+
+// run runs a command, returning its combined output in the error.
+func run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("%s %s: %w\n%s", name, strings.Join(redactArgs(args), " "), err, tail(out, 2000))
+	}
+	return out, nil
+}
+
+// redactArgs hides password arguments in error messages.
+func redactArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if strings.HasPrefix(a, "--adminpass=") || strings.HasPrefix(a, "--newpassword=") {
+			a = a[:strings.IndexByte(a, '=')+1] + "REDACTED"
+		}
+		out[i] = a
+	}
+	return out
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+// loopbackAddrs lists the IPv4 addresses on the loopback interface.
+func loopbackAddrs() (map[string]bool, error) {
+	ifc, err := net.InterfaceByName("lo")
+	if err != nil {
+		return nil, fmt.Errorf("lab: loopback interface: %w", err)
+	}
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		return nil, fmt.Errorf("lab: loopback addresses: %w", err)
+	}
+	out := map[string]bool{}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			out[ipn.IP.String()] = true
+		}
+	}
+	return out, nil
+}
+
+// pickIP chooses a free address 127.11.0.N for a new lab: one not yet on
+// lo, so that several labs (the README's demo and the test suite) can run
+// side by side, each DC on its own address with the standard ports.
+func pickIP() (string, error) {
+	used, err := loopbackAddrs()
+	if err != nil {
+		return "", err
+	}
+	for n := 2; n < 255; n++ {
+		ip := fmt.Sprintf("127.11.0.%d", n)
+		if !used[ip] {
+			return ip, nil
+		}
+	}
+	return "", errors.New("lab: no free address in 127.11.0.0/24")
+}
+
+// addLoopbackIP puts ip on lo (Samba only binds addresses it finds on an
+// interface). It is a no-op if the address is already there.
+func addLoopbackIP(ctx context.Context, ip string) error {
+	used, err := loopbackAddrs()
+	if err != nil {
+		return err
+	}
+	if used[ip] {
+		return nil
+	}
+	_, err = run(ctx, "ip", "addr", "add", ip+"/32", "dev", "lo")
+	return err
+}
+
+func removeLoopbackIP(ctx context.Context, ip string) error {
+	if ip == "" || ip == "127.0.0.1" {
+		return nil
+	}
+	used, err := loopbackAddrs()
+	if err != nil {
+		return err
+	}
+	if !used[ip] {
+		return nil
+	}
+	_, err = run(ctx, "ip", "addr", "del", ip+"/32", "dev", "lo")
+	return err
+}
+
+// provision runs samba-tool domain provision and rewrites smb.conf for the
+// lab: loopback only, LDAP and KDC only, schema updates allowed, our TLS
+// certificate, logs and pid under dir.
+func provision(ctx context.Context, p sambaPaths, s *State, adminPass, certFile, keyFile, caFile string) error {
+	args := []string{"domain", "provision",
+		"--targetdir=" + p.target,
+		"--realm=" + s.Realm,
+		"--domain=" + s.NetBIOS,
+		"--server-role=dc",
+		"--dns-backend=NONE",
+		"--host-name=" + s.HostName,
+		"--host-ip=" + s.IP,
+		"--adminpass=" + adminPass,
+		"--option=interfaces=" + s.IP,
+		"--option=bind interfaces only=yes",
+	}
+	if _, err := run(ctx, "samba-tool", args...); err != nil {
+		return fmt.Errorf("lab: provision: %w", err)
+	}
+	logDir := filepath.Join(p.target, "log")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return err
+	}
+	return rewriteGlobal(p.conf, map[string]string{
+		"server services":                 "ldap, kdc",
+		"dsdb:schema update allowed":      "true",
+		"tls enabled":                     "yes",
+		"tls certfile":                    certFile,
+		"tls keyfile":                     keyFile,
+		"tls cafile":                      caFile,
+		"log file":                        filepath.Join(logDir, "log.%m"),
+		"pid directory":                   p.target,
+		"ldap server require strong auth": "yes",
+	})
+}
+
+// rewriteGlobal sets keys in smb.conf's [global] section, replacing
+// existing values and appending the rest.
+func rewriteGlobal(path string, set map[string]string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("lab: read %s: %w", path, err)
+	}
+	var out bytes.Buffer
+	done := map[string]bool{}
+	inGlobal := false
+	flush := func() {
+		keys := make([]string, 0, len(set))
+		for k := range set {
+			if !done[k] {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			fmt.Fprintf(&out, "\t%s = %s\n", k, set[k])
+			done[k] = true
+		}
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := sc.Text()
+		trim := strings.TrimSpace(line)
+		if strings.HasPrefix(trim, "[") {
+			if inGlobal {
+				flush()
+				out.WriteString("\n")
+			}
+			inGlobal = strings.EqualFold(trim, "[global]")
+		} else if inGlobal {
+			if k, _, ok := strings.Cut(trim, "="); ok {
+				k = strings.ToLower(strings.TrimSpace(k))
+				if v, ok := set[k]; ok {
+					fmt.Fprintf(&out, "\t%s = %s\n", k, v)
+					done[k] = true
+					continue
+				}
+			}
+		}
+		out.WriteString(line + "\n")
+	}
+	if inGlobal {
+		flush()
+	}
+	return os.WriteFile(path, out.Bytes(), 0o644)
+}
+
+// startSamba starts the DC in its own session (so it outlives this
+// process and can be stopped as a group) and records its pid together with
+// the process's start time, so that a recycled pid is never mistaken for it.
+func startSamba(p sambaPaths) (int, error) {
+	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, fmt.Errorf("lab: %w", err)
+	}
+	defer logf.Close()
+	cmd := exec.Command("samba", "-s", p.conf, "--foreground", "--no-process-group", "-M", "single", "--debug-stdout", "-d", "1")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("lab: start samba: %w", err)
+	}
+	pid := cmd.Process.Pid
+	// Reap it if it dies while we are still running; after we exit, init does.
+	go func() { _ = cmd.Wait() }()
+	start, err := procStartTime(pid)
+	if err == nil {
+		err = os.WriteFile(p.pidFile, []byte(fmt.Sprintf("%d %d\n", pid, start)), 0o644)
+	}
+	if err != nil {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		return 0, fmt.Errorf("lab: record samba pid: %w", err)
+	}
+	return pid, nil
+}
+
+// procStat returns the fields of /proc/PID/stat after the command name.
+func procStat(pid int) ([]string, error) {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.LastIndexByte(st, ')')
+	if i < 0 {
+		return nil, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	return strings.Fields(string(st[i+1:])), nil
+}
+
+// procStartTime returns the process start time in clock ticks since boot
+// (field 22 of /proc/PID/stat).
+func procStartTime(pid int) (uint64, error) {
+	f, err := procStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	if len(f) < 20 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}
+
+// runningPid returns the recorded samba pid if that process is alive and is
+// the one we started: same start time, running /usr/sbin/samba, not a
+// zombie. Samba rewrites its command line ("samba: root process"), so the
+// executable and start time identify it, never its name.
+func runningPid(p sambaPaths) (int, bool) {
+	data, err := os.ReadFile(p.pidFile)
+	if err != nil {
+		return 0, false
+	}
+	fields := strings.Fields(string(data))
+	if len(fields) != 2 {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(fields[0])
+	if err != nil || pid <= 1 {
+		return 0, false
+	}
+	want, err := strconv.ParseUint(fields[1], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	f, err := procStat(pid)
+	if err != nil || len(f) < 20 || f[0] == "Z" || f[19] != strconv.FormatUint(want, 10) {
+		return 0, false
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil || filepath.Base(exe) != "samba" {
+		return 0, false
+	}
+	return pid, true
+}
+
+// stopSamba stops the recorded samba process group: SIGTERM, then SIGKILL
+// after timeout. It never looks processes up by name.
+func stopSamba(p sambaPaths, timeout time.Duration) error {
+	pid, ok := runningPid(p)
+	if !ok {
+		_ = os.Remove(p.pidFile)
+		return nil
+	}
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if _, ok := runningPid(p); !ok {
+			_ = os.Remove(p.pidFile)
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	for i := 0; i < 50; i++ {
+		if _, ok := runningPid(p); !ok {
+			_ = os.Remove(p.pidFile)
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("lab: samba (pid %d) did not stop", pid)
+}

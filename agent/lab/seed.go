@@ -1,0 +1,404 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/hybridsync/hybridsync/ad"
+)
+
+// Manifest records what the seed created, so tests and demos can find
+// objects by role instead of hard-coding names.
+type Manifest struct {
+	Seed       uint64 `json:"seed"`
+	Size       int    `json:"size"`
+	RootOU     string `json:"rootOU"`
+	SyncOU     string `json:"syncOU"`
+	NoSyncOU   string `json:"noSyncOU"`
+	TestsOU    string `json:"testsOU"`
+	MailDomain string `json:"mailDomain"`
+
+	BigDL         string   `json:"bigDL"`
+	BigDLMembers  int      `json:"bigDLMembers"`
+	NestedDLs     []string `json:"nestedDLs"` // level 1, 2, 3
+	CycleDLs      []string `json:"cycleDLs"`
+	ManagedDL     string   `json:"managedDL"`
+	ModeratedDL   string   `json:"moderatedDL"`
+	RestrictedDL  string   `json:"restrictedDL"`
+	MailSecurity  string   `json:"mailEnabledSecurityGroup"`
+	DynamicDL     string   `json:"dynamicDL"`
+	X500OnlyUsers []string `json:"x500OnlyUsers"`
+	RemoteMailbox string   `json:"remoteMailbox"`
+	SpecialNames  []string `json:"specialNames"` // DNs of objects with LDAP-special characters
+	NoSyncObjects []string `json:"noSyncObjects"`
+	// Recipients counts mail-enabled recipients (what `ad export` prints).
+	Recipients int `json:"recipients"`
+	Objects    int `json:"objects"`
+}
+
+// seeder creates objects with bounded concurrency over one LDAP connection
+// (go-ldap multiplexes requests), which roughly doubles the rate of
+// one-at-a-time adds against Samba.
+type seeder struct {
+	c      *ad.Client
+	rng    *rand.Rand
+	domain string
+	upn    string // the AD DNS domain, for internal UPNs
+	m      *Manifest
+}
+
+type entry struct {
+	dn    string
+	attrs []ad.Attribute
+}
+
+func (s *seeder) addAll(ctx context.Context, entries []entry, workers int) error {
+	ch := make(chan entry)
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for e := range ch {
+				if err := s.c.Add(ctx, e.dn, e.attrs); err != nil {
+					once.Do(func() { first = fmt.Errorf("lab: seed %s: %w", e.dn, err); cancel() })
+				}
+			}
+		}()
+	}
+	for _, e := range entries {
+		select {
+		case ch <- e:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(ch)
+	wg.Wait()
+	s.m.Objects += len(entries)
+	return first
+}
+
+func attr(name string, values ...string) ad.Attribute {
+	return ad.Attribute{Name: name, Values: values}
+}
+
+var firstNames = []string{"Ada", "Bjørn", "Chloé", "Dmitri", "Esther", "Farid", "Grace", "Hiro", "Ingrid", "José",
+	"Kwame", "Lena", "Mateo", "Nadia", "Oscar", "Priya", "Quinn", "Rosa", "Søren", "Tomás", "Uma", "Viktor",
+	"Wen", "Ximena", "Yusuf", "Zoë"}
+var lastNames = []string{"Abbott", "Berg", "Castillo", "Dubois", "Eriksen", "Fischer", "García", "Hansen",
+	"Ito", "Jansen", "Kowalski", "Larsen", "Müller", "Nakamura", "O'Brien", "Petrov", "Quispe", "Rossi",
+	"Schmidt", "Tanaka", "Umar", "Varga", "Walsh", "Xu", "Yilmaz", "Zhang"}
+
+// asciiFold maps the few non-ASCII letters of the name lists to ASCII for
+// addresses; display names keep them.
+func asciiFold(s string) string {
+	r := strings.NewReplacer("ø", "o", "é", "e", "á", "a", "í", "i", "ü", "u", "ë", "e", "'", "", "Ø", "O", "ó", "o")
+	return strings.ToLower(r.Replace(s))
+}
+
+type person struct {
+	given, sn, alias string
+}
+
+func (s *seeder) person(i int) person {
+	g := firstNames[s.rng.IntN(len(firstNames))]
+	l := lastNames[s.rng.IntN(len(lastNames))]
+	return person{g, l, fmt.Sprintf("%s.%s%d", asciiFold(g), asciiFold(l), i)}
+}
+
+func userEntry(parent, cn string, p person, extra ...ad.Attribute) entry {
+	dn := ad.ChildDN("CN", cn, parent)
+	attrs := []ad.Attribute{
+		attr("objectClass", "top", "person", "organizationalPerson", "user"),
+		attr("sAMAccountName", samName(p.alias)),
+		attr("givenName", p.given),
+		attr("sn", p.sn),
+		attr("displayName", p.given+" "+p.sn),
+		// A disabled normal account: mail objects need no password.
+		attr("userAccountControl", "514"),
+	}
+	return entry{dn, append(attrs, extra...)}
+}
+
+// samName fits an alias into sAMAccountName's 20 characters, keeping the
+// unique numeric tail.
+func samName(alias string) string {
+	a := strings.NewReplacer(".", "", "-", "").Replace(alias)
+	if len(a) <= 20 {
+		return a
+	}
+	i := len(a)
+	for i > 0 && a[i-1] >= '0' && a[i-1] <= '9' {
+		i--
+	}
+	tail := a[i:]
+	return a[:20-len(tail)] + tail
+}
+
+// Seed populates the lab deterministically from seed: the same seed and
+// size give the same names, addresses and memberships. size is the number
+// of bulk users (at least 5,000, so one DL has 5,000+ members); the default
+// lab uses the minimum.
+func Seed(ctx context.Context, c *ad.Client, baseDN, mailDomain, adDomain string, seed uint64, size int) (*Manifest, error) {
+	if size < 5000 {
+		size = 5000
+	}
+	s := &seeder{
+		c:      c,
+		rng:    rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		domain: mailDomain,
+		upn:    adDomain,
+		m:      &Manifest{Seed: seed, Size: size, MailDomain: mailDomain},
+	}
+	m := s.m
+	m.RootOU = ad.ChildDN("OU", "HybridSync Lab", baseDN)
+	m.SyncOU = ad.ChildDN("OU", "Sync", m.RootOU)
+	m.NoSyncOU = ad.ChildDN("OU", "NoSync", m.RootOU)
+	m.TestsOU = ad.ChildDN("OU", "Tests", m.RootOU)
+	usersOU := ad.ChildDN("OU", "Users", m.SyncOU)
+	bulkOU := ad.ChildDN("OU", "Bulk", m.SyncOU)
+	groupsOU := ad.ChildDN("OU", "Groups", m.SyncOU)
+	contactsOU := ad.ChildDN("OU", "Contacts", m.SyncOU)
+	specialOU := ad.ChildDN("OU", "R&D, Europe (Zoë+Ops)", m.SyncOU)
+	ou := func(dn, name string) entry {
+		return entry{dn, []ad.Attribute{attr("objectClass", "top", "organizationalUnit"), attr("ou", name)}}
+	}
+	if err := s.addAll(ctx, []entry{ou(m.RootOU, "HybridSync Lab")}, 1); err != nil {
+		return nil, err
+	}
+	if err := s.addAll(ctx, []entry{ou(m.SyncOU, "Sync"), ou(m.NoSyncOU, "NoSync"), ou(m.TestsOU, "Tests")}, 1); err != nil {
+		return nil, err
+	}
+	if err := s.addAll(ctx, []entry{ou(usersOU, "Users"), ou(bulkOU, "Bulk"), ou(groupsOU, "Groups"),
+		ou(contactsOU, "Contacts"), ou(specialOU, "R&D, Europe (Zoë+Ops)")}, 1); err != nil {
+		return nil, err
+	}
+
+	dom := mailDomain
+	var users []entry
+	var staff []string // DNs of named users, for group roles
+	recipients := 0
+	// Named users: the variations an admin meets.
+	for i := 0; i < 60; i++ {
+		p := s.person(i)
+		cn := p.given + " " + p.sn + " " + strconv.Itoa(i)
+		var extra []ad.Attribute
+		switch i % 6 {
+		case 0: // standard synced mailbox user: UPN = primary address
+			extra = []ad.Attribute{
+				attr("userPrincipalName", p.alias+"@"+dom), attr("mail", p.alias+"@"+dom), attr("mailNickname", p.alias),
+				attr("proxyAddresses", "SMTP:"+p.alias+"@"+dom, "smtp:"+samName(p.alias)+"@"+dom),
+			}
+		case 1: // UPN differs from mail (internal AD suffix)
+			extra = []ad.Attribute{
+				attr("userPrincipalName", samName(p.alias)+"@"+s.upn), attr("mail", p.alias+"@"+dom), attr("mailNickname", p.alias),
+				attr("proxyAddresses", "SMTP:"+p.alias+"@"+dom),
+			}
+		case 2: // mail-only user whose proxyAddresses hold only an x500 value (seed 001)
+			extra = []ad.Attribute{
+				attr("userPrincipalName", p.alias+"@"+dom), attr("mail", p.alias+"@"+dom),
+				attr("proxyAddresses", fmt.Sprintf("x500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=%016x-%s", s.rng.Uint64(), samName(p.alias))),
+			}
+		case 3: // mail only, no proxyAddresses
+			extra = []ad.Attribute{attr("userPrincipalName", p.alias+"@"+dom), attr("mail", p.alias+"@"+dom)}
+		case 4: // SIP, X400 and an address in a domain the tenant does not accept
+			extra = []ad.Attribute{
+				attr("userPrincipalName", p.alias+"@"+dom), attr("mail", p.alias+"@"+dom), attr("mailNickname", p.alias),
+				attr("proxyAddresses", "SMTP:"+p.alias+"@"+dom, "sip:"+p.alias+"@"+dom,
+					"X400:c=US;a= ;p=HybridSync;o=Exchange;s="+asciiFold(p.sn)+";g="+asciiFold(p.given)+";",
+					"smtp:"+p.alias+"@acquired-legacy.test"),
+				attr("extensionAttribute1", "Dept-"+strconv.Itoa(i%4)),
+			}
+		case 5: // no mail attributes: not a recipient
+			extra = []ad.Attribute{attr("userPrincipalName", p.alias+"@"+s.upn)}
+		}
+		if i%6 != 5 {
+			recipients++
+		}
+		e := userEntry(usersOU, cn, p, extra...)
+		users = append(users, e)
+		staff = append(staff, e.dn)
+		if i%6 == 2 {
+			m.X500OnlyUsers = append(m.X500OnlyUsers, e.dn)
+		}
+	}
+	// A remote mailbox (already migrated to Exchange Online).
+	rp := person{"Rémy", "Cloud", "remy.cloud"}
+	remote := userEntry(usersOU, "Rémy Cloud (remote mailbox)", rp,
+		attr("userPrincipalName", rp.alias+"@"+dom), attr("mail", rp.alias+"@"+dom), attr("mailNickname", rp.alias),
+		attr("proxyAddresses", "SMTP:"+rp.alias+"@"+dom, "smtp:"+rp.alias+"@hslab.mail.onmicrosoft.com"),
+		attr("targetAddress", "SMTP:"+rp.alias+"@hslab.mail.onmicrosoft.com"),
+		attr("msExchRecipientTypeDetails", "2147483648"), attr("msExchRecipientDisplayType", "-2147483642"),
+		attr("msExchRemoteRecipientType", "4"))
+	users = append(users, remote)
+	m.RemoteMailbox = remote.dn
+	recipients++
+	// Users with LDAP-special characters in their names.
+	for i, name := range []string{`Smith, John (Sales)*`, `Back\slash + Plus`, `Zoë "Quoted" Ångström`, `#Hash; Semi<colon>`} {
+		alias := fmt.Sprintf("special%d", i)
+		e := userEntry(specialOU, name, person{"Special", strconv.Itoa(i), alias},
+			attr("userPrincipalName", alias+"@"+dom), attr("mail", alias+"@"+dom), attr("mailNickname", alias),
+			attr("proxyAddresses", "SMTP:"+alias+"@"+dom))
+		users = append(users, e)
+		m.SpecialNames = append(m.SpecialNames, e.dn)
+		recipients++
+	}
+	// Out of sync scope.
+	for i := 0; i < 5; i++ {
+		p := s.person(1000 + i)
+		e := userEntry(m.NoSyncOU, "NoSync "+p.given+" "+strconv.Itoa(i), p,
+			attr("userPrincipalName", p.alias+"@"+dom), attr("mail", p.alias+"@"+dom), attr("mailNickname", p.alias),
+			attr("proxyAddresses", "SMTP:"+p.alias+"@"+dom))
+		users = append(users, e)
+		m.NoSyncObjects = append(m.NoSyncObjects, e.dn)
+		recipients++
+	}
+	if err := s.addAll(ctx, users, 4); err != nil {
+		return nil, err
+	}
+
+	// Bulk users: the membership of the big DL.
+	var bulk []entry
+	var bulkDNs []string
+	for i := 0; i < size; i++ {
+		p := s.person(i)
+		alias := fmt.Sprintf("bulk%06d", i)
+		e := userEntry(bulkOU, fmt.Sprintf("Bulk %s %s %06d", p.given, p.sn, i), person{p.given, p.sn, alias},
+			attr("userPrincipalName", alias+"@"+dom), attr("mail", alias+"@"+dom), attr("mailNickname", alias),
+			attr("proxyAddresses", "SMTP:"+alias+"@"+dom))
+		bulk = append(bulk, e)
+		bulkDNs = append(bulkDNs, e.dn)
+	}
+	recipients += len(bulk)
+	if err := s.addAll(ctx, bulk, 4); err != nil {
+		return nil, err
+	}
+
+	// Contacts.
+	var contacts []entry
+	var contactDNs []string
+	for i := 0; i < 12; i++ {
+		p := s.person(2000 + i)
+		ext := asciiFold(p.given) + "." + asciiFold(p.sn) + "@fabrikam.test"
+		dn := ad.ChildDN("CN", fmt.Sprintf("%s %s (Fabrikam) %d", p.given, p.sn, i), contactsOU)
+		contacts = append(contacts, entry{dn, []ad.Attribute{
+			attr("objectClass", "top", "person", "organizationalPerson", "contact"),
+			attr("displayName", p.given+" "+p.sn+" (Fabrikam)"),
+			attr("mail", ext), attr("mailNickname", fmt.Sprintf("fabrikam-%d", i)),
+			attr("targetAddress", "SMTP:"+ext), attr("proxyAddresses", "SMTP:"+ext),
+		}})
+		contactDNs = append(contactDNs, dn)
+		recipients++
+	}
+	if err := s.addAll(ctx, contacts, 4); err != nil {
+		return nil, err
+	}
+
+	// Groups.
+	const (
+		universalDistribution = "8"
+		universalSecurity     = "-2147483640"
+		globalSecurity        = "-2147483646"
+	)
+	group := func(parent, name, alias, gtype string, members []string, extra ...ad.Attribute) entry {
+		attrs := []ad.Attribute{
+			attr("objectClass", "top", "group"),
+			attr("sAMAccountName", samName(alias)),
+			attr("groupType", gtype),
+			attr("displayName", name),
+		}
+		if alias != "" && gtype != globalSecurity {
+			attrs = append(attrs, attr("mail", alias+"@"+dom), attr("mailNickname", alias),
+				attr("proxyAddresses", "SMTP:"+alias+"@"+dom))
+			recipients++
+		}
+		if len(members) > 0 {
+			attrs = append(attrs, attr("member", members...))
+		}
+		return entry{ad.ChildDN("CN", name, parent), append(attrs, extra...)}
+	}
+	pick := func(n int) []string {
+		out := make([]string, 0, n)
+		for _, i := range s.rng.Perm(len(staff))[:n] {
+			out = append(out, staff[i])
+		}
+		return out
+	}
+	big := group(groupsOU, "All Staff", "allstaff", universalDistribution, append(append([]string{}, bulkDNs...), staff...))
+	m.BigDL, m.BigDLMembers = big.dn, len(bulkDNs)+len(staff)
+	l3 := group(groupsOU, "DL Level 3", "dl-level3", universalDistribution, pick(5))
+	l2 := group(groupsOU, "DL Level 2", "dl-level2", universalDistribution, append(pick(3), l3.dn))
+	l1 := group(groupsOU, "DL Level 1", "dl-level1", universalDistribution, append(pick(3), l2.dn))
+	m.NestedDLs = []string{l1.dn, l2.dn, l3.dn}
+	mesg := group(groupsOU, "Finance Team", "finance", universalSecurity, pick(8))
+	m.MailSecurity = mesg.dn
+	admins := group(groupsOU, "Server Admins", "serveradmins", globalSecurity, pick(3))
+	managed := group(groupsOU, "Project Phoenix", "phoenix", universalDistribution, pick(10),
+		attr("managedBy", staff[0]), attr("msExchCoManagedByLink", staff[6], staff[12]))
+	m.ManagedDL = managed.dn
+	moderated := group(groupsOU, "Announcements", "announcements", universalDistribution, pick(12),
+		attr("managedBy", staff[0]),
+		attr("msExchEnableModeration", "TRUE"), attr("msExchModeratedByLink", staff[6]),
+		attr("msExchBypassModerationLink", staff[12]))
+	m.ModeratedDL = moderated.dn
+	special := group(specialOU, `Sales, EMEA (All)* \ Ops+QA`, "sales-emea", universalDistribution, pick(4))
+	nonASCII := group(specialOU, "Équipe Zürich Straße", "equipe-zurich", universalDistribution, pick(4))
+	m.SpecialNames = append(m.SpecialNames, special.dn, nonASCII.dn)
+	nosyncDL := group(m.NoSyncOU, "NoSync Local DL", "nosync-dl", universalDistribution, m.NoSyncObjects)
+	m.NoSyncObjects = append(m.NoSyncObjects, nosyncDL.dn)
+	// Members first (the restricted DL and the cycle need their peers).
+	first := []entry{l3, mesg, admins, managed, moderated, special, nonASCII, nosyncDL, big}
+	if err := s.addAll(ctx, first, 4); err != nil {
+		return nil, err
+	}
+	if err := s.addAll(ctx, []entry{l2}, 1); err != nil {
+		return nil, err
+	}
+	restricted := group(groupsOU, "Executives", "executives", universalDistribution, pick(6),
+		attr("authOrig", staff[0], staff[6]), attr("unauthOrig", staff[18]),
+		attr("dLMemSubmitPerms", mesg.dn), attr("dLMemRejectPerms", admins.dn),
+		attr("publicDelegates", staff[24]), attr("msExchRequireAuthToSendTo", "TRUE"),
+		attr("msExchHideFromAddressLists", "TRUE"), attr("extensionAttribute10", "restricted"))
+	m.RestrictedDL = restricted.dn
+	cycleA := group(groupsOU, "DL Cycle A", "dl-cycle-a", universalDistribution, pick(2))
+	if err := s.addAll(ctx, []entry{l1, restricted, cycleA}, 3); err != nil {
+		return nil, err
+	}
+	cycleB := group(groupsOU, "DL Cycle B", "dl-cycle-b", universalDistribution, append(pick(2), cycleA.dn))
+	if err := s.addAll(ctx, []entry{cycleB}, 1); err != nil {
+		return nil, err
+	}
+	if err := c.Modify(ctx, cycleA.dn, ad.Change{Op: ad.AddValues, Attr: "member", Values: []string{cycleB.dn}}); err != nil {
+		return nil, fmt.Errorf("lab: seed cycle: %w", err)
+	}
+	m.CycleDLs = []string{cycleA.dn, cycleB.dn}
+	// A dynamic DL over the sync OU's mail users.
+	ddl, err := c.CreateDynamicDL(ctx, groupsOU, ad.DynamicDL{
+		Name: "All Synced Mail Users", DisplayName: "All Synced Mail Users",
+		Mail: "all-synced@" + dom, MailNickname: "all-synced",
+		ProxyAddresses: []string{"SMTP:all-synced@" + dom},
+		Filter:         ad.And(ad.Eq("objectCategory", "person"), ad.Eq("objectClass", "user"), ad.Present("mail")),
+		BaseDN:         m.SyncOU,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lab: seed dynamic DL: %w", err)
+	}
+	m.DynamicDL = ddl
+	recipients++
+	m.Objects += 2
+	m.Recipients = recipients
+	return m, nil
+}

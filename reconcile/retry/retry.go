@@ -1,0 +1,124 @@
+package retry
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Clock is the part of time the retry loop needs; tests inject a fake one.
+type Clock interface {
+	Now() time.Time
+	// After behaves like time.After.
+	After(d time.Duration) <-chan time.Time
+}
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+func (SystemClock) Now() time.Time                         { return time.Now() }
+func (SystemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Policy bounds a retry loop. The zero value is not useful; start from
+// DefaultPolicy.
+type Policy struct {
+	// MaxAttempts counts the first try: 5 means one try and four retries.
+	MaxAttempts int
+	// Initial is the first backoff; each further one doubles up to Max.
+	Initial time.Duration
+	Max     time.Duration
+	// MaxRetryAfter caps a server's Retry-After: a server asking for more
+	// makes Do give up rather than sleep past what the caller budgeted.
+	MaxRetryAfter time.Duration
+	// Jitter is the fraction (0..1) of each computed backoff that is
+	// randomised, so that many clients do not retry in step.
+	Jitter float64
+	Clock  Clock
+	// Rand returns a float in [0,1); nil uses math/rand/v2.
+	Rand func() float64
+	// OnRetry, when set, is called before each wait (for logs and metrics).
+	OnRetry func(attempt int, wait time.Duration, err error)
+}
+
+// DefaultPolicy is five attempts, 500ms doubling to 30s, Retry-After honoured
+// up to 2 minutes, 20% jitter.
+func DefaultPolicy() Policy {
+	return Policy{
+		MaxAttempts:   5,
+		Initial:       500 * time.Millisecond,
+		Max:           30 * time.Second,
+		MaxRetryAfter: 2 * time.Minute,
+		Jitter:        0.2,
+		Clock:         SystemClock{},
+	}
+}
+
+// Backoff returns the wait before retry number n (1-based), without
+// Retry-After.
+func (p Policy) Backoff(n int) time.Duration {
+	d := p.Initial
+	for i := 1; i < n && d < p.Max; i++ {
+		d *= 2
+	}
+	if d > p.Max {
+		d = p.Max
+	}
+	if p.Jitter > 0 {
+		r := p.Rand
+		if r == nil {
+			r = rand.Float64
+		}
+		// Spread over [d*(1-j), d]: never wait longer than the cap.
+		d -= time.Duration(float64(d) * p.Jitter * r())
+	}
+	return d
+}
+
+// Do runs fn until it succeeds, fails with an error that is not Retryable,
+// the attempts run out, or ctx ends. The error returned on exhaustion wraps
+// the last failure and says how many attempts were made. A Retry-After
+// longer than MaxRetryAfter ends the loop at once with that failure.
+func Do(ctx context.Context, p Policy, op string, fn func(ctx context.Context) error) error {
+	if p.MaxAttempts < 1 {
+		p.MaxAttempts = 1
+	}
+	clock := p.Clock
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	var err error
+	for attempt := 1; ; attempt++ {
+		if cerr := ctx.Err(); cerr != nil {
+			if err != nil {
+				return fmt.Errorf("%s: %w (last error: %v)", op, cerr, err)
+			}
+			return fmt.Errorf("%s: %w", op, cerr)
+		}
+		err = fn(ctx)
+		if err == nil {
+			return nil
+		}
+		if ClassOf(err) != Retryable {
+			return err
+		}
+		if attempt >= p.MaxAttempts {
+			return fmt.Errorf("%s: gave up after %d attempts: %w", op, attempt, err)
+		}
+		wait := p.Backoff(attempt)
+		if ra := RetryAfterOf(err); ra > 0 {
+			if p.MaxRetryAfter > 0 && ra > p.MaxRetryAfter {
+				return fmt.Errorf("%s: server asked to wait %s, more than the %s allowed: %w", op, ra, p.MaxRetryAfter, err)
+			}
+			wait = ra
+		}
+		if p.OnRetry != nil {
+			p.OnRetry(attempt, wait, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w (last error: %v)", op, ctx.Err(), err)
+		case <-clock.After(wait):
+		}
+	}
+}
