@@ -49,8 +49,16 @@ func classOf(err error) retry.Class {
 			ldap.LDAPResultTimeLimitExceeded, ldap.LDAPResultAdminLimitExceeded,
 			ldap.LDAPResultLoopDetect, ldap.LDAPResultOther:
 			return retry.Retryable
+		case ldap.LDAPResultNoSuchAttribute:
+			// A value already gone is a conflict; Samba also answers an
+			// attribute unknown to the schema with this code (AD uses
+			// undefinedAttributeType), and that will never heal.
+			if lerr.Err != nil && strings.Contains(lerr.Err.Error(), "schema") {
+				return retry.Terminal
+			}
+			return retry.Conflict
 		case ldap.LDAPResultEntryAlreadyExists, ldap.LDAPResultAttributeOrValueExists,
-			ldap.LDAPResultNoSuchAttribute, ldap.LDAPResultConstraintViolation:
+			ldap.LDAPResultConstraintViolation:
 			return retry.Conflict
 		case ldap.LDAPResultNoSuchObject:
 			return retry.NotFound

@@ -24,7 +24,7 @@ type Watermark struct {
 // ReadWatermark reads the connected DC's identity and highestCommittedUSN.
 func (c *Client) ReadWatermark(ctx context.Context) (Watermark, error) {
 	const op = "ad.ReadWatermark"
-	root, err := c.searchAll(ctx, SearchRequest{BaseDN: "", Scope: ScopeBase, Filter: "(objectClass=*)",
+	root, err := c.searchAll(ctx, SearchRequest{rootDSE: true, Scope: ScopeBase, Filter: "(objectClass=*)",
 		Attributes: []string{"dsServiceName", "highestCommittedUSN"}})
 	if err != nil {
 		return Watermark{}, fmt.Errorf("%s: read rootDSE: %w", op, err)

@@ -38,6 +38,9 @@ type SearchRequest struct {
 	Scope      Scope
 	Filter     string
 	Attributes []string
+	// rootDSE searches the root DSE (the empty DN) instead of the default
+	// base when BaseDN is empty.
+	rootDSE bool
 	// ShowDeleted adds the LDAP_SERVER_SHOW_DELETED_OID control so
 	// tombstones are returned too.
 	ShowDeleted bool
@@ -71,16 +74,24 @@ var errStop = errors.New("stop")
 // the error says how far the read got and the caller restarts it.
 func (c *Client) Search(ctx context.Context, req SearchRequest, fn func(*ldap.Entry) error) (ReadResult, error) {
 	const op = "ad.Search"
-	var res ReadResult
+	var (
+		res     ReadResult
+		partial error
+	)
 	err := retry.Do(ctx, *c.cfg.Retry, op, func(ctx context.Context) error {
 		res = ReadResult{}
 		err := c.searchOnce(ctx, req, fn, &res)
-		if err != nil && res.Entries > 0 && retry.ClassOf(err) == retry.Retryable {
-			// Do not let retry.Do replay the prefix into fn.
-			return retry.New(op, retry.Terminal, fmt.Errorf("read incomplete after %d entries in %d pages: %w", res.Entries, res.Pages, err))
+		if err != nil && res.Entries > 0 {
+			// Never let retry.Do replay the prefix into fn: stop here and
+			// let the caller restart the read. The cause keeps its class.
+			partial = err
+			return nil
 		}
 		return err
 	})
+	if partial != nil {
+		err = fmt.Errorf("%s: read incomplete after %d entries in %d pages: %w", op, res.Entries, res.Pages, partial)
+	}
 	if err != nil {
 		res.Complete = false
 		return res, err
@@ -98,7 +109,7 @@ func (c *Client) searchOnce(ctx context.Context, req SearchRequest, fn func(*lda
 	}
 	res.Server = c.ServerURL()
 	base := req.BaseDN
-	if base == "" {
+	if base == "" && !req.rootDSE {
 		base = c.cfg.BaseDN
 	}
 	paging := ldap.NewControlPaging(uint32(c.cfg.PageSize))
@@ -135,7 +146,8 @@ func (c *Client) searchOnce(ctx context.Context, req SearchRequest, fn func(*lda
 				// configured base DN is one domain.
 				continue
 			}
-			// An entry-less, referral-less result is SearchResultDone.
+			// An entry-less, referral-less result is SearchResultDone
+			// (sent only when it carries controls).
 			done = true
 			respCtls = resp.Controls()
 		}
@@ -148,10 +160,14 @@ func (c *Client) searchOnce(ctx context.Context, req SearchRequest, fn func(*lda
 			return fnErr
 		}
 		if err := resp.Err(); err != nil {
-			if isNetworkError(err) {
+			err = fmt.Errorf("search %q under %q (page %d): %w", req.Filter, base, res.Pages+1, err)
+			if isNetworkError(err) || cn.IsClosing() {
+				// Packet read failures are not always typed; a closing
+				// connection says what happened.
 				c.drop(cn)
+				err = retry.New(op, retry.Retryable, err)
 			}
-			err = classify(op, fmt.Errorf("search %q under %q (page %d): %w", req.Filter, base, res.Pages+1, err))
+			err = classify(op, err)
 			c.observe(op, start, err)
 			return err
 		}
@@ -161,11 +177,12 @@ func (c *Client) searchOnce(ctx context.Context, req SearchRequest, fn func(*lda
 			c.observe(op, start, err)
 			return err
 		}
-		if !done {
-			// The stream ended without SearchResultDone and without an
-			// error: the connection went away under us.
+		if !done && cn.IsClosing() {
+			// go-ldap ends the stream silently when the connection is
+			// already closing; a successful SearchResultDone without
+			// controls also ends it silently. Only the first is a failure.
 			c.drop(cn)
-			err := retry.New(op, retry.Retryable, fmt.Errorf("search %q: connection ended before the server finished page %d", req.Filter, res.Pages+1))
+			err := retry.New(op, retry.Retryable, fmt.Errorf("search %q: connection closed before the server finished page %d", req.Filter, res.Pages+1))
 			c.observe(op, start, err)
 			return err
 		}

@@ -195,6 +195,20 @@ func createServiceAccount(ctx context.Context, c *ad.Client, s *State) error {
 	return nil
 }
 
+// registerLDAPSPNs gives the DC account the ldap/ service principal names a
+// Windows DC registers for itself, so clients can get tickets for LDAP.
+// Samba provisioned without DNS registers only HOST/ names.
+func registerLDAPSPNs(ctx context.Context, c *ad.Client, s *State) error {
+	dcDN := ad.ChildDN("CN", strings.ToUpper(s.HostName), "OU=Domain Controllers,"+s.BaseDN)
+	err := c.Modify(ctx, dcDN, ad.Change{Op: ad.AddValues, Attr: "servicePrincipalName", Values: []string{
+		"ldap/" + s.DCName, "ldap/" + s.DCName + "/" + strings.ToLower(s.Realm), "ldap/" + strings.ToUpper(s.HostName),
+	}})
+	if err != nil {
+		return fmt.Errorf("lab: register ldap SPNs: %w", err)
+	}
+	return nil
+}
+
 // writeKerberos exports the service account's keys and writes a krb5.conf
 // that points at the lab KDC only.
 func writeKerberos(ctx context.Context, s *State) error {

@@ -11,7 +11,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -182,6 +181,9 @@ func Up(ctx context.Context, opts Options) (*State, error) {
 	if err := createServiceAccount(ctx, c, st); err != nil {
 		return nil, err
 	}
+	if err := registerLDAPSPNs(ctx, c, st); err != nil {
+		return nil, err
+	}
 	if err := writeKerberos(ctx, st); err != nil {
 		return nil, err
 	}
@@ -316,5 +318,3 @@ func genPassword() (string, error) {
 	}
 	return b.String(), nil
 }
-
-var errNoManifest = errors.New("lab: not seeded")

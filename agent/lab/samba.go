@@ -170,15 +170,18 @@ func provision(ctx context.Context, p sambaPaths, s *State, adminPass, certFile,
 		return err
 	}
 	return rewriteGlobal(p.conf, map[string]string{
-		"server services":                 "ldap, kdc",
-		"dsdb:schema update allowed":      "true",
-		"tls enabled":                     "yes",
-		"tls certfile":                    certFile,
-		"tls keyfile":                     keyFile,
-		"tls cafile":                      caFile,
-		"log file":                        filepath.Join(logDir, "log.%m"),
-		"pid directory":                   p.target,
-		"ldap server require strong auth": "yes",
+		"server services":            "ldap, kdc",
+		"dsdb:schema update allowed": "true",
+		"tls enabled":                "yes",
+		"tls certfile":               certFile,
+		"tls keyfile":                keyFile,
+		"tls cafile":                 caFile,
+		"log file":                   filepath.Join(logDir, "log.%m"),
+		"pid directory":              p.target,
+		// Simple binds only inside TLS (as a hardened AD); SASL GSSAPI
+		// binds over TLS need no sign/seal layer, as on Windows AD.
+		// Samba 4.17 with "yes" rejects them even over LDAPS.
+		"ldap server require strong auth": "allow_sasl_over_tls",
 	})
 }
 
