@@ -44,10 +44,7 @@ func adConfig(c *config.Config, log *slog.Logger) ad.Config {
 }
 
 func (a *app) adCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "ad",
-		Short: "Read on-premises Active Directory",
-	}
+	cmd := groupCmd("ad", "Read on-premises Active Directory")
 	var cfgPath, out, base string
 	export := &cobra.Command{
 		Use:   "export -c CONFIG",
@@ -108,10 +105,7 @@ non-zero if the read was not complete.`,
 }
 
 func (a *app) configCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "config",
-		Short: "Work with the configuration file",
-	}
+	cmd := groupCmd("config", "Work with the configuration file")
 	var cfgPath string
 	var offline bool
 	validate := &cobra.Command{

@@ -113,6 +113,22 @@ func orUnknown(s string) string {
 	return s
 }
 
+// groupCmd is a noun with verbs under it: run alone it prints help, with
+// an unknown verb it fails.
+func groupCmd(use, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return &exitError{2, fmt.Errorf("unknown command %q for %q; see %s --help", args[0], cmd.CommandPath(), cmd.CommandPath())}
+			}
+			return cmd.Help()
+		},
+	}
+}
+
 // requireFlag returns an error naming a missing required flag.
 func requireFlag(name, value string) error {
 	if value == "" {

@@ -10,10 +10,7 @@ import (
 )
 
 func (a *app) labCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "lab",
-		Short: "Run the lab: a Samba AD domain controller on loopback with a seeded organisation",
-	}
+	cmd := groupCmd("lab", "Run the lab: a Samba AD domain controller on loopback with a seeded organisation")
 	var (
 		dir  string
 		size int

@@ -1,0 +1,43 @@
+package ad
+
+import "testing"
+
+func TestFilterHelpers(t *testing.T) {
+	cases := []struct {
+		name, got, want string
+	}{
+		{"Eq plain", Eq("cn", "Jane Doe"), `(cn=Jane Doe)`},
+		{"Eq star", Eq("cn", "a*"), `(cn=a\2a)`},
+		{"Eq parens", Eq("cn", "Smith (Sales)"), `(cn=Smith \28Sales\29)`},
+		{"Eq backslash", Eq("cn", `a\b`), `(cn=a\5cb)`},
+		{"Eq all specials", Eq("cn", `*()\`), `(cn=\2a\28\29\5c)`},
+		{"Eq NUL", Eq("cn", "a\x00b"), `(cn=a\00b)`},
+		{"Eq non-ASCII", Eq("displayName", "Zoë"), `(displayName=Zo\c3\ab)`},
+		{"Eq CJK", Eq("cn", "日本"), `(cn=\e6\97\a5\e6\9c\ac)`},
+		{"Eq empty", Eq("cn", ""), `(cn=)`},
+		{"Eq not double-escaped", Eq("cn", `a\2a`), `(cn=a\5c2a)`},
+		{"Eq chars left alone", Eq("proxyAddresses", "smtp:a+b=c&d|e!f~g@x.com"), `(proxyAddresses=smtp:a+b=c&d|e!f~g@x.com)`},
+		{"Present", Present("mail"), `(mail=*)`},
+		{"GE", GE("uSNChanged", "12346"), `(uSNChanged>=12346)`},
+		{"GE escapes", GE("cn", "a*(b)"), `(cn>=a\2a\28b\29)`},
+		{"And", And(Eq("a", "1"), Eq("b", "2")), `(&(a=1)(b=2))`},
+		{"And one", And(Present("x")), `(&(x=*))`},
+		{"Or", Or(Eq("a", "1"), Present("b"), Eq("c", "*")), `(|(a=1)(b=*)(c=\2a))`},
+		{"Not", Not(Eq("cn", "x")), `(!(cn=x))`},
+		{"nested", And(Or(Eq("a", "("), Eq("b", ")")), Not(Present("c"))), `(&(|(a=\28)(b=\29))(!(c=*)))`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.got != tc.want {
+				t.Errorf("got %q, want %q", tc.got, tc.want)
+			}
+		})
+	}
+}
+
+func TestMailEnabledFilter(t *testing.T) {
+	want := `(&(|(&(objectCategory=person)(objectClass=user))(objectClass=group)(objectClass=contact)(objectClass=msExchDynamicDistributionList))(|(mail=*)(proxyAddresses=*)(mailNickname=*)))`
+	if got := MailEnabledFilter(); got != want {
+		t.Errorf("MailEnabledFilter() =\n%s\nwant\n%s", got, want)
+	}
+}

@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/agent/lab"
+	"github.com/hybridsync/hybridsync/agent/lab/labtest"
+)
+
+// labConfig writes a config for the lab with the given overrides.
+func labConfig(t *testing.T, l *labtest.Lab, url, caFile, passwordFile string) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`ad:
+  urls: [%q]
+  base_dn: %q
+  tls:
+    ca_file: %s
+    server_name: %s
+  bind:
+    dn: %q
+    password: file:%s
+`, url, l.State.BaseDN, caFile, l.Env[lab.EnvServerName], l.Env[lab.EnvBindDN], passwordFile)
+	return labtest.WriteConfig(t, cfg)
+}
+
+func TestLabADExport(t *testing.T) {
+	l := labtest.Get(t)
+	out := filepath.Join(t.TempDir(), "export.jsonl")
+	code, _, errOut := runCLI(t, "ad", "export", "-c", l.Env[lab.EnvConfig], "--base", l.Manifest.SyncOU, "-o", out)
+	if code != 0 {
+		t.Fatalf("export exited %d: %s", code, errOut)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	type line struct {
+		DN             string   `json:"dn"`
+		GUID           string   `json:"objectGUID"`
+		Class          string   `json:"class"`
+		Mail           string   `json:"mail"`
+		ProxyAddresses []string `json:"proxyAddresses"`
+		Members        []string `json:"members"`
+	}
+	byDN := map[string]line{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
+	for sc.Scan() {
+		var ln line
+		if err := json.Unmarshal(sc.Bytes(), &ln); err != nil {
+			t.Fatalf("line %d is not JSON: %v", len(byDN)+1, err)
+		}
+		if ln.DN == "" || ln.GUID == "" || ln.Class == "" {
+			t.Fatalf("line without dn/objectGUID/class: %s", sc.Text())
+		}
+		byDN[ad.CanonicalDN(ln.DN)] = ln
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Same count as the recipients the seed put under the sync OU.
+	c := l.Client(t)
+	want := 0
+	if _, err := c.StreamRecipients(t.Context(), l.Manifest.SyncOU, func(*ad.Recipient) error { want++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(byDN) != want || want == 0 {
+		t.Fatalf("export has %d recipients, directory has %d", len(byDN), want)
+	}
+	big, ok := byDN[ad.CanonicalDN(l.Manifest.BigDL)]
+	if !ok || len(big.Members) != l.Manifest.BigDLMembers {
+		t.Fatalf("big DL exported with %d members, want %d", len(big.Members), l.Manifest.BigDLMembers)
+	}
+	for _, dn := range l.Manifest.SpecialNames {
+		if _, ok := byDN[ad.CanonicalDN(dn)]; !ok {
+			t.Errorf("special-character object %s missing from export", dn)
+		}
+	}
+	for _, dn := range l.Manifest.NoSyncObjects {
+		if _, ok := byDN[ad.CanonicalDN(dn)]; ok {
+			t.Errorf("%s is outside --base but was exported", dn)
+		}
+	}
+	if !strings.Contains(errOut, "complete=true") {
+		t.Errorf("summary log missing: %q", errOut)
+	}
+}
+
+func TestLabADExportErrors(t *testing.T) {
+	l := labtest.Get(t)
+	dir := t.TempDir()
+	wrongPw := filepath.Join(dir, "wrong.password")
+	if err := os.WriteFile(wrongPw, []byte("Wrong-Password-123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	otherCA := writeOtherCA(t, dir)
+	url, ca, pw := l.Env[lab.EnvLDAPURL], l.Env[lab.EnvCAFile], l.Env[lab.EnvPasswordFile]
+	for _, tc := range []struct {
+		name string
+		cfg  string
+		want []string
+	}{
+		{"missing config file", filepath.Join(dir, "nope.yaml"), []string{"nope.yaml", "no such file"}},
+		{"invalid config", labtest.WriteConfig(t, "ad:\n  urls: [ldaps://x]\n  base_dn: DC=x\n  colour: blue\n"), []string{"colour", ":4:"}},
+		{"wrong password", labConfig(t, l, url, ca, wrongPw), []string{"invalid credentials"}},
+		{"certificate not trusted", labConfig(t, l, url, otherCA, pw), []string{"certificate"}},
+		{"DC unreachable", labConfig(t, l, "ldaps://127.0.0.1:1", ca, pw), []string{"no domain controller reachable", "127.0.0.1:1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, "ad", "export", "-c", tc.cfg)
+			if code == 0 {
+				t.Fatalf("exit 0; stderr %q", errOut)
+			}
+			if out != "" {
+				t.Fatalf("wrote output on failure: %q", out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr %q does not mention %q", errOut, w)
+				}
+			}
+			if strings.Contains(errOut, "Wrong-Password-123") {
+				t.Error("stderr leaks the password")
+			}
+		})
+	}
+}
+
+// writeOtherCA writes a CA certificate that did not sign the lab DC's.
+func writeOtherCA(t *testing.T, dir string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: "some other CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "other-ca.pem")
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLabConfigValidate(t *testing.T) {
+	l := labtest.Get(t)
+	code, out, errOut := runCLI(t, "config", "validate", "-c", l.Env[lab.EnvConfig])
+	if code != 0 || !strings.Contains(out, "bound to "+l.Env[lab.EnvLDAPURL]) {
+		t.Fatalf("code %d out %q err %q", code, out, errOut)
+	}
+}

@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCLI(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "hybridsync ") {
+		t.Fatalf("code %d out %q", code, out)
+	}
+}
+
+func TestHelpOnEveryCommand(t *testing.T) {
+	for _, path := range [][]string{
+		{}, {"version"}, {"lab"}, {"lab", "up"}, {"lab", "down"}, {"lab", "status"},
+		{"ad"}, {"ad", "export"}, {"config"}, {"config", "validate"},
+	} {
+		t.Run(strings.Join(append([]string{"hybridsync"}, path...), " "), func(t *testing.T) {
+			code, out, _ := runCLI(t, append(path, "--help")...)
+			if code != 0 || !strings.Contains(out, "Usage:") {
+				t.Fatalf("code %d, output %q", code, out)
+			}
+		})
+	}
+}
+
+func TestMissingRequiredFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ad", "export"}, "--config is required"},
+		{[]string{"config", "validate"}, "--config is required"},
+		{[]string{"lab", "up"}, "--dir is required"},
+		{[]string{"lab", "down"}, "--dir is required"},
+	} {
+		code, _, errOut := runCLI(t, tc.args...)
+		if code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: code %d stderr %q; want 2 and %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+func TestUnknownCommandFails(t *testing.T) {
+	code, _, errOut := runCLI(t, "ad", "frobnicate")
+	if code == 0 {
+		t.Fatalf("unknown subcommand exited 0: %q", errOut)
+	}
+}
