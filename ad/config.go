@@ -126,8 +126,14 @@ func (c *Config) validate() error {
 		switch strings.ToLower(u.Scheme) {
 		case "ldaps":
 		case "ldap":
-			if !c.StartTLS && c.Method == BindSimple && !c.AllowPlaintext {
-				problems = append(problems, fmt.Sprintf("URL %q would send the bind password in clear text: use ldaps://, enable StartTLS, or explicitly allow plaintext binds", raw))
+			if !c.StartTLS && !c.AllowPlaintext {
+				// Simple binds would expose the password; Kerberos binds
+				// negotiate no SASL layer and rely on TLS for integrity.
+				what := "would send the bind password in clear text"
+				if c.Method == BindKerberos {
+					what = "would carry the whole session without integrity or privacy"
+				}
+				problems = append(problems, fmt.Sprintf("URL %q %s: use ldaps://, enable StartTLS, or explicitly allow plaintext", raw, what))
 			}
 		default:
 			problems = append(problems, fmt.Sprintf("URL %q has scheme %q; want ldaps or ldap", raw, u.Scheme))

@@ -33,6 +33,8 @@ func TestClassOf(t *testing.T) {
 		{"entry exists 68", ldap.NewError(ldap.LDAPResultEntryAlreadyExists, plain), retry.Conflict},
 		{"value exists 20", ldap.NewError(ldap.LDAPResultAttributeOrValueExists, plain), retry.Conflict},
 		{"no such attribute 16", ldap.NewError(ldap.LDAPResultNoSuchAttribute, plain), retry.Conflict},
+		{"no such attribute 16, unknown to the schema (Samba)", ldap.NewError(ldap.LDAPResultNoSuchAttribute,
+			errors.New("Attribute 'msExchFoo' not on entry: no such attribute in the schema")), retry.Terminal},
 		{"constraint violation 19", ldap.NewError(ldap.LDAPResultConstraintViolation, plain), retry.Conflict},
 		{"no such object 32", ldap.NewError(ldap.LDAPResultNoSuchObject, plain), retry.NotFound},
 		{"invalid credentials 49", ldap.NewError(ldap.LDAPResultInvalidCredentials, plain), retry.Terminal},

@@ -125,20 +125,21 @@ func (c *Client) searchOnce(ctx context.Context, req SearchRequest, fn func(*lda
 		}
 		sr := ldap.NewSearchRequest(base, req.Scope.ldap(), ldap.NeverDerefAliases, 0, 0, false,
 			req.Filter, req.Attributes, controls)
-		// Cancelling pageCtx abandons the page's goroutine if fn fails.
-		pageCtx, cancel := context.WithCancel(ctx)
-		resp := cn.SearchAsync(pageCtx, sr, 64)
+		// The page is drained before fn sees any of it. go-ldap delivers
+		// every connection's replies from one goroutine that waits (up to
+		// the request timeout, then drops the packet) for each request's
+		// reader; a callback that issues its own request (ranged
+		// retrieval) or stalls while the page is still arriving would
+		// block that goroutine. Memory stays bounded by the page size.
+		resp := cn.SearchAsync(ctx, sr, c.cfg.PageSize+1)
 		var (
 			done     bool
 			respCtls []ldap.Control
-			fnErr    error
+			page     = make([]*ldap.Entry, 0, c.cfg.PageSize)
 		)
 		for resp.Next() {
 			if e := resp.Entry(); e != nil {
-				res.Entries++
-				if fnErr = fn(e); fnErr != nil {
-					break
-				}
+				page = append(page, e)
 				continue
 			}
 			if resp.Referral() != "" {
@@ -150,14 +151,6 @@ func (c *Client) searchOnce(ctx context.Context, req SearchRequest, fn func(*lda
 			// (sent only when it carries controls).
 			done = true
 			respCtls = resp.Controls()
-		}
-		cancel()
-		if fnErr != nil {
-			if errors.Is(fnErr, errStop) {
-				c.observe(op, start, nil)
-				return nil
-			}
-			return fnErr
 		}
 		if err := resp.Err(); err != nil {
 			err = fmt.Errorf("search %q under %q (page %d): %w", req.Filter, base, res.Pages+1, err)
@@ -177,14 +170,27 @@ func (c *Client) searchOnce(ctx context.Context, req SearchRequest, fn func(*lda
 			c.observe(op, start, err)
 			return err
 		}
-		if !done && cn.IsClosing() {
-			// go-ldap ends the stream silently when the connection is
-			// already closing; a successful SearchResultDone without
-			// controls also ends it silently. Only the first is a failure.
+		if !done && (cn.IsClosing() || req.Scope != ScopeBase) {
+			// go-ldap ends the stream silently both when the connection
+			// is already closing and after a SearchResultDone without
+			// controls. A paged subtree or one-level search always ends
+			// with the paging control (RFC 2696 §3), so a silent end
+			// there is a failure; a base-scope read (the rootDSE answers
+			// without it) is one only if the connection is going away.
 			c.drop(cn)
 			err := retry.New(op, retry.Retryable, fmt.Errorf("search %q: connection closed before the server finished page %d", req.Filter, res.Pages+1))
 			c.observe(op, start, err)
 			return err
+		}
+		for _, e := range page {
+			if err := fn(e); err != nil {
+				if errors.Is(err, errStop) {
+					c.observe(op, start, nil)
+					return nil
+				}
+				return err
+			}
+			res.Entries++
 		}
 		res.Pages++
 		pc, _ := ldap.FindControl(respCtls, ldap.ControlTypePaging).(*ldap.ControlPaging)

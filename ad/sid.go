@@ -24,8 +24,11 @@ func GUIDString(b []byte) (string, error) {
 
 // GUIDBytes is the inverse of GUIDString.
 func GUIDBytes(s string) ([]byte, error) {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return nil, fmt.Errorf("GUID %q: want xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", s)
+	}
 	h := strings.ReplaceAll(s, "-", "")
-	if len(h) != 32 || strings.Count(s, "-") != 4 {
+	if len(h) != 32 {
 		return nil, fmt.Errorf("GUID %q: want xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", s)
 	}
 	raw, err := hex.DecodeString(h)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -46,6 +47,7 @@ func adConfig(c *config.Config, log *slog.Logger) ad.Config {
 func (a *app) adCmd() *cobra.Command {
 	cmd := groupCmd("ad", "Read on-premises Active Directory")
 	var cfgPath, out, base string
+	var showQuery bool
 	export := &cobra.Command{
 		Use:   "export -c CONFIG",
 		Short: "Write one JSON object per mail-enabled recipient (users, groups, contacts, dynamic DLs)",
@@ -56,6 +58,10 @@ The last line on stderr says how many recipients were read; the exit code is
 non-zero if the read was not complete.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if showQuery {
+				fmt.Fprintf(a.stdout, "filter: %s\nattributes: %s\n", ad.MailEnabledFilter(), strings.Join(ad.RecipientAttributes(), " "))
+				return nil
+			}
 			if err := requireFlag("config", cfgPath); err != nil {
 				return err
 			}
@@ -100,6 +106,7 @@ non-zero if the read was not complete.`,
 	export.Flags().StringVarP(&cfgPath, "config", "c", "", "config file")
 	export.Flags().StringVarP(&out, "output", "o", "-", "output file (- for stdout)")
 	export.Flags().StringVar(&base, "base", "", "search base (default: the config's base_dn)")
+	export.Flags().BoolVar(&showQuery, "show-query", false, "print the LDAP filter and attributes the export asks for, and exit")
 	cmd.AddCommand(export)
 	return cmd
 }
