@@ -39,9 +39,10 @@ type Client struct {
 	cfg  Config
 	dial dialFunc
 
-	mu   sync.Mutex
-	conn conn
-	url  string
+	mu     sync.Mutex
+	conn   conn
+	url    string
+	closed bool
 }
 
 // Dial validates cfg, connects to the first reachable DC in cfg.URLs and
@@ -56,7 +57,11 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	cl := &Client{cfg: c}
 	cl.dial = cl.dialAny
-	if _, err := cl.connection(ctx); err != nil {
+	err := retry.Do(ctx, *c.Retry, op, func(ctx context.Context) error {
+		_, err := cl.connection(ctx)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	return cl, nil
@@ -84,10 +89,12 @@ func (c *Client) ServerURL() string {
 	return c.url
 }
 
-// Close closes the connection. The client may not be used afterwards.
+// Close closes the connection. Requests made afterwards fail with a
+// terminal error; the client never re-dials once closed.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.closed = true
 	if c.conn == nil {
 		return nil
 	}
@@ -96,11 +103,17 @@ func (c *Client) Close() error {
 	return err
 }
 
-// connection returns the live connection, dialling (with retries for
-// transient failures) when there is none.
+// connection returns the live connection, dialling once (every URL in
+// turn, each bounded by Config.Timeout) when there is none. It does not
+// retry: the operation that needs the connection does, so retries never
+// nest. The lock is held while dialling, so concurrent callers share one
+// dial instead of racing to open several connections.
 func (c *Client) connection(ctx context.Context) (conn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		return nil, retry.New("ad.connect", retry.Terminal, errors.New("client is closed"))
+	}
 	if c.conn != nil && !c.conn.IsClosing() {
 		return c.conn, nil
 	}
@@ -108,15 +121,7 @@ func (c *Client) connection(ctx context.Context) (conn, error) {
 		_ = c.conn.Close()
 		c.conn, c.url = nil, ""
 	}
-	var (
-		cn  conn
-		url string
-	)
-	err := retry.Do(ctx, *c.cfg.Retry, "ad.connect", func(ctx context.Context) error {
-		var err error
-		cn, url, err = c.dial(ctx)
-		return err
-	})
+	cn, url, err := c.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -264,10 +269,10 @@ func (c *Client) observe(op string, start time.Time, err error) {
 	c.cfg.Observe(op, result, time.Since(start))
 }
 
-// write runs one modifying request once. Writes are not retried here: after
-// a network error the outcome is unknown, and the caller (which journalled
-// the intent) must re-read before deciding. The connection is dropped so the
-// next request re-dials.
+// write runs one modifying request once. Writes are not retried here. When
+// the connection fails mid-request the outcome is unknown: the error is a
+// Conflict (re-read, then decide), and the connection is dropped so the next
+// request re-dials. A dial failure before the request was sent is Retryable.
 func (c *Client) write(ctx context.Context, op string, fn func(conn) error) error {
 	start := time.Now()
 	cn, err := c.connection(ctx)
@@ -278,7 +283,10 @@ func (c *Client) write(ctx context.Context, op string, fn func(conn) error) erro
 	err = fn(cn)
 	if isNetworkError(err) {
 		c.drop(cn)
-		err = retry.New(op, retry.Retryable, fmt.Errorf("connection lost; the outcome is unknown, re-read before retrying: %w", err))
+		// The request may or may not have been applied. That is a
+		// conflict in our terms (re-read, then decide), never something
+		// to resend blindly.
+		err = retry.New(op, retry.Conflict, fmt.Errorf("connection lost; the outcome is unknown, re-read before retrying: %w", err))
 	}
 	err = classify(op, err)
 	c.observe(op, start, err)

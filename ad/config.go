@@ -53,8 +53,10 @@ type Config struct {
 	// Password returns the simple-bind password. It is called at each
 	// bind so a rotated secret file is picked up.
 	Password func() (string, error)
-	// AllowPlaintext permits a simple bind on a connection without TLS.
-	// Off by default; hybridsync refuses to send passwords in clear text.
+	// AllowPlaintext permits an ldap:// URL without StartTLS: a simple bind
+	// would send the password in clear text, and a Kerberos bind (no SASL
+	// security layer) would leave the session without integrity. Off by
+	// default.
 	AllowPlaintext bool
 
 	// Kerberos settings, used when Method is BindKerberos.
@@ -96,7 +98,7 @@ func (c *Config) withDefaults() Config {
 	if out.Timeout <= 0 {
 		out.Timeout = 30 * time.Second
 	}
-	if out.MinTLSVersion == 0 {
+	if out.MinTLSVersion < tls.VersionTLS12 {
 		out.MinTLSVersion = tls.VersionTLS12
 	}
 	if out.Retry == nil {

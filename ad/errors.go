@@ -28,12 +28,12 @@ func classify(op string, err error) error {
 
 // classOf decides the class of one failure.
 //
-// Result codes follow RFC 4511 §A.2 and how AD uses them: busy, unavailable
-// and the client-side network/timeout codes are transient; entry or value
-// already exists, value already gone and constraint violations mean the
-// directory changed under us (conflict); noSuchObject is not-found; the rest
-// (bad credentials, rights, schema and syntax violations, unwilling to
-// perform) will not heal by retrying.
+// Result codes follow RFC 4511 §A.2 and how AD uses them: busy, unavailable,
+// time limit and the client-side network code are transient; entry or value
+// already exists and value already gone mean the directory changed under us
+// (conflict); noSuchObject is not-found; the rest (bad credentials, rights,
+// schema, syntax and constraint violations such as rangeUpper, admin limits,
+// unwilling to perform) will not heal by retrying.
 func classOf(err error) retry.Class {
 	var lerr *ldap.Error
 	if errors.As(err, &lerr) {
@@ -46,8 +46,7 @@ func classOf(err error) retry.Class {
 			}
 			return retry.Retryable
 		case ldap.LDAPResultBusy, ldap.LDAPResultUnavailable,
-			ldap.LDAPResultTimeLimitExceeded, ldap.LDAPResultAdminLimitExceeded,
-			ldap.LDAPResultLoopDetect, ldap.LDAPResultOther:
+			ldap.LDAPResultTimeLimitExceeded, ldap.LDAPResultLoopDetect, ldap.LDAPResultOther:
 			return retry.Retryable
 		case ldap.LDAPResultNoSuchAttribute:
 			// A value already gone is a conflict; Samba also answers an
@@ -57,8 +56,7 @@ func classOf(err error) retry.Class {
 				return retry.Terminal
 			}
 			return retry.Conflict
-		case ldap.LDAPResultEntryAlreadyExists, ldap.LDAPResultAttributeOrValueExists,
-			ldap.LDAPResultConstraintViolation:
+		case ldap.LDAPResultEntryAlreadyExists, ldap.LDAPResultAttributeOrValueExists:
 			return retry.Conflict
 		case ldap.LDAPResultNoSuchObject:
 			return retry.NotFound

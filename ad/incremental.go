@@ -21,33 +21,60 @@ type Watermark struct {
 	USN          int64  `json:"highestCommittedUSN"`
 }
 
-// ReadWatermark reads the connected DC's identity and highestCommittedUSN.
-func (c *Client) ReadWatermark(ctx context.Context) (Watermark, error) {
-	const op = "ad.ReadWatermark"
+// rootDSE holds what incremental reads need from the root DSE.
+type rootDSE struct {
+	server, domainNC string
+	usn              int64
+}
+
+func (c *Client) readRootDSE(ctx context.Context) (rootDSE, error) {
+	const op = "ad.readRootDSE"
 	root, err := c.searchAll(ctx, SearchRequest{rootDSE: true, Scope: ScopeBase, Filter: "(objectClass=*)",
-		Attributes: []string{"dsServiceName", "highestCommittedUSN"}})
+		Attributes: []string{"dsServiceName", "highestCommittedUSN", "defaultNamingContext"}})
 	if err != nil {
-		return Watermark{}, fmt.Errorf("%s: read rootDSE: %w", op, err)
+		return rootDSE{}, fmt.Errorf("%s: %w", op, err)
 	}
 	if len(root) != 1 {
-		return Watermark{}, retry.New(op, retry.Terminal, fmt.Errorf("rootDSE returned %d entries", len(root)))
+		return rootDSE{}, retry.New(op, retry.Terminal, fmt.Errorf("rootDSE returned %d entries", len(root)))
 	}
-	w := Watermark{Server: root[0].GetAttributeValue("dsServiceName")}
-	if w.USN, err = strconv.ParseInt(root[0].GetAttributeValue("highestCommittedUSN"), 10, 64); err != nil {
-		return Watermark{}, retry.New(op, retry.Terminal, fmt.Errorf("rootDSE highestCommittedUSN: %w", err))
+	out := rootDSE{server: root[0].GetAttributeValue("dsServiceName"), domainNC: root[0].GetAttributeValue("defaultNamingContext")}
+	if out.usn, err = strconv.ParseInt(root[0].GetAttributeValue("highestCommittedUSN"), 10, 64); err != nil {
+		return rootDSE{}, retry.New(op, retry.Terminal, fmt.Errorf("rootDSE highestCommittedUSN: %w", err))
 	}
+	return out, nil
+}
+
+// ReadWatermark reads the connected DC's identity and highestCommittedUSN.
+// Both reads must come from the same DC: if the client fails over between
+// them the result is a retryable error.
+func (c *Client) ReadWatermark(ctx context.Context) (Watermark, error) {
+	w, _, err := c.readWatermark(ctx)
+	return w, err
+}
+
+func (c *Client) readWatermark(ctx context.Context) (Watermark, rootDSE, error) {
+	const op = "ad.ReadWatermark"
+	root, err := c.readRootDSE(ctx)
+	if err != nil {
+		return Watermark{}, rootDSE{}, fmt.Errorf("%s: %w", op, err)
+	}
+	url := c.ServerURL()
+	w := Watermark{Server: root.server, USN: root.usn}
 	ntds, err := c.searchAll(ctx, SearchRequest{BaseDN: w.Server, Scope: ScopeBase, Filter: "(objectClass=*)",
 		Attributes: []string{"invocationId"}})
 	if err != nil {
-		return Watermark{}, fmt.Errorf("%s: read %s: %w", op, w.Server, err)
+		return Watermark{}, rootDSE{}, fmt.Errorf("%s: read %s: %w", op, w.Server, err)
 	}
 	if len(ntds) != 1 {
-		return Watermark{}, retry.New(op, retry.Terminal, fmt.Errorf("%s returned %d entries", w.Server, len(ntds)))
+		return Watermark{}, rootDSE{}, retry.New(op, retry.Terminal, fmt.Errorf("%s returned %d entries", w.Server, len(ntds)))
+	}
+	if now := c.ServerURL(); now != url {
+		return Watermark{}, rootDSE{}, retry.New(op, retry.Retryable, fmt.Errorf("connected DC changed from %s to %s while reading the watermark", url, now))
 	}
 	if w.InvocationID, err = GUIDString(ntds[0].GetRawAttributeValue("invocationId")); err != nil {
-		return Watermark{}, retry.New(op, retry.Terminal, fmt.Errorf("%s invocationId: %w", w.Server, err))
+		return Watermark{}, rootDSE{}, retry.New(op, retry.Terminal, fmt.Errorf("%s invocationId: %w", w.Server, err))
 	}
-	return w, nil
+	return w, root, nil
 }
 
 // IncrementalResult is the outcome of StreamChanges.
@@ -62,21 +89,34 @@ type IncrementalResult struct {
 	Next Watermark `json:"next"`
 }
 
-// StreamChanges streams the mail-enabled recipients changed since since,
-// then the tombstones of recipients deleted since then (Recipient.Deleted,
-// carrying DN and objectGUID). With no watermark, or one from another DC or
-// another database of the same DC (invocationId changed), it streams every
-// recipient instead and says so (Full, Reason); deletions then follow from
-// the complete set, not from tombstones.
+// StreamChanges streams what changed since since, in two parts:
 //
-// The next watermark is read before the search, so a change made during the
-// read is seen again next time rather than missed.
+//  1. every user, group, contact and dynamic DL of the domain whose
+//     uSNChanged is newer than the watermark, whether or not it is still
+//     mail-enabled or under base: an object that was mail-disabled or moved
+//     out of base changed too, and the caller must see it leave its scope
+//     (Recipient.InScope tells);
+//  2. the tombstones of such objects deleted since then (Recipient.Deleted,
+//     with DN, objectGUID and LastKnownParent), read from the domain's
+//     Deleted Objects container, since AD moves them out of base.
+//
+// With no watermark, or one from another DC or another database of the same
+// DC (invocationId changed), it streams every mail-enabled recipient under
+// base instead and says so (Full, Reason): deletions then follow from the
+// complete set. The whole read must come from one DC, since USNs are per DC:
+// if the client fails over mid-read the result is a retryable error.
+//
+// The next watermark is read before the searches, so a change made during
+// the read is seen again next time rather than missed.
+//
+// Ref: https://learn.microsoft.com/windows/win32/ad/polling-for-changes-using-usnchanged
 func (c *Client) StreamChanges(ctx context.Context, base string, since *Watermark, fn func(*Recipient) error) (IncrementalResult, error) {
 	const op = "ad.StreamChanges"
-	now, err := c.ReadWatermark(ctx)
+	now, root, err := c.readWatermark(ctx)
 	if err != nil {
 		return IncrementalResult{}, fmt.Errorf("%s: %w", op, err)
 	}
+	server := c.ServerURL()
 	out := IncrementalResult{Next: now}
 	switch {
 	case since == nil:
@@ -88,25 +128,52 @@ func (c *Client) StreamChanges(ctx context.Context, base string, since *Watermar
 	case since.USN > now.USN:
 		out.Full, out.Reason = true, fmt.Sprintf("watermark USN %d is ahead of the DC's %d", since.USN, now.USN)
 	}
+	sameDC := func(res ReadResult) error {
+		if res.Server != server {
+			return retry.New(op, retry.Retryable, fmt.Errorf("connected DC changed from %s to %s during an incremental read; USNs are per DC", server, res.Server))
+		}
+		return nil
+	}
 	if out.Full {
 		out.ReadResult, err = c.StreamRecipients(ctx, base, fn)
+		if err == nil {
+			err = sameDC(out.ReadResult)
+		}
+		if err != nil {
+			out.Complete = false
+		}
 		return out, err
 	}
 	changed := GE("uSNChanged", strconv.FormatInt(since.USN+1, 10))
-	res, err := c.streamRecipients(ctx, SearchRequest{BaseDN: base, Filter: And(MailEnabledFilter(), changed), Attributes: RecipientAttributes()}, fn)
+	res, err := c.streamRecipients(ctx, SearchRequest{BaseDN: root.domainNC, Filter: And(recipientClassFilter, changed), Attributes: RecipientAttributes()}, fn)
+	if err == nil {
+		err = sameDC(res)
+	}
 	out.ReadResult = res
 	if err != nil {
+		out.Complete = false
 		return out, err
 	}
-	// Tombstones lose most attributes (mail among them), so match by class.
+	// Tombstones keep objectClass but lose objectCategory (MS-ADTS
+	// §3.1.1.5.5.1.2), so match by class alone, and leave computers out.
 	tomb, err := c.streamRecipients(ctx, SearchRequest{
-		BaseDN:      base,
-		Filter:      And(Eq("isDeleted", "TRUE"), changed, recipientClassFilter),
-		Attributes:  RecipientAttributes(),
+		BaseDN:      root.domainNC,
+		Filter:      And(Eq("isDeleted", "TRUE"), changed, tombstoneClassFilter),
+		Attributes:  append(RecipientAttributes(), "lastKnownParent"),
 		ShowDeleted: true,
 	}, fn)
+	if err == nil {
+		err = sameDC(tomb)
+	}
 	out.Entries += tomb.Entries
 	out.Pages += tomb.Pages
-	out.Complete = res.Complete && tomb.Complete
+	out.Complete = res.Complete && tomb.Complete && err == nil
 	return out, err
 }
+
+// tombstoneClassFilter matches deleted users (not computers), groups,
+// contacts and dynamic DLs by objectClass alone.
+var tombstoneClassFilter = And(
+	Or(Eq("objectClass", "user"), Eq("objectClass", "group"), Eq("objectClass", "contact"), Eq("objectClass", "msExchDynamicDistributionList")),
+	Not(Eq("objectClass", "computer")),
+)

@@ -47,11 +47,14 @@ func parseRangedName(name, attr string) (rangeInfo, bool, error) {
 }
 
 // rangedAttribute finds attr's values in e, plain or ranged. ranged is nil
-// when the attribute came back plain (or not at all).
+// when the attribute came back plain (or not at all). A ranged description
+// wins over a plain one if a server sends both.
 func rangedAttribute(e *ldap.Entry, attr string) (values []string, ranged *rangeInfo, err error) {
+	var plain []string
 	for _, a := range e.Attributes {
 		if strings.EqualFold(a.Name, attr) {
-			return a.Values, nil, nil
+			plain = a.Values
+			continue
 		}
 		ri, ok, err := parseRangedName(a.Name, attr)
 		if err != nil {
@@ -61,7 +64,7 @@ func rangedAttribute(e *ldap.Entry, attr string) (values []string, ranged *range
 			return a.Values, &ri, nil
 		}
 	}
-	return nil, nil, nil
+	return plain, nil, nil
 }
 
 // RangedValues reads every value of a multi-valued attribute of one object
@@ -135,14 +138,21 @@ func (c *Client) rangedFrom(ctx context.Context, dn, attr string, acc []string, 
 		if err != nil {
 			return nil, false, retry.New(op, retry.Terminal, err)
 		}
-		acc = append(acc, vals...)
-		if ri == nil || ri.high < 0 {
-			// Plain attribute (a server that does not range), an absent one
-			// (no values from low on), or the last chunk.
-			return acc, false, nil
+		if ri == nil {
+			// No ranged answer: from 0, a server that does not range (or
+			// no values at all); past 0, no values beyond what we have,
+			// unless the server ignored the range and sent everything.
+			if low > 0 && len(vals) > 0 {
+				return nil, false, retry.New(op, retry.Terminal, fmt.Errorf("asked for %s of %s from %d, server answered with the whole attribute", attr, dn, low))
+			}
+			return append(acc, vals...), false, nil
 		}
 		if ri.low != low {
-			return nil, false, retry.New(op, retry.Terminal, fmt.Errorf("asked for %s from %d, server answered from %d", attr, low, ri.low))
+			return nil, false, retry.New(op, retry.Terminal, fmt.Errorf("asked for %s of %s from %d, server answered from %d", attr, dn, low, ri.low))
+		}
+		acc = append(acc, vals...)
+		if ri.high < 0 {
+			return acc, false, nil
 		}
 		low = ri.high + 1
 	}

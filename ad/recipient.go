@@ -123,8 +123,23 @@ type Recipient struct {
 	DynamicBaseDN string `json:"msExchDynamicDLBaseDN,omitempty"`
 
 	USNChanged int64 `json:"uSNChanged"`
-	// Deleted is set for tombstones returned by incremental reads.
-	Deleted bool `json:"isDeleted,omitempty"`
+	// Deleted is set for tombstones returned by incremental reads;
+	// LastKnownParent is then the container the object was deleted from.
+	Deleted         bool   `json:"isDeleted,omitempty"`
+	LastKnownParent string `json:"lastKnownParent,omitempty"`
+}
+
+// MailEnabled reports whether the object carries any mail attribute (mail,
+// proxyAddresses or mailNickname), the test MailEnabledFilter applies.
+func (r *Recipient) MailEnabled() bool {
+	return r.Mail != "" || r.MailNickname != "" || len(r.ProxyAddresses.Values) > 0 || len(r.ProxyAddresses.Malformed) > 0
+}
+
+// InScope reports whether a live, mail-enabled r lies under base. Objects
+// from an incremental read that are not in scope have left it (or never
+// were in it); tombstones are never in scope.
+func (r *Recipient) InScope(base string) bool {
+	return !r.Deleted && r.MailEnabled() && IsUnder(r.DN, base)
 }
 
 // ExtensionAttributeNames lists extensionAttribute1..15.
@@ -136,12 +151,21 @@ var extensionAttributeNames = func() []string {
 	return out
 }()
 
-// RecipientAttributes is what a recipient read asks for.
+// memberChunk is the number of member values asked for per request: AD's
+// MaxValRange on Windows Server 2003 and later, so AD and Samba answer alike
+// and no single reply carries a whole 50,000-member group.
+const memberChunk = 1500
+
+// RecipientAttributes is what a recipient read asks for. member is asked
+// for as its first range (member;range=0-1499) and completed by ranged
+// retrieval: a plain request is ranged by AD anyway, and by asking
+// explicitly a server that would send every value (Samba) keeps replies,
+// and so memory, bounded by the chunk size.
 func RecipientAttributes() []string {
 	attrs := []string{
 		"objectGUID", "objectSid", "objectClass", "name", "displayName", "sAMAccountName",
 		"userPrincipalName", "mail", "mailNickname", "proxyAddresses", "targetAddress",
-		"groupType", "member", "managedBy", "msExchCoManagedByLink",
+		"groupType", fmt.Sprintf("member;range=0-%d", memberChunk-1), "managedBy", "msExchCoManagedByLink",
 		"msExchEnableModeration", "msExchModeratedByLink", "msExchBypassModerationLink",
 		"authOrig", "unauthOrig", "dLMemSubmitPerms", "dLMemRejectPerms", "publicDelegates",
 		"msExchRequireAuthToSendTo", "msExchHideFromAddressLists",
@@ -262,6 +286,7 @@ func RecipientFromEntry(e *ldap.Entry) (*Recipient, error) {
 			r.ExtensionAttributes[name] = v
 		}
 	}
+	r.LastKnownParent = e.GetAttributeValue("lastKnownParent")
 	r.DynamicFilter = e.GetAttributeValue("msExchDynamicDLFilter")
 	r.DynamicBaseDN = e.GetAttributeValue("msExchDynamicDLBaseDN")
 	for _, attr := range linkedMultiValued {

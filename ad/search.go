@@ -58,20 +58,24 @@ type ReadResult struct {
 	Server string `json:"server"`
 }
 
-// errStop lets a callback end a search early without it being an error of
-// the search itself.
-var errStop = errors.New("stop")
+// callbackError marks an error returned by the caller's callback, so it is
+// passed back unchanged and never retried.
+type callbackError struct{ err error }
 
-// Search streams the entries matching req to fn, one page at a time (RFC
-// 2696, page size Config.PageSize). Memory use does not grow with the
-// directory. It returns when the search completes, fn returns an error, ctx
-// ends, or the server or network fails; only in the first case is
-// ReadResult.Complete true.
+func (e *callbackError) Error() string { return e.err.Error() }
+func (e *callbackError) Unwrap() error { return e.err }
+
+// Search streams the entries matching req to fn, page by page (RFC 2696,
+// page size Config.PageSize). Memory use is bounded by two pages whatever
+// the size of the directory. It returns when the search completes, fn
+// returns an error, ctx ends, or the server or network fails; only in the
+// first case is ReadResult.Complete true.
 //
-// A failure before any entry was delivered is retried (re-dialling after a
-// network error) under Config.Retry. A failure after entries were delivered
-// is not retried here, since the callback has seen a prefix of the result;
-// the error says how far the read got and the caller restarts it.
+// A server or network failure before any entry reached fn is retried
+// (re-dialling) under Config.Retry. After entries reached fn nothing is
+// retried here, since fn has seen a prefix of the result: the error says the
+// read is incomplete, keeps the cause's class, and the caller restarts the
+// read. An error from fn is returned as it is, never retried.
 func (c *Client) Search(ctx context.Context, req SearchRequest, fn func(*ldap.Entry) error) (ReadResult, error) {
 	const op = "ad.Search"
 	var (
@@ -81,15 +85,19 @@ func (c *Client) Search(ctx context.Context, req SearchRequest, fn func(*ldap.En
 	err := retry.Do(ctx, *c.cfg.Retry, op, func(ctx context.Context) error {
 		res = ReadResult{}
 		err := c.searchOnce(ctx, req, fn, &res)
-		if err != nil && res.Entries > 0 {
-			// Never let retry.Do replay the prefix into fn: stop here and
-			// let the caller restart the read. The cause keeps its class.
+		var cb *callbackError
+		if errors.As(err, &cb) || (err != nil && res.Entries > 0) {
+			// Stop retry.Do from replaying the prefix into fn.
 			partial = err
 			return nil
 		}
 		return err
 	})
-	if partial != nil {
+	var cb *callbackError
+	switch {
+	case errors.As(partial, &cb):
+		err = cb.err
+	case partial != nil:
 		err = fmt.Errorf("%s: read incomplete after %d entries in %d pages: %w", op, res.Entries, res.Pages, partial)
 	}
 	if err != nil {
@@ -99,12 +107,24 @@ func (c *Client) Search(ctx context.Context, req SearchRequest, fn func(*ldap.En
 	return res, nil
 }
 
-func (c *Client) searchOnce(ctx context.Context, req SearchRequest, fn func(*ldap.Entry) error, res *ReadResult) error {
+// pageResult is one drained page.
+type pageResult struct {
+	entries []*ldap.Entry
+	cookie  []byte
+	err     error
+}
+
+func (c *Client) searchOnce(ctx context.Context, req SearchRequest, fn func(*ldap.Entry) error, res *ReadResult) (err error) {
 	const op = "ad.Search"
 	start := time.Now()
+	defer func() {
+		var cb *callbackError
+		if !errors.As(err, &cb) {
+			c.observe(op, start, err)
+		}
+	}()
 	cn, err := c.connection(ctx)
 	if err != nil {
-		c.observe(op, start, err)
 		return err
 	}
 	res.Server = c.ServerURL()
@@ -112,95 +132,111 @@ func (c *Client) searchOnce(ctx context.Context, req SearchRequest, fn func(*lda
 	if base == "" && !req.rootDSE {
 		base = c.cfg.BaseDN
 	}
-	paging := ldap.NewControlPaging(uint32(c.cfg.PageSize))
-	controls := []ldap.Control{paging}
-	if req.ShowDeleted {
-		controls = append(controls, ldap.NewControlMicrosoftShowDeleted())
-	}
-	for {
-		if err := ctx.Err(); err != nil {
-			err = retry.New(op, retry.Terminal, fmt.Errorf("read incomplete after %d entries: %w", res.Entries, err))
-			c.observe(op, start, err)
-			return err
+	// Pages are pipelined: page N+1 is requested before fn sees page N,
+	// so the DC works while the caller does. Each page is drained in
+	// full, into a buffer that holds a whole page, before fn sees any of
+	// it. go-ldap hands every reply on a connection to one goroutine that
+	// waits (up to the request timeout, then drops the packet) for each
+	// request's reader; a callback that makes its own request (ranged
+	// retrieval) while a page is still arriving into a full buffer would
+	// block that goroutine. With room for the whole page it never blocks.
+	fetch := func(pageCtx context.Context, cookie []byte) ldap.Response {
+		paging := ldap.NewControlPaging(uint32(c.cfg.PageSize))
+		paging.SetCookie(cookie)
+		controls := []ldap.Control{paging}
+		if req.ShowDeleted {
+			controls = append(controls, ldap.NewControlMicrosoftShowDeleted())
 		}
 		sr := ldap.NewSearchRequest(base, req.Scope.ldap(), ldap.NeverDerefAliases, 0, 0, false,
 			req.Filter, req.Attributes, controls)
-		// The page is drained before fn sees any of it. go-ldap delivers
-		// every connection's replies from one goroutine that waits (up to
-		// the request timeout, then drops the packet) for each request's
-		// reader; a callback that issues its own request (ranged
-		// retrieval) or stalls while the page is still arriving would
-		// block that goroutine. Memory stays bounded by the page size.
-		resp := cn.SearchAsync(ctx, sr, c.cfg.PageSize+1)
-		var (
-			done     bool
-			respCtls []ldap.Control
-			page     = make([]*ldap.Entry, 0, c.cfg.PageSize)
-		)
-		for resp.Next() {
-			if e := resp.Entry(); e != nil {
-				page = append(page, e)
-				continue
-			}
-			if resp.Referral() != "" {
-				// Referrals to other partitions are not followed: the
-				// configured base DN is one domain.
-				continue
-			}
-			// An entry-less, referral-less result is SearchResultDone
-			// (sent only when it carries controls).
-			done = true
-			respCtls = resp.Controls()
+		return cn.SearchAsync(pageCtx, sr, c.cfg.PageSize+2)
+	}
+	// Each page gets its own context; starting the next page (or
+	// returning) cancels the previous one, ending its goroutine.
+	cancelPage := context.CancelFunc(func() {})
+	defer func() { cancelPage() }()
+	request := func(cookie []byte) ldap.Response {
+		cancelPage()
+		pageCtx, cancel := context.WithCancel(ctx)
+		cancelPage = cancel
+		return fetch(pageCtx, cookie)
+	}
+	resp := request(nil)
+	for {
+		page := c.drain(ctx, cn, resp, req, base, res.Pages+1)
+		if page.err != nil {
+			return page.err
 		}
-		if err := resp.Err(); err != nil {
-			err = fmt.Errorf("search %q under %q (page %d): %w", req.Filter, base, res.Pages+1, err)
-			if isNetworkError(err) || cn.IsClosing() {
-				// Packet read failures are not always typed; a closing
-				// connection says what happened.
-				c.drop(cn)
-				err = retry.New(op, retry.Retryable, err)
-			}
-			err = classify(op, err)
-			c.observe(op, start, err)
-			return err
+		var next ldap.Response
+		if len(page.cookie) > 0 {
+			next = request(page.cookie)
 		}
-		if err := ctx.Err(); err != nil {
-			// SearchAsync reports cancellation as a clean end.
-			err = retry.New(op, retry.Terminal, fmt.Errorf("read incomplete after %d entries: %w", res.Entries, err))
-			c.observe(op, start, err)
-			return err
-		}
-		if !done && (cn.IsClosing() || req.Scope != ScopeBase) {
-			// go-ldap ends the stream silently both when the connection
-			// is already closing and after a SearchResultDone without
-			// controls. A paged subtree or one-level search always ends
-			// with the paging control (RFC 2696 §3), so a silent end
-			// there is a failure; a base-scope read (the rootDSE answers
-			// without it) is one only if the connection is going away.
-			c.drop(cn)
-			err := retry.New(op, retry.Retryable, fmt.Errorf("search %q: connection closed before the server finished page %d", req.Filter, res.Pages+1))
-			c.observe(op, start, err)
-			return err
-		}
-		for _, e := range page {
+		for _, e := range page.entries {
 			if err := fn(e); err != nil {
-				if errors.Is(err, errStop) {
-					c.observe(op, start, nil)
-					return nil
-				}
-				return err
+				return &callbackError{err}
 			}
 			res.Entries++
 		}
 		res.Pages++
-		pc, _ := ldap.FindControl(respCtls, ldap.ControlTypePaging).(*ldap.ControlPaging)
-		if pc == nil || len(pc.Cookie) == 0 {
+		if next == nil {
 			res.Complete = true
-			c.observe(op, start, nil)
 			return nil
 		}
-		paging.SetCookie(pc.Cookie)
+		resp = next
 	}
+}
+
+// drain reads one page to its end and decides whether it ended well.
+func (c *Client) drain(ctx context.Context, cn conn, resp ldap.Response, req SearchRequest, base string, pageNo int) pageResult {
+	const op = "ad.Search"
+	var (
+		done bool
+		out  = pageResult{entries: make([]*ldap.Entry, 0, c.cfg.PageSize)}
+		ctls []ldap.Control
+	)
+	for resp.Next() {
+		if e := resp.Entry(); e != nil {
+			out.entries = append(out.entries, e)
+			continue
+		}
+		if resp.Referral() != "" {
+			// Referrals to other partitions are not followed: the
+			// configured base DN is one domain.
+			continue
+		}
+		// An entry-less, referral-less result is SearchResultDone (go-ldap
+		// passes it on only when it carries controls).
+		done = true
+		ctls = resp.Controls()
+	}
+	if err := resp.Err(); err != nil {
+		err = fmt.Errorf("search %q under %q (page %d): %w", req.Filter, base, pageNo, err)
+		if isNetworkError(err) || cn.IsClosing() {
+			// Packet read failures are not always typed; a closing
+			// connection says what happened.
+			c.drop(cn)
+			err = retry.New(op, retry.Retryable, err)
+		}
+		return pageResult{err: classify(op, err)}
+	}
+	if err := ctx.Err(); err != nil {
+		// SearchAsync reports cancellation as a clean end.
+		return pageResult{err: retry.New(op, retry.Terminal, fmt.Errorf("search %q cancelled on page %d: %w", req.Filter, pageNo, err))}
+	}
+	if !done && (cn.IsClosing() || req.Scope != ScopeBase) {
+		// go-ldap ends the stream silently both when the connection is
+		// already closing and after a SearchResultDone without controls.
+		// A paged subtree or one-level search always ends with the paging
+		// control (RFC 2696 §3), so a silent end there is a failure; a
+		// base-scope read (the rootDSE answers without it) is one only if
+		// the connection is going away.
+		c.drop(cn)
+		return pageResult{err: retry.New(op, retry.Retryable, fmt.Errorf("search %q: connection closed before the server finished page %d", req.Filter, pageNo))}
+	}
+	if pc, ok := ldap.FindControl(ctls, ldap.ControlTypePaging).(*ldap.ControlPaging); ok {
+		out.cookie = pc.Cookie
+	}
+	return out
 }
 
 // searchAll runs a small bounded search and returns its entries. Use it for

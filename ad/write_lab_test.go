@@ -232,6 +232,7 @@ func TestLabIncrementalReads(t *testing.T) {
 	l := labtest.Get(t)
 	t.Parallel()
 	ou := l.OU(t)
+	elsewhere := l.OU(t)
 	c := l.Client(t)
 	ctx := ctxT(t)
 	dom := l.Manifest.MailDomain
@@ -239,19 +240,37 @@ func TestLabIncrementalReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dn, err := c.CreateContact(ctx, ou, ad.Contact{Name: "Incremental", Mail: "inc@" + dom, ProxyAddresses: []string{"SMTP:inc@" + dom}})
+	contact, err := c.CreateContact(ctx, ou, ad.Contact{Name: "Incremental", Mail: "inc@" + dom, ProxyAddresses: []string{"SMTP:inc@" + dom}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	created, err := c.ReadRecipient(ctx, dn)
+	userDN := ad.ChildDN("CN", "Incremental User", ou)
+	err = c.Add(ctx, userDN, []ad.Attribute{
+		{Name: "objectClass", Values: []string{"top", "person", "organizationalPerson", "user"}},
+		{Name: "sAMAccountName", Values: []string{"inc-" + ouSuffix(t, ou)}},
+		{Name: "mail", Values: []string{"inc-user@" + dom}},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	created, err := c.ReadRecipient(ctx, contact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := c.ReadRecipient(ctx, userDN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// collect keeps what the read reported about this test's objects only
+	// (other tests change the domain concurrently).
+	mine := map[string]bool{created.GUID: true, user.GUID: true}
 	collect := func(since *ad.Watermark) (ad.IncrementalResult, map[string]*ad.Recipient) {
 		t.Helper()
 		got := map[string]*ad.Recipient{}
 		res, err := c.StreamChanges(ctx, ou, since, func(r *ad.Recipient) error {
-			got[r.GUID] = r
+			if mine[r.GUID] {
+				got[r.GUID] = r
+			}
 			return nil
 		})
 		if err != nil || !res.Complete {
@@ -260,40 +279,57 @@ func TestLabIncrementalReads(t *testing.T) {
 		return res, got
 	}
 	res, got := collect(&w0)
-	if res.Full || got[created.GUID] == nil {
-		t.Fatalf("incremental read since %d: full=%v, saw created contact: %v", w0.USN, res.Full, got[created.GUID] != nil)
+	if res.Full || got[created.GUID] == nil || got[user.GUID] == nil || !got[user.GUID].InScope(ou) {
+		t.Fatalf("incremental read since %d: full=%v, saw %d of 2 new objects", w0.USN, res.Full, len(got))
 	}
 	w1 := res.Next
-	if w1.USN < created.USNChanged {
-		t.Fatalf("next watermark %d is behind the change %d", w1.USN, created.USNChanged)
+	if w1.USN < user.USNChanged {
+		t.Fatalf("next watermark %d is behind the change %d", w1.USN, user.USNChanged)
 	}
-	// Nothing changed since w1 in this OU.
 	if res, got := collect(&w1); res.Full || len(got) != 0 {
-		t.Fatalf("no-change read returned %d objects (full=%v)", len(got), res.Full)
+		t.Fatalf("no-change read returned %d of our objects (full=%v)", len(got), res.Full)
 	}
-	if err := c.Delete(ctx, dn); err != nil {
+
+	// Leaving scope: the contact is mail-disabled, the user moves away.
+	if err := c.Modify(ctx, contact, ad.Change{Op: ad.DeleteValues, Attr: "mail"}, ad.Change{Op: ad.DeleteValues, Attr: "proxyAddresses"}); err != nil {
 		t.Fatal(err)
 	}
-	// Tombstones live in CN=Deleted Objects: search the whole domain.
-	var tomb *ad.Recipient
-	_, err = c.StreamChanges(ctx, "", &w1, func(r *ad.Recipient) error {
-		if r.GUID == created.GUID {
-			tomb = r
-		}
-		return nil
-	})
+	movedUser, err := c.Move(ctx, userDN, elsewhere)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tomb == nil || !tomb.Deleted {
-		t.Fatalf("deletion not reported: %+v", tomb)
+	res, got = collect(&w1)
+	if r := got[created.GUID]; r == nil || r.MailEnabled() || r.InScope(ou) {
+		t.Fatalf("mail-disabled contact not reported as leaving scope: %+v", r)
+	}
+	if r := got[user.GUID]; r == nil || !ad.EqualDN(r.DN, movedUser) || r.InScope(ou) {
+		t.Fatalf("moved user not reported as leaving scope: %+v", r)
+	}
+	w2 := res.Next
+
+	// Deletions, of a contact and of a user, are reported as tombstones
+	// even though AD moved them out of the OU.
+	if err := c.Delete(ctx, contact); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, movedUser); err != nil {
+		t.Fatal(err)
+	}
+	_, got = collect(&w2)
+	for _, guid := range []string{created.GUID, user.GUID} {
+		if r := got[guid]; r == nil || !r.Deleted || r.InScope(ou) || r.LastKnownParent == "" {
+			t.Fatalf("deletion of %s not reported: %+v", guid, r)
+		}
+	}
+	if !ad.EqualDN(got[created.GUID].LastKnownParent, ou) || !ad.EqualDN(got[user.GUID].LastKnownParent, elsewhere) {
+		t.Fatalf("lastKnownParent %q / %q", got[created.GUID].LastKnownParent, got[user.GUID].LastKnownParent)
 	}
 
 	for name, since := range map[string]*ad.Watermark{
 		"no watermark":   nil,
 		"another DC db":  {Server: w0.Server, InvocationID: "00000000-0000-0000-0000-000000000001", USN: w0.USN},
 		"another DC":     {Server: "CN=NTDS Settings,CN=DC9,CN=Servers,CN=Default-First-Site-Name,CN=Sites,CN=Configuration," + l.State.BaseDN, InvocationID: w0.InvocationID, USN: w0.USN},
-		"USN from later": {Server: w0.Server, InvocationID: w0.InvocationID, USN: w1.USN + 1_000_000},
+		"USN from later": {Server: w0.Server, InvocationID: w0.InvocationID, USN: w2.USN + 1_000_000},
 	} {
 		t.Run(name, func(t *testing.T) {
 			res, _ := collect(since)
@@ -302,4 +338,15 @@ func TestLabIncrementalReads(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ouSuffix returns the random tail labtest gave the test's OU name, for
+// domain-unique names such as sAMAccountName.
+func ouSuffix(t *testing.T, ou string) string {
+	t.Helper()
+	name, err := ad.RDNValue(ou)
+	if err != nil || len(name) < 8 {
+		t.Fatalf("test OU %q: %v", ou, err)
+	}
+	return name[len(name)-8:]
 }

@@ -13,7 +13,10 @@ set -a
 set +a
 query=$(bin/hybridsync ad export --show-query)
 filter=$(sed -n 's/^filter: //p' <<<"$query")
-read -r -a attrs <<<"$(sed -n 's/^attributes: //p' <<<"$query")"
+# hybridsync asks for member;range=0-1499 and completes big groups with
+# ranged reads; ldapsearch cannot, so it asks for plain member, which Samba
+# answers with every value: both retrieve the same data.
+read -r -a attrs <<<"$(sed -n 's/^attributes: //p' <<<"$query" | sed 's/member;range=[0-9]*-[0-9]*/member/')"
 pw=$(mktemp)
 trap 'rm -f "$pw"' EXIT
 tr -d '\n' <"$HYBRIDSYNC_LAB_PASSWORD_FILE" >"$pw"

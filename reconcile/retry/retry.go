@@ -27,7 +27,8 @@ type Policy struct {
 	MaxAttempts int
 	// Initial is the first backoff; each further one doubles up to Max.
 	Initial time.Duration
-	Max     time.Duration
+	// Max caps each backoff; zero or less means no cap.
+	Max time.Duration
 	// MaxRetryAfter caps a server's Retry-After: a server asking for more
 	// makes Do give up rather than sleep past what the caller budgeted.
 	MaxRetryAfter time.Duration
@@ -58,10 +59,10 @@ func DefaultPolicy() Policy {
 // Retry-After.
 func (p Policy) Backoff(n int) time.Duration {
 	d := p.Initial
-	for i := 1; i < n && d < p.Max; i++ {
+	for i := 1; i < n && (p.Max <= 0 || d < p.Max); i++ {
 		d *= 2
 	}
-	if d > p.Max {
+	if p.Max > 0 && d > p.Max {
 		d = p.Max
 	}
 	if p.Jitter > 0 {
