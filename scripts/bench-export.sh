@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: `hybridsync ad export` against ldapsearch with paging, asking the
 # same DC for the same filter and attributes, in the same run, alternating
-# runs. Usage: scripts/bench-export.sh LABDIR [RUNS]
+# runs. Usage: scripts/bench-export.sh LABDIR [RUNS] [BASE_DN]
+# (BASE_DN defaults to the lab's base DN).
 # Prints a Markdown table row per tool: median wall time, max RSS, and the
 # ratio hybridsync/ldapsearch. Build bin/hybridsync first.
 set -euo pipefail
@@ -11,6 +12,7 @@ runs=${2:-5}
 set -a
 . "$dir/lab.env"
 set +a
+base=${3:-$HYBRIDSYNC_LAB_BASE_DN}
 query=$(bin/hybridsync ad export --show-query)
 filter=$(sed -n 's/^filter: //p' <<<"$query")
 # hybridsync asks for member;range=0-1499 and completes big groups with
@@ -20,14 +22,14 @@ read -r -a attrs <<<"$(sed -n 's/^attributes: //p' <<<"$query" | sed 's/member;r
 pw=$(mktemp)
 trap 'rm -f "$pw"' EXIT
 tr -d '\n' <"$HYBRIDSYNC_LAB_PASSWORD_FILE" >"$pw"
-recipients=$(bin/hybridsync ad export -c "$HYBRIDSYNC_LAB_CONFIG" --log-level warn | wc -l)
+recipients=$(bin/hybridsync ad export -c "$HYBRIDSYNC_LAB_CONFIG" --base "$base" --log-level warn | wc -l)
 
 hs=() ls=() hsm=() lsm=()
 for i in $(seq "$runs"); do
-	r=$( { /usr/bin/time -f '%e %M' bin/hybridsync ad export -c "$HYBRIDSYNC_LAB_CONFIG" --log-level warn >/dev/null; } 2>&1 | tail -1)
+	r=$( { /usr/bin/time -f '%e %M' bin/hybridsync ad export -c "$HYBRIDSYNC_LAB_CONFIG" --base "$base" --log-level warn >/dev/null; } 2>&1 | tail -1)
 	hs+=("${r% *}") hsm+=("${r#* }")
 	r=$( { LDAPTLS_CACERT=$HYBRIDSYNC_LAB_CA_FILE /usr/bin/time -f '%e %M' ldapsearch -LLL -o ldif-wrap=no \
-		-H "$HYBRIDSYNC_LAB_LDAP_URL" -D "$HYBRIDSYNC_LAB_BIND_DN" -y "$pw" -b "$HYBRIDSYNC_LAB_BASE_DN" \
+		-H "$HYBRIDSYNC_LAB_LDAP_URL" -D "$HYBRIDSYNC_LAB_BIND_DN" -y "$pw" -b "$base" \
 		-E pr=1000/noprompt "$filter" "${attrs[@]}" >/dev/null; } 2>&1 | tail -1)
 	ls+=("${r% *}") lsm+=("${r#* }")
 done

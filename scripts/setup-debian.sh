@@ -1,24 +1,30 @@
 #!/usr/bin/env bash
 # Installs what hybridsync's lab and tests need on a Debian machine, then
 # downloads the Go modules. Sourced by test.sh and lab-demo.sh; safe to rerun.
+# Run it as root: the lab runs a Samba AD DC and adds loopback addresses.
 set -euo pipefail
 
-packages=(samba samba-ad-dc winbind krb5-user ldb-tools ldap-utils iproute2 ca-certificates)
+if [ "$(id -u)" -ne 0 ]; then
+	echo "setup: $0 must run as root: the lab runs a Samba AD DC and adds loopback addresses (try: sudo $0)" >&2
+	exit 1
+fi
+
+# gcc and libc6-dev: cgo, which go test -race needs. time: /usr/bin/time
+# in scripts/bench-export.sh.
+packages=(samba samba-ad-dc winbind krb5-user ldb-tools ldap-utils iproute2 ca-certificates gcc libc6-dev time)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
 	echo "setup: installing ${missing[*]}" >&2
-	SUDO=""
-	[ "$(id -u)" -eq 0 ] || SUDO=sudo
-	$SUDO apt-get update -qq
+	apt-get update -qq
 	# krb5-user asks for a default realm; the lab writes its own krb5.conf.
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 	# Debian starts the packaged DC services; the lab runs its own DC and
 	# must have the LDAP ports to itself.
 	if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-		$SUDO systemctl disable --now samba-ad-dc smbd nmbd winbind >/dev/null 2>&1 || true
+		systemctl disable --now samba-ad-dc smbd nmbd winbind >/dev/null 2>&1 || true
 	fi
 fi
 

@@ -18,11 +18,24 @@ if [ -n "$unformatted" ]; then
 fi
 
 labdir=$(mktemp -d /tmp/hybridsync-test-lab.XXXXXX)
+steplog=$(mktemp /tmp/hybridsync-test-log.XXXXXX)
 cleanup() {
 	bin/hybridsync lab down --dir "$labdir" >/dev/null 2>&1 || true
-	rm -rf "$labdir"
+	rm -rf "$labdir" "$steplog"
 }
 trap cleanup EXIT
+
+# quiet CMD...: runs CMD with its output in $steplog. If CMD fails, prints
+# all of that output and exits with CMD's status; otherwise prints nothing.
+quiet() {
+	local status=0
+	"$@" >"$steplog" 2>&1 || status=$?
+	if ((status != 0)); then
+		cat "$steplog" >&2
+		echo "FAILED (exit $status): $*" >&2
+		exit "$status"
+	fi
+}
 
 echo "== lab up ($labdir)"
 bin/hybridsync lab up --dir "$labdir"
@@ -30,7 +43,7 @@ export HYBRIDSYNC_LAB_ENV="$labdir/lab.env" HYBRIDSYNC_REQUIRE_LAB=1
 
 echo "== fuzz (seed corpora run in the unit tests; each target also fuzzes briefly)"
 for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' ad/*_test.go | sed 's/^func //'); do
-	go test ./ad/ -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-10s}" >/dev/null
+	quiet go test ./ad/ -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-10s}"
 	echo "fuzz $target: ok"
 done
 
@@ -38,4 +51,5 @@ echo "== tests"
 go test -count=1 -race ./...
 
 echo "== DC killed mid-search (last: it stops the lab's DC)"
-go test -count=1 -tags labkill -run '^TestDCKilledMidSearch$' -v ./ad/ | grep -E '^(=== RUN|--- |    |ok|FAIL|PASS)'
+quiet go test -count=1 -tags labkill -run '^TestDCKilledMidSearch$' -v ./ad/
+grep -E '^(=== RUN|--- |    |ok|FAIL|PASS)' "$steplog"

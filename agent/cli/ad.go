@@ -2,9 +2,12 @@ package cli
 
 import (
 	"bufio"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -55,7 +58,9 @@ func (a *app) adCmd() *cobra.Command {
 lines: DN, objectGUID, class, mail, mailNickname, proxyAddresses, targetAddress
 and, for groups, the complete member list (ranged retrieval for large groups).
 The last line on stderr says how many recipients were read; the exit code is
-non-zero if the read was not complete.`,
+non-zero if the read was not complete. With -o FILE, the export is written to
+a temporary file that replaces FILE only when the read completed: a failed
+export leaves FILE as it was (absent, or the previous export).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if showQuery {
@@ -76,7 +81,7 @@ non-zero if the read was not complete.`,
 				return err
 			}
 			defer c.Close()
-			w, closeOut, err := a.openOutput(out)
+			w, commit, abort, err := a.openExportOutput(out)
 			if err != nil {
 				return fmt.Errorf("ad export: %w", err)
 			}
@@ -89,11 +94,14 @@ non-zero if the read was not complete.`,
 			if ferr := bw.Flush(); err == nil && ferr != nil {
 				err = ferr
 			}
-			if cerr := closeOut(); err == nil && cerr != nil {
-				err = cerr
-			}
 			if err != nil {
+				abort()
 				return fmt.Errorf("ad export: read incomplete after %d recipients: %w", res.Entries, err)
+			}
+			if !res.Complete {
+				abort()
+			} else if err := commit(); err != nil {
+				return fmt.Errorf("ad export: %w", err)
 			}
 			log.Info("ad export done", "recipients", res.Entries, "pages", res.Pages, "complete", res.Complete,
 				"server_url", res.Server, "duration_seconds", time.Since(start).Seconds())
@@ -109,6 +117,41 @@ non-zero if the read was not complete.`,
 	export.Flags().BoolVar(&showQuery, "show-query", false, "print the LDAP filter and attributes the export asks for, and exit")
 	cmd.AddCommand(export)
 	return cmd
+}
+
+// openExportOutput returns where `ad export` writes its output. For "" or
+// "-" that is stdout, written as recipients are read; commit and abort do
+// nothing. Otherwise it is a new file PATH.tmp-<random> in PATH's
+// directory: commit syncs and closes it and renames it to PATH (replacing
+// any file there), abort closes and removes it. Exactly one of them must be called,
+// so PATH only ever holds a complete export and no temporary file is left.
+func (a *app) openExportOutput(path string) (w io.Writer, commit func() error, abort func(), err error) {
+	if path == "" || path == "-" {
+		return a.stdout, func() error { return nil }, func() {}, nil
+	}
+	tmp := path + ".tmp-" + rand.Text()
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	commit = func() error {
+		err := f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(tmp, path)
+		}
+		if err != nil {
+			_ = os.Remove(tmp)
+		}
+		return err
+	}
+	abort = func() {
+		_ = f.Close()
+		_ = os.Remove(tmp)
+	}
+	return f, commit, abort, nil
 }
 
 func (a *app) configCmd() *cobra.Command {

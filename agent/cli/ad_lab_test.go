@@ -100,6 +100,25 @@ func TestLabADExport(t *testing.T) {
 	if !strings.Contains(errOut, "complete=true") {
 		t.Errorf("summary log missing: %q", errOut)
 	}
+	if got := dirNames(t, filepath.Dir(out)); len(got) != 1 || got[0] != filepath.Base(out) {
+		t.Errorf("output directory holds %q, want only %s", got, filepath.Base(out))
+	}
+}
+
+// An export whose read fails after the output file was opened (here: the
+// search base does not exist) leaves neither FILE nor a temporary file.
+// (TestADExportFailureLeavesNoFile covers an unreachable DC.)
+func TestLabADExportFailureLeavesNoFile(t *testing.T) {
+	l := labtest.Get(t)
+	dir := t.TempDir()
+	code, _, errOut := runCLI(t, "ad", "export", "-c", l.Env[lab.EnvConfig],
+		"--base", "OU=No Such OU,"+l.State.BaseDN, "-o", filepath.Join(dir, "export.jsonl"))
+	if code == 0 || !strings.Contains(errOut, "read incomplete") {
+		t.Fatalf("exit %d; stderr %q; want a failed read", code, errOut)
+	}
+	if got := dirNames(t, dir); len(got) != 0 {
+		t.Fatalf("failed export left %q; stderr %q", got, errOut)
+	}
 }
 
 func TestLabADExportErrors(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
@@ -135,16 +134,4 @@ func requireFlag(name, value string) error {
 		return &exitError{2, fmt.Errorf("--%s is required", name)}
 	}
 	return nil
-}
-
-// openOutput returns stdout for "" or "-", else a new file.
-func (a *app) openOutput(path string) (io.Writer, func() error, error) {
-	if path == "" || path == "-" {
-		return a.stdout, func() error { return nil }, nil
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	return f, f.Close, nil
 }

@@ -68,7 +68,9 @@ func (s *State) Env() map[string]string {
 }
 
 // writeEnv writes DIR/lab.env (shell-sourceable KEY='value' lines) and
-// DIR/hybridsync.yaml (an agent config pointing at the lab).
+// DIR/hybridsync.yaml (an agent config pointing at the lab). Values that
+// hold a path or a DN are quoted in the YAML, so any DIR yields a valid
+// file.
 func writeEnv(s *State) error {
 	env := s.Env()
 	keys := make([]string, 0, len(env))
@@ -93,18 +95,18 @@ ad:
     - %[4]q
   nosync_ou: %[5]q
   tls:
-    ca_file: %[6]s
+    ca_file: %[6]q
     server_name: %[7]s
   bind:
     method: simple
     dn: %[8]q
-    password: file:%[9]s
+    password: %[9]q
   page_size: 1000
   timeout: 30s
 logging:
   level: info
   format: text
-`, s.Dir, env[EnvLDAPURL], s.BaseDN, env[EnvSyncOU], env[EnvNoSyncOU], env[EnvCAFile], s.DCName, env[EnvBindDN], env[EnvPasswordFile])
+`, s.Dir, env[EnvLDAPURL], s.BaseDN, env[EnvSyncOU], env[EnvNoSyncOU], env[EnvCAFile], s.DCName, env[EnvBindDN], "file:"+env[EnvPasswordFile])
 	if err := writeFileAtomic(env[EnvConfig], []byte(cfg), 0o644); err != nil {
 		return fmt.Errorf("lab: write hybridsync.yaml: %w", err)
 	}

@@ -36,7 +36,10 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// State is the lab's description, saved as DIR/lab.json.
+// State is the lab's description, saved as DIR/lab.json. Up saves it
+// without a Manifest before it changes anything outside DIR, and with the
+// Manifest once the lab is finished: a lab.json without a Manifest marks a
+// `lab up` that failed or was interrupted.
 type State struct {
 	Dir        string    `json:"dir"`
 	IP         string    `json:"ip"`
@@ -47,7 +50,11 @@ type State struct {
 	BaseDN     string    `json:"baseDN"`
 	MailDomain string    `json:"mailDomain"`
 	Created    time.Time `json:"created"`
-	Manifest   *Manifest `json:"manifest,omitempty"`
+	// AddedIP is true while the lab owns its loopback address: this lab
+	// put IP on lo and has not removed it yet. Down removes the address
+	// only then, so it never takes away an address that was there before.
+	AddedIP  bool      `json:"addedIP,omitempty"`
+	Manifest *Manifest `json:"manifest,omitempty"`
 }
 
 const (
@@ -91,7 +98,17 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 
 // Up provisions (first time) or restarts (later) the lab in opts.Dir and
 // returns its state once the DC answers authenticated LDAPS requests.
-func Up(ctx context.Context, opts Options) (*State, error) {
+//
+// If Up fails after it started samba or added the loopback address, it
+// stops that samba (by its recorded pid) and removes the address it added
+// before returning, so nothing is left running. A directory where a first
+// `lab up` failed keeps its lab.json (without a Manifest): `lab down`
+// works on it, and a later Up refuses it and asks for it to be removed.
+//
+// The administrator's password is never on a command line: samba-tool
+// provisions with a throwaway password, which Up replaces over LDAPS with
+// the password it keeps in DIR/admin.password.
+func Up(ctx context.Context, opts Options) (_ *State, err error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -107,21 +124,72 @@ func Up(ctx context.Context, opts Options) (*State, error) {
 	if pid, ok := runningPid(p); ok {
 		return nil, fmt.Errorf("lab: already running in %s (samba pid %d); run `hybridsync lab down --dir %s` first", dir, pid, dir)
 	}
-	if st, err := LoadState(dir); err == nil && st.Manifest != nil {
+
+	// Undo what this run started if it fails: samba, and the loopback
+	// address if this run added it. ctx may be the reason for the failure,
+	// so the clean-up does not use it.
+	var (
+		st       *State
+		started  bool // this run started samba
+		addingIP bool // this run added (or tried to add) st.IP
+	)
+	defer func() {
+		if err == nil {
+			return
+		}
+		if started {
+			if serr := stopSamba(p, 15*time.Second); serr != nil {
+				log.Error("lab: clean-up after failed start", "error", serr)
+			}
+		}
+		if addingIP {
+			if rerr := removeLoopbackIP(context.WithoutCancel(ctx), st.IP); rerr != nil {
+				log.Error("lab: clean-up after failed start", "error", rerr)
+				return
+			}
+			st.AddedIP = false
+			if serr := st.save(); serr != nil {
+				log.Error("lab: clean-up after failed start", "error", serr)
+			}
+		}
+	}()
+	// claimIP adds st.IP to lo unless it is there already, recording in
+	// lab.json first that the lab owns the address.
+	claimIP := func() error {
+		used, err := loopbackAddrs()
+		if err != nil {
+			return err
+		}
+		if used[st.IP] {
+			return nil
+		}
+		st.AddedIP, addingIP = true, true
+		if err := st.save(); err != nil {
+			return err
+		}
+		return addLoopbackIP(ctx, st.IP)
+	}
+
+	if prev, lerr := LoadState(dir); lerr == nil {
+		if prev.Manifest == nil {
+			return nil, fmt.Errorf("lab: a previous `lab up` in %s failed before the lab was finished; run `hybridsync lab down --dir %s`, remove the directory, and run `lab up` again", dir, dir)
+		}
+		st = prev
 		log.Info("lab: restarting existing lab", "dir", dir, "ip", st.IP)
-		if err := addLoopbackIP(ctx, st.IP); err != nil {
+		if err := claimIP(); err != nil {
 			return nil, err
 		}
 		if _, err := startSamba(p); err != nil {
 			return nil, err
 		}
-		if _, err := waitReady(ctx, st); err != nil {
+		started = true
+		if err := withDC(ctx, st, func(*ad.Client) error { return nil }); err != nil {
 			return nil, err
 		}
 		return st, writeEnv(st)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
-		return nil, fmt.Errorf("lab: %s is not empty and holds no finished lab; remove it or choose another --dir", dir)
+		return nil, fmt.Errorf("lab: %s is not empty and holds no lab; remove it or choose another --dir", dir)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
@@ -134,79 +202,102 @@ func Up(ctx context.Context, opts Options) (*State, error) {
 	} else if parsed := net.ParseIP(ip); parsed == nil || !parsed.IsLoopback() || parsed.To4() == nil {
 		return nil, fmt.Errorf("lab: --ip %q is not an IPv4 loopback address (127.0.0.0/8)", ip)
 	}
-	st := &State{
+	st = &State{
 		Dir: dir, IP: ip, Realm: realm, NetBIOS: netbios, HostName: hostName,
 		DCName: hostName + "." + strings.ToLower(realm), BaseDN: realmDN(realm),
 		MailDomain: mailDomain, Created: time.Now().UTC(),
 	}
-	adminPass, err := genPassword()
+	if err := st.save(); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	// Provision with a throwaway password (samba-tool takes it on its
+	// command line, visible to every local user) and keep it in
+	// admin.password until setAdminPassword replaces it.
+	throwaway, err := genPassword()
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "admin.password"), []byte(adminPass+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(adminPasswordFile(dir), []byte(throwaway+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
 	caFile, certFile, keyFile, err := writeCA(dir, []string{st.DCName, "localhost"}, []net.IP{net.ParseIP(ip)}, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	_ = caFile
-	if err := addLoopbackIP(ctx, ip); err != nil {
+	if err := claimIP(); err != nil {
 		return nil, err
 	}
 	log.Info("lab: provisioning Samba AD DC", "dir", dir, "ip", ip, "realm", realm)
-	if err := provision(ctx, p, st, adminPass, certFile, keyFile, caFile); err != nil {
-		return nil, err
-	}
-	if err := st.save(); err != nil {
+	if err := provision(ctx, p, st, throwaway, certFile, keyFile, caFile); err != nil {
 		return nil, err
 	}
 	if _, err := startSamba(p); err != nil {
 		return nil, err
 	}
-	c, err := waitReady(ctx, st)
-	if err != nil {
+	started = true
+	if err := withDC(ctx, st, func(c *ad.Client) error { return setAdminPassword(ctx, c, st) }); err != nil {
 		return nil, err
 	}
-	defer c.Close()
 	log.Info("lab: extending schema with Exchange attributes")
-	if err := extendSchema(ctx, c, st.BaseDN); err != nil {
-		return nil, err
-	}
-	// The schema cache is per connection in Samba: reconnect before seeding.
-	c.Close()
-	if c, err = waitReady(ctx, st); err != nil {
-		return nil, err
-	}
-	if err := createServiceAccount(ctx, c, st); err != nil {
-		return nil, err
-	}
-	if err := registerLDAPSPNs(ctx, c, st); err != nil {
-		return nil, err
-	}
-	if err := writeKerberos(ctx, st); err != nil {
+	if err := withDC(ctx, st, func(c *ad.Client) error { return extendSchema(ctx, c, st.BaseDN) }); err != nil {
 		return nil, err
 	}
 	seed := opts.Seed
 	if seed == 0 {
 		seed = 1
 	}
-	log.Info("lab: seeding organisation", "seed", seed, "size", opts.Size)
-	start := time.Now()
-	m, err := Seed(ctx, c, st.BaseDN, st.MailDomain, strings.ToLower(realm), seed, opts.Size)
+	// The schema cache is per connection in Samba: a new connection sees
+	// the Exchange attributes.
+	err = withDC(ctx, st, func(c *ad.Client) error {
+		if err := createServiceAccount(ctx, c, st); err != nil {
+			return err
+		}
+		if err := registerLDAPSPNs(ctx, c, st); err != nil {
+			return err
+		}
+		if err := writeKerberos(ctx, st); err != nil {
+			return err
+		}
+		log.Info("lab: seeding organisation", "seed", seed, "size", opts.Size)
+		start := time.Now()
+		m, err := Seed(ctx, c, st.BaseDN, st.MailDomain, strings.ToLower(realm), seed, opts.Size)
+		if err != nil {
+			return err
+		}
+		log.Info("lab: seeded", "objects", m.Objects, "recipients", m.Recipients, "duration_seconds", time.Since(start).Seconds())
+		st.Manifest = m
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	log.Info("lab: seeded", "objects", m.Objects, "recipients", m.Recipients, "duration_seconds", time.Since(start).Seconds())
-	st.Manifest = m
 	if err := st.save(); err != nil {
 		return nil, err
 	}
 	return st, writeEnv(st)
 }
 
+// setAdminPassword replaces the administrator's provisioning password (the
+// one c is bound with) by a new random one, over LDAPS, and then writes
+// the new one to DIR/admin.password (mode 0600).
+func setAdminPassword(ctx context.Context, c *ad.Client, st *State) error {
+	pw, err := genPassword()
+	if err != nil {
+		return err
+	}
+	if err := c.Modify(ctx, adminDN(st), ad.Change{Op: ad.ReplaceValues, Attr: "unicodePwd", Values: []string{unicodePwd(pw)}}); err != nil {
+		return fmt.Errorf("lab: set administrator password: %w", err)
+	}
+	if err := writeFileAtomic(adminPasswordFile(st.Dir), []byte(pw+"\n"), 0o600); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	return nil
+}
+
 // Down stops the lab's DC (by its recorded pid) and removes its loopback
-// address. The directory is kept, so `lab up` can restart it.
+// address if the lab added it (State.AddedIP). The directory is kept, so
+// `lab up` can restart it. Down also works on a directory where `lab up`
+// failed.
 func Down(ctx context.Context, dir string) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
@@ -219,7 +310,14 @@ func Down(ctx context.Context, dir string) error {
 	if err := stopSamba(pathsFor(dir), 15*time.Second); err != nil {
 		return err
 	}
-	return removeLoopbackIP(ctx, st.IP)
+	if !st.AddedIP {
+		return nil
+	}
+	if err := removeLoopbackIP(ctx, st.IP); err != nil {
+		return err
+	}
+	st.AddedIP = false
+	return st.save()
 }
 
 // Running reports whether the lab's DC process is alive, and its pid.
@@ -242,16 +340,21 @@ func realmDN(realm string) string {
 	return strings.Join(parts, ",")
 }
 
-// ADConfig returns the ad.Config for the lab's administrator over LDAPS.
+func adminDN(s *State) string { return "CN=Administrator,CN=Users," + s.BaseDN }
+
+func adminPasswordFile(dir string) string { return filepath.Join(dir, "admin.password") }
+
+// ADConfig returns the ad.Config for the lab's administrator over LDAPS. The
+// password is read from DIR/admin.password at each bind.
 func (s *State) ADConfig() ad.Config {
-	pwFile := filepath.Join(s.Dir, "admin.password")
+	pwFile := adminPasswordFile(s.Dir)
 	return ad.Config{
 		URLs:       []string{"ldaps://" + s.IP + ":636"},
 		BaseDN:     s.BaseDN,
 		CAFile:     filepath.Join(s.Dir, "tls", "ca.pem"),
 		ServerName: s.DCName,
 		Method:     ad.BindSimple,
-		BindDN:     "CN=Administrator,CN=Users," + s.BaseDN,
+		BindDN:     adminDN(s),
 		Password:   func() (string, error) { return readSecretFile(pwFile) },
 		Timeout:    30 * time.Second,
 	}
@@ -291,6 +394,17 @@ func waitReady(ctx context.Context, st *State) (*ad.Client, error) {
 	return nil, fmt.Errorf("lab: DC did not answer within 2 minutes: %w", last)
 }
 
+// withDC dials the DC as waitReady does, runs fn with the client and closes
+// the client when fn returns.
+func withDC(ctx context.Context, st *State, fn func(*ad.Client) error) error {
+	c, err := waitReady(ctx, st)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(c)
+}
+
 // genPassword returns a random password meeting AD's complexity rules.
 func genPassword() (string, error) {
 	const (
@@ -301,8 +415,7 @@ func genPassword() (string, error) {
 	)
 	all := lower + upper + digit
 	var b strings.Builder
-	for i, set := range []string{upper, lower, digit, sym} {
-		_ = i
+	for _, set := range []string{upper, lower, digit, sym} {
 		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(set))))
 		if err != nil {
 			return "", err

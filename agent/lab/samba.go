@@ -148,7 +148,9 @@ func removeLoopbackIP(ctx context.Context, ip string) error {
 
 // provision runs samba-tool domain provision and rewrites smb.conf for the
 // lab: loopback only, LDAP and KDC only, schema updates allowed, our TLS
-// certificate, logs and pid under dir.
+// certificate, logs and pid under dir, a replaced password rejected at
+// once. adminPass is visible on samba-tool's command line while it runs, so
+// it must be a throwaway that the caller replaces.
 func provision(ctx context.Context, p sambaPaths, s *State, adminPass, certFile, keyFile, caFile string) error {
 	args := []string{"domain", "provision",
 		"--targetdir=" + p.target,
@@ -182,6 +184,10 @@ func provision(ctx context.Context, p sambaPaths, s *State, adminPass, certFile,
 		// binds over TLS need no sign/seal layer, as on Windows AD.
 		// Samba 4.17 with "yes" rejects them even over LDAPS.
 		"ldap server require strong auth": "allow_sasl_over_tls",
+		// Up replaces the administrator's provisioning password; by
+		// default Samba keeps accepting a replaced password for 60
+		// minutes (simple binds included).
+		"old password allowed period": "0",
 	})
 }
 
@@ -317,10 +323,18 @@ func runningPid(p sambaPaths) (int, bool) {
 		return 0, false
 	}
 	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-	if err != nil || filepath.Base(exe) != "samba" {
+	if err != nil || !isSambaExe(exe) {
 		return 0, false
 	}
 	return pid, true
+}
+
+// isSambaExe reports whether exe, the target of a /proc/PID/exe link, is a
+// samba binary. When the file a process runs was replaced or removed since
+// it started (a samba package upgrade), the kernel appends " (deleted)" to
+// the path; that samba is still the lab's DC.
+func isSambaExe(exe string) bool {
+	return filepath.Base(strings.TrimSuffix(exe, " (deleted)")) == "samba"
 }
 
 // stopSamba stops the recorded samba process group: SIGTERM, then SIGKILL

@@ -113,11 +113,13 @@ func extendSchema(ctx context.Context, c *ad.Client, baseDN string) error {
 	reload := func() error {
 		return c.Modify(ctx, "", ad.Change{Op: ad.ReplaceValues, Attr: "schemaUpdateNow", Values: []string{"1"}})
 	}
-	// Forward links first: a back link names its forward link.
+	// Two passes: a back link that names its forward link gets that
+	// link's attributeID as its linkID, so it is added after the first
+	// pass has added (and the reload made known) every other attribute.
 	for pass := 0; pass < 2; pass++ {
 		for _, d := range defs {
-			isBack := d.linkID != "" && d.linkID != autoLinkID && !isNumber(d.linkID)
-			if isBack != (pass == 1) {
+			backLinkByName := isBackLinkByName(d)
+			if backLinkByName != (pass == 1) {
 				continue
 			}
 			attrs := []ad.Attribute{
@@ -142,7 +144,7 @@ func extendSchema(ctx context.Context, c *ad.Client, baseDN string) error {
 			}
 			if d.linkID != "" {
 				link := d.linkID
-				if isBack {
+				if backLinkByName {
 					link = oidOf(defs, d.linkID)
 				}
 				attrs = append(attrs, ad.Attribute{Name: "linkID", Values: []string{link}})
@@ -194,8 +196,17 @@ func extendSchema(ctx context.Context, c *ad.Client, baseDN string) error {
 	return nil
 }
 
+// isBackLinkByName reports whether d is a back link whose linkID is its
+// forward link's lDAPDisplayName (the forward link's linkID is assigned by
+// the DC, so the back link cannot name a number).
+func isBackLinkByName(d attrDef) bool {
+	return d.linkID != "" && d.linkID != autoLinkID && !isNumber(d.linkID)
+}
+
+// isBackLink reports whether d is a back link of either kind: an odd
+// numeric linkID, or one named by its forward link (isBackLinkByName).
 func isBackLink(d attrDef) bool {
-	return d.linkID != "" && d.linkID != autoLinkID && (!isNumber(d.linkID) || mustAtoi(d.linkID)%2 == 1)
+	return isBackLinkByName(d) || (isNumber(d.linkID) && mustAtoi(d.linkID)%2 == 1)
 }
 
 func isNumber(s string) bool {

@@ -56,6 +56,8 @@ type entry struct {
 	attrs []ad.Attribute
 }
 
+// addAll adds entries with workers concurrent Adds. It returns the first
+// Add's error, or ctx's if ctx ended before every entry was added.
 func (s *seeder) addAll(ctx context.Context, entries []entry, workers int) error {
 	ch := make(chan entry)
 	var (
@@ -88,6 +90,10 @@ func (s *seeder) addAll(ctx context.Context, entries []entry, workers int) error
 	close(ch)
 	wg.Wait()
 	s.m.Objects += len(entries)
+	if first == nil {
+		// Cancelled from outside: some entries were never sent.
+		first = ctx.Err()
+	}
 	return first
 }
 

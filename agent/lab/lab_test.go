@@ -1,0 +1,217 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hybridsync/hybridsync/agent/config"
+)
+
+func TestRewriteGlobal(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "smb.conf")
+	in := "# Global parameters\n[global]\n\tserver services = s3fs, rpc, ldap\n\tworkgroup = HSLAB\n\n[sysvol]\n\tpath = /x\n"
+	if err := os.WriteFile(p, []byte(in), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := rewriteGlobal(p, map[string]string{"server services": "ldap, kdc", "tls enabled": "yes"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(p)
+	want := "# Global parameters\n[global]\n\tserver services = ldap, kdc\n\tworkgroup = HSLAB\n\n\ttls enabled = yes\n\n[sysvol]\n\tpath = /x\n"
+	if string(got) != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestShellQuoteRoundTrip(t *testing.T) {
+	for _, s := range []string{"", "plain", "with space", "it's", `a\b`, "OU=R&D\\, Europe (Zoë+Ops),DC=x", "'''"} {
+		q := shellQuote(s)
+		back, err := shellUnquote(q)
+		if err != nil || back != s {
+			t.Errorf("%q -> %q -> %q (%v)", s, q, back, err)
+		}
+	}
+}
+
+func TestReadEnvFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "lab.env")
+	os.WriteFile(p, []byte("# comment\nA='x y'\nB='it'\\''s'\n\n"), 0o644)
+	env, err := ReadEnvFile(p)
+	if err != nil || env["A"] != "x y" || env["B"] != "it's" {
+		t.Fatalf("%v %v", env, err)
+	}
+	os.WriteFile(p, []byte("NOEQUALS\n"), 0o644)
+	if _, err := ReadEnvFile(p); err == nil || !strings.Contains(err.Error(), ":1:") {
+		t.Fatalf("err = %v, want line number", err)
+	}
+}
+
+func TestSamName(t *testing.T) {
+	for in, want := range map[string]string{
+		"jane.doe7":                      "janedoe7",
+		"bartholomew.vanderberg-smith12": "bartholomewvanderb12",
+		"bulk004999":                     "bulk004999",
+	} {
+		if got := samName(in); got != want || len(got) > 20 {
+			t.Errorf("samName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRealmDN(t *testing.T) {
+	if got := realmDN("LAB.HYBRIDSYNC.TEST"); got != "DC=lab,DC=hybridsync,DC=test" {
+		t.Fatal(got)
+	}
+}
+
+func TestExchangeAttributesAreConsistent(t *testing.T) {
+	names, oids, links := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, d := range exchangeAttributes() {
+		if names[d.ldapName] || oids[d.oid] {
+			t.Errorf("duplicate %s / %s", d.ldapName, d.oid)
+		}
+		names[d.ldapName], oids[d.oid] = true, true
+		if isNumber(d.linkID) {
+			if links[d.linkID] {
+				t.Errorf("duplicate linkID %s", d.linkID)
+			}
+			links[d.linkID] = true
+		}
+	}
+	for _, d := range exchangeAttributes() {
+		if isBackLinkByName(d) && !names[d.linkID] {
+			t.Errorf("%s is a back link of unknown %s", d.ldapName, d.linkID)
+		}
+	}
+	// Spot checks against Microsoft's published values.
+	want := map[string]string{
+		"mailNickname": "1.2.840.113556.1.2.447", "targetAddress": "1.2.840.113556.1.2.352",
+		"extensionAttribute1": "1.2.840.113556.1.2.423", "extensionAttribute10": "1.2.840.113556.1.2.432",
+		"extensionAttribute11": "1.2.840.113556.1.2.599", "extensionAttribute15": "1.2.840.113556.1.2.603",
+		"authOrig": "1.2.840.113556.1.2.129", "msExchRecipientTypeDetails": "1.2.840.113556.1.4.7000.102.50855",
+	}
+	for _, d := range exchangeAttributes() {
+		if w, ok := want[d.ldapName]; ok && w != d.oid {
+			t.Errorf("%s has OID %s, want %s", d.ldapName, d.oid, w)
+		}
+		delete(want, d.ldapName)
+	}
+	if len(want) > 0 {
+		t.Errorf("missing attributes: %v", want)
+	}
+}
+
+// A pid file naming a process that is not our samba (here: this test
+// process) must never be treated as the DC, so `lab down` cannot signal it.
+func TestRunningPidIgnoresOtherProcesses(t *testing.T) {
+	dir := t.TempDir()
+	p := pathsFor(dir)
+	start, err := procStartTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, content := range []string{
+		fmt.Sprintf("%d %d\n", os.Getpid(), start),   // alive, not samba
+		fmt.Sprintf("%d %d\n", os.Getpid(), start+1), // recycled pid
+		"999999999 1\n", // no such process
+		"garbage\n",
+	} {
+		os.WriteFile(p.pidFile, []byte(content), 0o644)
+		if pid, ok := runningPid(p); ok {
+			t.Errorf("pid file %q: treated pid %d as the lab's samba", content, pid)
+		}
+	}
+	if err := stopSamba(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p.pidFile); !os.IsNotExist(err) {
+		t.Fatal("stale pid file not removed")
+	}
+}
+
+// After a samba package upgrade the running DC's /proc/PID/exe reads
+// "/usr/sbin/samba (deleted)"; it is still the lab's DC.
+func TestIsSambaExe(t *testing.T) {
+	for exe, want := range map[string]bool{
+		"/usr/sbin/samba":            true,
+		"/usr/sbin/samba (deleted)":  true,
+		"/opt/samba/sbin/samba":      true,
+		"/usr/bin/samba-tool":        false,
+		"/usr/sbin/smbd (deleted)":   false,
+		"/usr/bin/python3.11":        false,
+		"/usr/sbin/samba (deleted)x": false,
+		"":                           false,
+	} {
+		if got := isSambaExe(exe); got != want {
+			t.Errorf("isSambaExe(%q) = %v, want %v", exe, got, want)
+		}
+	}
+}
+
+// The generated hybridsync.yaml must stay valid YAML, and point at the
+// lab's files, whatever characters the lab directory's path holds.
+func TestWriteEnvConfigLoadsWithAwkwardDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a: b #c")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	base := realmDN(realm)
+	st := &State{
+		Dir: dir, IP: "127.11.0.99", Realm: realm, NetBIOS: netbios, HostName: hostName,
+		DCName: hostName + "." + strings.ToLower(realm), BaseDN: base, MailDomain: mailDomain,
+		Manifest: &Manifest{SyncOU: "OU=Sync,OU=Lab," + base, NoSyncOU: "OU=NoSync,OU=Lab," + base, TestsOU: "OU=Tests,OU=Lab," + base},
+	}
+	// config.Load checks that the CA and password files exist.
+	if _, _, _, err := writeCA(dir, []string{st.DCName}, []net.IP{net.ParseIP(st.IP)}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(adminPasswordFile(dir), []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeEnv(st); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(st.Env()[EnvConfig])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "tls", "ca.pem"); cfg.AD.TLS.CAFile != want {
+		t.Errorf("ca_file = %q, want %q", cfg.AD.TLS.CAFile, want)
+	}
+	if want := "file:" + adminPasswordFile(dir); string(cfg.AD.Bind.Password) != want {
+		t.Errorf("password = %q, want %q", cfg.AD.Bind.Password, want)
+	}
+	if len(cfg.AD.SyncOUs) != 1 || cfg.AD.SyncOUs[0] != st.Manifest.SyncOU || cfg.AD.BaseDN != base {
+		t.Errorf("sync_ous = %q, base_dn = %q", cfg.AD.SyncOUs, cfg.AD.BaseDN)
+	}
+}
+
+// A directory where `lab up` failed holds a lab.json without a Manifest:
+// `lab down` works on it, and `lab up` refuses it, saying why, without
+// removing anything.
+func TestFailedUpDirectory(t *testing.T) {
+	dir := t.TempDir()
+	st := &State{Dir: dir, IP: "127.11.0.254", Realm: realm, BaseDN: realmDN(realm)}
+	if err := st.save(); err != nil {
+		t.Fatal(err)
+	}
+	if err := Down(context.Background(), dir); err != nil {
+		t.Fatalf("Down: %v", err)
+	}
+	if err := requireTools(); err != nil {
+		t.Skipf("lab up needs the Samba tools and root: %v", err)
+	}
+	_, err := Up(context.Background(), Options{Dir: dir})
+	if err == nil || !strings.Contains(err.Error(), "previous `lab up`") || !strings.Contains(err.Error(), "remove the directory") {
+		t.Fatalf("Up on a failed lab's directory: %v", err)
+	}
+	if _, err := LoadState(dir); err != nil {
+		t.Fatalf("Up removed the failed lab's state: %v", err)
+	}
+}
