@@ -1,0 +1,123 @@
+package cloud
+
+import "context"
+
+// Exchange is the part of Exchange Online hybridsync drives, one method per
+// cmdlet of the ExchangeOnlineManagement v3 module it stands for. Identity
+// arguments take what the cmdlets take: an alias, a primary SMTP address,
+// a GUID or an ExternalDirectoryObjectId.
+//
+// Exchange refuses to change objects synchronised from on-premises AD ("is
+// being synchronized from your on-premises organization"): that is a
+// terminal error, and so is an address outside the accepted domains; an
+// alias or address already used by another object ("is already being used
+// by the proxy addresses", "already exists") is a conflict (re-read, then
+// decide); "couldn't be found" is not-found; throttling is retryable.
+type Exchange interface {
+	// AcceptedDomains is Get-AcceptedDomain.
+	AcceptedDomains(ctx context.Context) ([]AcceptedDomain, error)
+	// GetRecipient is Get-Recipient -Identity.
+	GetRecipient(ctx context.Context, identity string) (*ExoRecipient, error)
+	// ListRecipients is Get-Recipient -ResultSize Unlimited [-Filter],
+	// streamed page by page.
+	ListRecipients(ctx context.Context, filter string, fn func(*ExoRecipient) error) (ReadResult, error)
+	// GetDistributionGroup is Get-DistributionGroup -Identity.
+	GetDistributionGroup(ctx context.Context, identity string) (*DistributionGroup, error)
+	// NewDistributionGroup is New-DistributionGroup. Members beyond what
+	// one call takes are added afterwards; if one of those calls fails,
+	// the created group is returned together with the error.
+	NewDistributionGroup(ctx context.Context, g NewDistributionGroup) (*DistributionGroup, error)
+	// SetDistributionGroup is Set-DistributionGroup with the set fields.
+	SetDistributionGroup(ctx context.Context, identity string, ch GroupChanges) error
+	// RemoveDistributionGroup is Remove-DistributionGroup -Confirm:$false.
+	RemoveDistributionGroup(ctx context.Context, identity string) error
+	// GroupMembers is Get-DistributionGroupMember -ResultSize Unlimited.
+	GroupMembers(ctx context.Context, identity string) ([]ExoRecipient, error)
+	// AddGroupMember is Add-DistributionGroupMember.
+	AddGroupMember(ctx context.Context, identity, member string) error
+	// RemoveGroupMember is Remove-DistributionGroupMember.
+	RemoveGroupMember(ctx context.Context, identity, member string) error
+	// ReplaceGroupMembers is Update-DistributionGroupMember -Members: the
+	// group ends with exactly members. Large lists are sent in chunks (one
+	// call replaces, the rest add), since a single call with thousands of
+	// members fails.
+	ReplaceGroupMembers(ctx context.Context, identity string, members []string) error
+}
+
+// AcceptedDomain is one row of Get-AcceptedDomain.
+type AcceptedDomain struct {
+	DomainName string `json:"DomainName"`
+	// DomainType is Authoritative, InternalRelay or ExternalRelay.
+	DomainType string `json:"DomainType"`
+	Default    bool   `json:"Default"`
+	// InitialDomain marks the tenant's *.onmicrosoft.com domain (the MOERA
+	// domain).
+	InitialDomain bool `json:"InitialDomain"`
+}
+
+// ExoRecipient is the common shape of Get-Recipient results.
+type ExoRecipient struct {
+	Identity                  string   `json:"Identity"`
+	GUID                      string   `json:"Guid"`
+	ExternalDirectoryObjectID string   `json:"ExternalDirectoryObjectId"`
+	Name                      string   `json:"Name"`
+	DisplayName               string   `json:"DisplayName"`
+	Alias                     string   `json:"Alias"`
+	PrimarySMTPAddress        string   `json:"PrimarySmtpAddress"`
+	EmailAddresses            []string `json:"EmailAddresses"`
+	RecipientType             string   `json:"RecipientType"`
+	RecipientTypeDetails      string   `json:"RecipientTypeDetails"`
+	IsDirSynced               bool     `json:"IsDirSynced"`
+	HiddenFromAddressLists    bool     `json:"HiddenFromAddressListsEnabled"`
+}
+
+// DistributionGroup is Get-DistributionGroup's result.
+type DistributionGroup struct {
+	ExoRecipient
+	// GroupType is "Universal" or "Universal, SecurityEnabled".
+	GroupType                   string   `json:"GroupType"`
+	ManagedBy                   []string `json:"ManagedBy"`
+	ModerationEnabled           bool     `json:"ModerationEnabled"`
+	ModeratedBy                 []string `json:"ModeratedBy"`
+	BypassModeration            []string `json:"BypassModerationFromSendersOrMembers"`
+	AcceptMessagesOnlyFrom      []string `json:"AcceptMessagesOnlyFromSendersOrMembers"`
+	RejectMessagesFrom          []string `json:"RejectMessagesFromSendersOrMembers"`
+	GrantSendOnBehalfTo         []string `json:"GrantSendOnBehalfTo"`
+	RequireSenderAuthentication bool     `json:"RequireSenderAuthenticationEnabled"`
+	// CustomAttributes maps "CustomAttribute1".."CustomAttribute15" to
+	// their values; empty ones are left out.
+	CustomAttributes map[string]string `json:"-"`
+}
+
+// NewDistributionGroup holds New-DistributionGroup's parameters.
+type NewDistributionGroup struct {
+	Name               string
+	DisplayName        string
+	Alias              string
+	PrimarySMTPAddress string
+	// Type is "Distribution" or "Security".
+	Type      string
+	ManagedBy []string
+	Members   []string
+}
+
+// GroupChanges holds Set-DistributionGroup's parameters; nil fields are not
+// sent. Multi-valued fields replace the whole value.
+type GroupChanges struct {
+	PrimarySMTPAddress          *string
+	EmailAddresses              *[]string
+	Alias                       *string
+	Name                        *string
+	DisplayName                 *string
+	HiddenFromAddressLists      *bool
+	RequireSenderAuthentication *bool
+	ManagedBy                   *[]string
+	ModerationEnabled           *bool
+	ModeratedBy                 *[]string
+	BypassModeration            *[]string
+	AcceptMessagesOnlyFrom      *[]string
+	RejectMessagesFrom          *[]string
+	GrantSendOnBehalfTo         *[]string
+	// CustomAttributes maps 1..15 to CustomAttributeN values ("" clears).
+	CustomAttributes map[int]string
+}

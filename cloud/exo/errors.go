@@ -1,0 +1,245 @@
+package exo
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hybridsync/hybridsync/reconcile/retry"
+)
+
+// apiError is the body of a failed InvokeCommand.
+type apiError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Details []struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+			Target  string `json:"target"`
+		} `json:"details"`
+		InnerError *struct {
+			Message           string `json:"message"`
+			Type              string `json:"type"`
+			InternalException *struct {
+				Message string `json:"message"`
+			} `json:"internalException"`
+		} `json:"innererror"`
+	} `json:"error"`
+}
+
+// detailMessage is the JSON form a detail message sometimes takes.
+type detailMessage struct {
+	Message  string `json:"Message"`
+	TypeName string `json:"TypeName"`
+}
+
+// Message fragments, matched case-insensitively against every message and
+// exception type name in the body. Order matters: see classifyResponse.
+var (
+	// Exchange refuses to touch objects the sync engine owns.
+	dirSyncedPhrases = []string{
+		"is being synchronized from your on-premises organization",
+	}
+	// Throttling and transient back-end states. The exception names are
+	// the ones the v3 module itself retries.
+	throttlePhrases = []string{
+		"server busy", "micro delay", "exceeded the maximum number of concurrent",
+		"too many requests", "throttl",
+		"dcoverloadedexception", "suitabilitydirectoryexception", "serverinmmexception",
+		"adserversettingschangedexception", "storagetransientexception",
+	}
+	// The target already holds (or no longer holds) the value.
+	conflictPhrases = []string{
+		"is already being used by the proxy addresses", "already exists",
+		"is already a member", "isn't a member", "is not a member",
+		"adobjectalreadyexistsexception", "proxyaddressexistsexception",
+		"memberalreadyexistsexception", "membernotfoundexception",
+	}
+	notFoundPhrases = []string{
+		"couldn't be found", "could not be found", "managementobjectnotfoundexception",
+	}
+	// Requests that will fail the same way every time.
+	terminalPhrases = []string{
+		"isn't an accepted domain", "is not an accepted domain",
+		"validationexception", "parameterbindingexception", "dataValidationexception",
+		"invalid operation", "isn't valid", "is not valid",
+		"can only be performed by a manager of the group", "insufficient permissions",
+		"don't have sufficient permissions", "accessdenied",
+	}
+)
+
+// classifyResponse maps one failed InvokeCommand response to a classified
+// error. now resolves a Retry-After given as an HTTP date.
+//
+//   - 401, 403: Terminal (token audience, Exchange.ManageAsApp or role missing)
+//   - 429, 503, 504: Retryable, with RetryAfter from the header
+//   - body "is being synchronized from your on-premises organization": Terminal
+//   - body throttling ("Server Busy", "micro delay", "exceeded the maximum
+//     number of concurrent", transient directory exceptions): Retryable
+//   - body "already exists", "is already being used by the proxy addresses",
+//     membership already as asked: Conflict
+//   - body "couldn't be found", ManagementObjectNotFoundException: NotFound
+//   - body "isn't an accepted domain", validation and binding errors,
+//     missing group-manager rights: Terminal
+//   - otherwise 404: NotFound; other 5xx: Retryable; anything else Terminal
+//
+// The error text holds the HTTP status and the server's message; op names
+// the cmdlet and identity.
+func classifyResponse(op string, status int, header http.Header, body []byte, now time.Time) *retry.Error {
+	msg, haystack := describeBody(body)
+	text := fmt.Sprintf("HTTP %d %s", status, http.StatusText(status))
+	if msg != "" {
+		text += ": " + msg
+	}
+	mk := func(class retry.Class, err error) *retry.Error {
+		e := retry.New(op, class, err)
+		if class == retry.Retryable {
+			e.RetryAfter = parseRetryAfter(header.Get("Retry-After"), now)
+		}
+		return e
+	}
+	has := func(phrases []string) bool {
+		for _, p := range phrases {
+			if strings.Contains(haystack, strings.ToLower(p)) {
+				return true
+			}
+		}
+		return false
+	}
+
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return mk(retry.Terminal, fmt.Errorf("not authorised: %s (the token must be for the Exchange resource's /.default scope, and the app needs Exchange.ManageAsApp plus an Exchange role)", text))
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return mk(retry.Retryable, errors.New(text))
+	}
+	switch {
+	case has(dirSyncedPhrases):
+		return mk(retry.Terminal, fmt.Errorf("object is synchronised from on-premises AD and must be changed there: %s", text))
+	case has(throttlePhrases):
+		return mk(retry.Retryable, fmt.Errorf("throttled: %s", text))
+	case has(conflictPhrases):
+		return mk(retry.Conflict, errors.New(text))
+	case has(notFoundPhrases):
+		return mk(retry.NotFound, errors.New(text))
+	case has(terminalPhrases):
+		return mk(retry.Terminal, errors.New(text))
+	case status == http.StatusNotFound:
+		return mk(retry.NotFound, errors.New(text))
+	case status >= 500:
+		return mk(retry.Retryable, errors.New(text))
+	default:
+		return mk(retry.Terminal, errors.New(text))
+	}
+}
+
+// describeBody returns the most useful message in an error body and a
+// lower-cased haystack of every message and exception type in it.
+func describeBody(body []byte) (msg, haystack string) {
+	var ae apiError
+	if err := json.Unmarshal(body, &ae); err != nil || (ae.Error.Code == "" && ae.Error.Message == "" && len(ae.Error.Details) == 0) {
+		s := strings.TrimSpace(string(body))
+		s = truncate(strings.Join(strings.Fields(s), " "), 500)
+		return s, strings.ToLower(s)
+	}
+	var parts, hay []string
+	add := func(m string) {
+		typ, m := splitTyped(m)
+		if typ != "" {
+			hay = append(hay, typ)
+		}
+		if m == "" {
+			return
+		}
+		hay = append(hay, m)
+		if typ != "" {
+			m += " [" + shortType(typ) + "]"
+		}
+		for _, p := range parts {
+			if p == m {
+				return
+			}
+		}
+		parts = append(parts, m)
+	}
+	for _, d := range ae.Error.Details {
+		add(d.Message)
+	}
+	if ie := ae.Error.InnerError; ie != nil {
+		if ie.InternalException != nil {
+			add(ie.InternalException.Message)
+		}
+		if ie.Type != "" {
+			hay = append(hay, ie.Type)
+		}
+		if len(parts) == 0 {
+			add(ie.Message)
+		}
+	}
+	if len(parts) == 0 {
+		add(ae.Error.Message)
+	} else {
+		hay = append(hay, ae.Error.Message)
+	}
+	hay = append(hay, ae.Error.Code)
+	msg = truncate(strings.Join(parts, "; "), 1000)
+	if ae.Error.Code != "" {
+		msg = ae.Error.Code + ": " + msg
+	}
+	return msg, strings.ToLower(strings.Join(hay, "\n"))
+}
+
+// splitTyped separates the exception type from a detail message, which
+// comes either as JSON {"Message","TypeName"} or as
+// "[id]|Microsoft.Exchange...SomeException|text".
+func splitTyped(m string) (typ, text string) {
+	m = strings.TrimSpace(m)
+	if strings.HasPrefix(m, "{") {
+		var dm detailMessage
+		if json.Unmarshal([]byte(m), &dm) == nil && (dm.Message != "" || dm.TypeName != "") {
+			return dm.TypeName, strings.TrimSpace(dm.Message)
+		}
+	}
+	if parts := strings.SplitN(m, "|", 3); len(parts) == 3 && strings.Contains(parts[1], "Exception") && !strings.ContainsAny(parts[1], " \t") {
+		return parts[1], strings.TrimSpace(parts[2])
+	}
+	return "", m
+}
+
+// shortType drops the namespace of an exception type name.
+func shortType(t string) string {
+	if i := strings.LastIndexByte(t, '.'); i >= 0 {
+		return t[i+1:]
+	}
+	return t
+}
+
+// parseRetryAfter reads a Retry-After value: delay seconds (the endpoint
+// sometimes sends fractions) or an HTTP date. Missing, malformed and past
+// values are zero, which lets the policy's backoff apply.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		// Absurd values stay absurd (so the policy's MaxRetryAfter refuses
+		// them) without overflowing.
+		secs = min(secs, 1e7)
+		return time.Duration(secs * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
