@@ -25,7 +25,7 @@ import (
 	"path/filepath"
 )
 
-// Adding a section (cloud, reconcile, ...): add a field with a yaml tag to
+// Adding a section (cloud shows the pattern): add a field with a yaml tag to
 // Config; give its type a setDefaults method called from applyDefaults
 // (defaults.go, the one place for defaults) and a validate method called from
 // validate (validate.go, the one place for rules, which appends problems and
@@ -39,6 +39,10 @@ import (
 type Config struct {
 	// AD describes how to reach and read the on-premises Active Directory.
 	AD AD `yaml:"ad"`
+	// Cloud describes the Microsoft 365 tenant the agent writes to. It is
+	// optional: a config without it (or with an empty one) has a zero Cloud
+	// and is used for Active Directory only. See [Cloud.IsZero].
+	Cloud Cloud `yaml:"cloud"`
 	// Logging configures the agent's log output.
 	Logging Logging `yaml:"logging"`
 }
@@ -150,6 +154,91 @@ func (k Kerberos) isZero() bool {
 	return k == Kerberos{}
 }
 
+// Cloud describes the Microsoft Entra tenant and the app registration the
+// agent authenticates as. When the section is present, every rule below
+// applies; when it is absent the whole struct is zero.
+type Cloud struct {
+	// TenantID is the Entra directory (tenant) ID, a GUID written
+	// xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx. Required. A domain name is not
+	// accepted: the Exchange admin API needs the GUID.
+	TenantID string `yaml:"tenant_id"`
+	// ClientID is the application (client) ID of the app registration, a
+	// GUID. Required.
+	ClientID string `yaml:"client_id"`
+	// NationalCloud is the cloud the tenant lives in: global (the default),
+	// usgovhigh, usgovdod or china. The values are those of auth.Cloud.
+	NationalCloud string `yaml:"national_cloud"`
+	// InitialDomain is the tenant's initial domain, such as
+	// contoso.onmicrosoft.com: one DNS label followed by .onmicrosoft.com,
+	// .onmicrosoft.us or .partner.onmschina.cn (compared
+	// case-insensitively). Required. It is used for MOERA addresses and
+	// Exchange's X-AnchorMailbox.
+	InitialDomain string `yaml:"initial_domain"`
+	// Credential is how the app authenticates. Required.
+	Credential CloudCredential `yaml:"credential"`
+	// Endpoints optionally override the national cloud's endpoints (a
+	// lab's tenant emulator).
+	Endpoints CloudEndpoints `yaml:"endpoints"`
+	// CAFile is an optional PEM file of CA certificates trusted besides the
+	// system roots (a lab's CA). A relative path is resolved against the
+	// config file's directory; if set, the file must exist and hold at
+	// least one certificate.
+	CAFile string `yaml:"ca_file"`
+	// Timeout bounds each HTTP request to the cloud. It must be at most
+	// 10m; zero means the default, 60s.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// IsZero reports whether no cloud key is set, which is the case exactly
+// when the file has no cloud section (or an empty one): Load fills in the
+// defaults of a present section, so a loaded Cloud that is not zero has
+// passed every cloud rule.
+func (c Cloud) IsZero() bool {
+	return c == Cloud{}
+}
+
+// CloudCredential holds exactly one of ClientSecret and Certificate.
+type CloudCredential struct {
+	// ClientSecret references the app's client secret. It is never an
+	// inline value.
+	ClientSecret SecretRef `yaml:"client_secret"`
+	// Certificate is the app's certificate and private key.
+	Certificate CloudCertificate `yaml:"certificate"`
+}
+
+// CloudCertificate is a certificate credential.
+type CloudCertificate struct {
+	// File is a PEM file holding the certificate and its unencrypted
+	// private key, or a PKCS#12 file named *.pfx or *.p12. Required when a
+	// certificate is set; the file must exist. A relative path is resolved
+	// against the config file's directory.
+	File string `yaml:"file"`
+	// Password references the PKCS#12 file's password. Optional, and only
+	// allowed when File ends in .pfx or .p12 (compared case-insensitively).
+	Password SecretRef `yaml:"password"`
+}
+
+// isZero reports whether no certificate field is set.
+func (c CloudCertificate) isZero() bool {
+	return c == CloudCertificate{}
+}
+
+// CloudEndpoints override the national cloud's endpoints. Each is empty
+// (the national cloud's endpoint) or an https:// origin, https://host[:port]
+// with an optional trailing "/" and no user information, path, query or
+// fragment. The fields match auth.Endpoints.
+type CloudEndpoints struct {
+	// Authority is the token authority, such as
+	// https://login.microsoftonline.com/.
+	Authority string `yaml:"authority"`
+	// Graph is the Microsoft Graph origin, such as
+	// https://graph.microsoft.com.
+	Graph string `yaml:"graph"`
+	// Exchange is the Exchange Online origin, such as
+	// https://outlook.office365.com.
+	Exchange string `yaml:"exchange"`
+}
+
 // Logging configures the agent's log output.
 type Logging struct {
 	// Level is the lowest level logged: debug, info (the default), warn or
@@ -190,9 +279,10 @@ func Load(path string) (*Config, error) {
 
 // Parse strictly decodes data, fills defaults and validates the result. name
 // identifies the source in messages (usually the file path). baseDir is the
-// directory that relative file paths (tls.ca_file, the keytab, krb5_conf and
-// file: secret references) are resolved against; empty means the current
-// directory. All problems are returned at once as a *ValidationError.
+// directory that relative file paths (the ca_file keys, the keytab,
+// krb5_conf, the cloud certificate file and file: secret references) are
+// resolved against; empty means the current directory. All problems are
+// returned at once as a *ValidationError.
 func Parse(name string, data []byte, baseDir string) (*Config, error) {
 	return newLoader().parse(name, data, baseDir)
 }

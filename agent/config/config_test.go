@@ -145,6 +145,88 @@ func TestLoadInvalid(t *testing.T) {
   testdata/invalid-kerberos-with-simple-bind.yaml:9: ad.bind.kerberos: is only used when ad.bind.method is kerberos (hint: set ad.bind.method: kerberos, or remove the kerberos settings)`,
 		},
 		{
+			file: "invalid-cloud-tenant-id-missing.yaml",
+			want: `config testdata/invalid-cloud-tenant-id-missing.yaml is invalid (1 problem):
+  testdata/invalid-cloud-tenant-id-missing.yaml:9: cloud.tenant_id: is required (hint: the Entra directory (tenant) ID, such as 8d3f5a2b-1c4e-4f6a-9b7d-0e1f2a3b4c5d)`,
+		},
+		{
+			file: "invalid-cloud-tenant-id.yaml",
+			want: `config testdata/invalid-cloud-tenant-id.yaml is invalid (1 problem):
+  testdata/invalid-cloud-tenant-id.yaml:10: cloud.tenant_id: must be a GUID, got "contoso.onmicrosoft.com" (hint: the Entra directory (tenant) ID, such as 8d3f5a2b-1c4e-4f6a-9b7d-0e1f2a3b4c5d; a domain name is not accepted because the Exchange admin API needs the GUID)`,
+		},
+		{
+			file: "invalid-cloud-client-id-missing.yaml",
+			want: `config testdata/invalid-cloud-client-id-missing.yaml is invalid (1 problem):
+  testdata/invalid-cloud-client-id-missing.yaml:9: cloud.client_id: is required (hint: the Entra app registration's application (client) ID, such as 8d3f5a2b-1c4e-4f6a-9b7d-0e1f2a3b4c5d)`,
+		},
+		{
+			file: "invalid-cloud-client-id.yaml",
+			want: `config testdata/invalid-cloud-client-id.yaml is invalid (1 problem):
+  testdata/invalid-cloud-client-id.yaml:11: cloud.client_id: must be a GUID, got "hybridsync-app" (hint: the Entra app registration's application (client) ID, such as 8d3f5a2b-1c4e-4f6a-9b7d-0e1f2a3b4c5d)`,
+		},
+		{
+			file: "invalid-cloud-national-cloud.yaml",
+			want: `config testdata/invalid-cloud-national-cloud.yaml is invalid (1 problem):
+  testdata/invalid-cloud-national-cloud.yaml:12: cloud.national_cloud: must be global, usgovhigh, usgovdod or china, got "AzureUSGovernment"`,
+		},
+		{
+			file: "invalid-cloud-initial-domain-missing.yaml",
+			want: `config testdata/invalid-cloud-initial-domain-missing.yaml is invalid (1 problem):
+  testdata/invalid-cloud-initial-domain-missing.yaml:9: cloud.initial_domain: is required (hint: the tenant's initial domain, such as contoso.onmicrosoft.com; not a custom domain, nor the contoso.mail.onmicrosoft.com routing domain)`,
+		},
+		{
+			file: "invalid-cloud-initial-domain.yaml",
+			want: `config testdata/invalid-cloud-initial-domain.yaml is invalid (1 problem):
+  testdata/invalid-cloud-initial-domain.yaml:12: cloud.initial_domain: must be a DNS name ending in .onmicrosoft.com, .onmicrosoft.us or .partner.onmschina.cn, got "contoso.com" (hint: the tenant's initial domain, such as contoso.onmicrosoft.com; not a custom domain, nor the contoso.mail.onmicrosoft.com routing domain)`,
+		},
+		{
+			file: "invalid-cloud-credential-missing.yaml",
+			want: `config testdata/invalid-cloud-credential-missing.yaml is invalid (1 problem):
+  testdata/invalid-cloud-credential-missing.yaml:9: cloud.credential: must set client_secret or certificate (hint: set client_secret to env:VARIABLE or file:/path/to/secret, or certificate.file to a PEM, .pfx or .p12 file)`,
+		},
+		{
+			file: "invalid-cloud-credential-both.yaml",
+			want: `config testdata/invalid-cloud-credential-both.yaml is invalid (1 problem):
+  testdata/invalid-cloud-credential-both.yaml:13: cloud.credential: must set only one of client_secret and certificate, not both (hint: remove one of them)`,
+		},
+		{
+			file: "invalid-cloud-inline-client-secret.yaml",
+			want: `config testdata/invalid-cloud-inline-client-secret.yaml is invalid (1 problem):
+  testdata/invalid-cloud-inline-client-secret.yaml:14: cloud.credential.client_secret: inline secrets are not allowed (hint: write env:VARIABLE or file:/path/to/secret)`,
+		},
+		{
+			file:  "invalid-cloud-certificate-file-missing.yaml",
+			paths: []string{"testdata/missing-app.pem"},
+			want: `config testdata/invalid-cloud-certificate-file-missing.yaml is invalid (1 problem):
+  testdata/invalid-cloud-certificate-file-missing.yaml:15: cloud.credential.certificate.file: file "testdata/missing-app.pem" does not exist`,
+		},
+		{
+			file: "invalid-cloud-certificate-password-pem.yaml",
+			want: `config testdata/invalid-cloud-certificate-password-pem.yaml is invalid (1 problem):
+  testdata/invalid-cloud-certificate-password-pem.yaml:16: cloud.credential.certificate.password: is only used with a .pfx or .p12 file (hint: remove it; the private key in a PEM file must not be encrypted)`,
+		},
+		{
+			file: "invalid-cloud-endpoint-scheme.yaml",
+			want: `config testdata/invalid-cloud-endpoint-scheme.yaml is invalid (1 problem):
+  testdata/invalid-cloud-endpoint-scheme.yaml:16: cloud.endpoints.graph: has scheme "http", want https (hint: write https://host[:port])`,
+		},
+		{
+			file: "invalid-cloud-endpoint-path.yaml",
+			want: `config testdata/invalid-cloud-endpoint-path.yaml is invalid (1 problem):
+  testdata/invalid-cloud-endpoint-path.yaml:16: cloud.endpoints.authority: must not have a path, query or fragment (hint: write https://host[:port])`,
+		},
+		{
+			file:  "invalid-cloud-ca-file-missing.yaml",
+			paths: []string{"testdata/missing-ca.pem"},
+			want: `config testdata/invalid-cloud-ca-file-missing.yaml is invalid (1 problem):
+  testdata/invalid-cloud-ca-file-missing.yaml:15: cloud.ca_file: file "testdata/missing-ca.pem" does not exist`,
+		},
+		{
+			file: "invalid-cloud-timeout.yaml",
+			want: `config testdata/invalid-cloud-timeout.yaml is invalid (1 problem):
+  testdata/invalid-cloud-timeout.yaml:15: cloud.timeout: must be greater than 0s and at most 10m, got 15m`,
+		},
+		{
 			file: "invalid-logging-level.yaml",
 			want: `config testdata/invalid-logging-level.yaml is invalid (1 problem):
   testdata/invalid-logging-level.yaml:10: logging.level: must be debug, info, warn or error, got "verbose"`,
@@ -207,7 +289,7 @@ func TestLoadInvalid(t *testing.T) {
   testdata/invalid-many-decode.yaml:8: ad.tls.start_tls: must be true or false, got "maybe"
   testdata/invalid-many-decode.yaml:9: ad.tls.verify: unknown key "verify" (hint: valid keys here: ca_file, server_name, start_tls, min_version)
   testdata/invalid-many-decode.yaml:12: ad.bind.dn: duplicate key "dn" (first set at line 11) (hint: keep only one of them)
-  testdata/invalid-many-decode.yaml:14: loging: unknown key "loging" (hint: valid keys here: ad, logging)`,
+  testdata/invalid-many-decode.yaml:14: loging: unknown key "loging" (hint: valid keys here: ad, cloud, logging)`,
 		},
 	}
 
@@ -357,6 +439,136 @@ func TestLoadValidKerberos(t *testing.T) {
 	}
 	if cfg.Logging.SlogLevel() != slog.LevelDebug || cfg.Logging.Format != "json" {
 		t.Errorf("Logging = %+v", cfg.Logging)
+	}
+}
+
+func TestLoadValidCloud(t *testing.T) {
+	cfg, err := Load("testdata/valid-cloud.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Cloud{
+		TenantID:      "3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+		ClientID:      "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d",
+		NationalCloud: "global",                  // default
+		InitialDomain: "Contoso.OnMicrosoft.com", // suffix compared case-insensitively, kept as written
+		Credential: CloudCredential{
+			Certificate: CloudCertificate{File: filepath.Join("testdata", "app.pem")},
+		},
+		Endpoints: CloudEndpoints{
+			Authority: "https://127.11.0.3:8443/",
+			Graph:     "https://127.11.0.3:8443",
+			Exchange:  "https://127.11.0.3:8443",
+		},
+		CAFile:  filepath.Join("testdata", "ca.pem"),
+		Timeout: Duration{60 * time.Second}, // default
+	}
+	if cfg.Cloud != want {
+		t.Errorf("Cloud = %+v\nwant    %+v", cfg.Cloud, want)
+	}
+	if cfg.Cloud.IsZero() {
+		t.Errorf("Cloud.IsZero() = true for a present section")
+	}
+
+	cfg, err = Load("testdata/valid-cloud-pfx.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Cloud
+	if c.NationalCloud != "usgovhigh" || c.InitialDomain != "contoso.onmicrosoft.us" || c.Timeout.Duration != 2*time.Minute {
+		t.Errorf("Cloud = %+v", c)
+	}
+	wantCert := CloudCertificate{
+		File:     filepath.Join("testdata", "app.pfx"),
+		Password: SecretRef("file:" + filepath.Join("testdata", "secrets", "pfx-password")),
+	}
+	if c.Credential.ClientSecret != "" || c.Credential.Certificate != wantCert {
+		t.Errorf("Credential = %+v, want certificate %+v", c.Credential, wantCert)
+	}
+	if got, err := c.Credential.Certificate.Password.Resolve(); err != nil || got != "test-pfx-password" {
+		t.Errorf("Password.Resolve() = %q, %v", got, err)
+	}
+}
+
+// TestCloudOptional checks that the cloud section may be left out (or
+// left empty) for AD-only use, and then stays zero: no defaults are filled.
+func TestCloudOptional(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "valid.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, extra := range map[string]string{
+		"absent":        "",
+		"null":          "cloud:\n",
+		"empty mapping": "cloud: {}\n",
+	} {
+		cfg, err := Parse(name, append(slices.Clip(data), extra...), "testdata")
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if !cfg.Cloud.IsZero() || cfg.Cloud != (Cloud{}) {
+			t.Errorf("%s: Cloud = %+v, want zero", name, cfg.Cloud)
+		}
+	}
+
+	// Setting any one key makes the section present, so its rules apply.
+	_, err = Parse("timeout only", append(slices.Clip(data), "cloud:\n  timeout: 30s\n"...), "testdata")
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("Parse error = %v, want *ValidationError", err)
+	}
+	var paths []string
+	for _, p := range ve.Problems {
+		paths = append(paths, p.Path)
+	}
+	if want := []string{"cloud.client_id", "cloud.credential", "cloud.initial_domain", "cloud.tenant_id"}; !slices.Equal(paths, want) {
+		t.Errorf("problems at %q, want %q:\n%v", paths, want, err)
+	}
+}
+
+func TestIsGUID(t *testing.T) {
+	for s, want := range map[string]bool{
+		"3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f":   true,
+		"3F1C2D4E-5A6B-4C7D-8E9F-0A1B2C3D4E5F":   true,
+		"00000000-0000-0000-0000-000000000000":   true,
+		"{3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f}": false,
+		"3f1c2d4e5a6b4c7d8e9f0a1b2c3d4e5f":       false,
+		"3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5g":   false,
+		"3f1c2d4e-5a6b-4c7d-8e9f0-a1b2c3d4e5f":   false,
+		" 3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5":   false,
+		"contoso.onmicrosoft.com":                false,
+		"":                                       false,
+	} {
+		if got := isGUID(s); got != want {
+			t.Errorf("isGUID(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+func TestIsInitialDomain(t *testing.T) {
+	for s, want := range map[string]bool{
+		"contoso.onmicrosoft.com":                    true,
+		"Contoso.OnMicrosoft.COM":                    true,
+		"contoso-lab2.onmicrosoft.com":               true,
+		"contoso.onmicrosoft.us":                     true,
+		"contoso.partner.onmschina.cn":               true,
+		"onmicrosoft.com":                            false,
+		".onmicrosoft.com":                           false,
+		"contoso.mail.onmicrosoft.com":               false, // the routing domain
+		"-contoso.onmicrosoft.com":                   false,
+		"contoso-.onmicrosoft.com":                   false,
+		"con_toso.onmicrosoft.com":                   false,
+		"contoso.onmicrosoft.com.":                   false,
+		"contoso.onmschina.cn":                       false,
+		"contoso.com":                                false,
+		"user@contoso.onmicrosoft.com":               false,
+		strings.Repeat("a", 63) + ".onmicrosoft.com": true,
+		strings.Repeat("a", 64) + ".onmicrosoft.com": false,
+	} {
+		if got := isInitialDomain(s); got != want {
+			t.Errorf("isInitialDomain(%q) = %v, want %v", s, got, want)
+		}
 	}
 }
 

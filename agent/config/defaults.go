@@ -20,6 +20,14 @@ const (
 	bindSimple   = "simple"
 	bindKerberos = "kerberos"
 
+	cloudGlobal          = "global"
+	cloudUSGovHigh       = "usgovhigh"
+	cloudUSGovDoD        = "usgovdod"
+	cloudChina           = "china"
+	defaultNationalCloud = cloudGlobal
+	defaultCloudTimeout  = 60 * time.Second
+	maxCloudTimeout      = 10 * time.Minute
+
 	defaultLogLevel  = "info"
 	defaultLogFormat = "text"
 )
@@ -29,6 +37,7 @@ const (
 // dependent defaults.
 func applyDefaults(c *Config, l loader) {
 	c.AD.setDefaults(l)
+	c.Cloud.setDefaults()
 	c.Logging.setDefaults()
 }
 
@@ -63,6 +72,20 @@ func (b *Bind) setDefaults(l loader) {
 	}
 }
 
+// setDefaults fills the defaults of a present cloud section. An absent
+// (zero) section stays zero, so that Cloud.IsZero still tells it apart.
+func (c *Cloud) setDefaults() {
+	if c.IsZero() {
+		return
+	}
+	if c.NationalCloud == "" {
+		c.NationalCloud = defaultNationalCloud
+	}
+	if c.Timeout.Duration == 0 {
+		c.Timeout.Duration = defaultCloudTimeout
+	}
+}
+
 func (g *Logging) setDefaults() {
 	if g.Level == "" {
 		g.Level = defaultLogLevel
@@ -80,6 +103,10 @@ func resolvePaths(c *Config, baseDir string) {
 	c.AD.Bind.Kerberos.Keytab = resolvePath(baseDir, c.AD.Bind.Kerberos.Keytab)
 	c.AD.Bind.Kerberos.Krb5Conf = resolvePath(baseDir, c.AD.Bind.Kerberos.Krb5Conf)
 	c.AD.Bind.Password = c.AD.Bind.Password.resolve(baseDir)
+	c.Cloud.CAFile = resolvePath(baseDir, c.Cloud.CAFile)
+	c.Cloud.Credential.ClientSecret = c.Cloud.Credential.ClientSecret.resolve(baseDir)
+	c.Cloud.Credential.Certificate.File = resolvePath(baseDir, c.Cloud.Credential.Certificate.File)
+	c.Cloud.Credential.Certificate.Password = c.Cloud.Credential.Certificate.Password.resolve(baseDir)
 }
 
 // resolvePath joins a relative p to baseDir. Empty and absolute paths are

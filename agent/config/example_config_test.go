@@ -16,13 +16,18 @@ const examplePath = "../../configs/hybridsync.example.yaml"
 
 // TestExampleConfigLoads loads configs/hybridsync.example.yaml after moving
 // its /etc/hybridsync/ files into a temporary directory and creating them:
-// a real certificate for *.pem files and a placeholder for the others.
+// a real certificate and key for the cloud certificate's file:, a real CA
+// certificate for other *.pem files and a placeholder for the others.
 func TestExampleConfigLoads(t *testing.T) {
 	data, err := os.ReadFile(examplePath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ca, err := os.ReadFile(filepath.Join("testdata", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appCert, err := os.ReadFile(filepath.Join("testdata", "app.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +42,10 @@ func TestExampleConfigLoads(t *testing.T) {
 		}
 		for _, m := range ref.FindAllStringSubmatch(line, -1) {
 			content := []byte("placeholder secret\n")
-			if strings.HasSuffix(m[1], ".pem") {
+			switch {
+			case strings.HasPrefix(strings.TrimSpace(line), "file:"): // cloud.credential.certificate
+				content = appCert
+			case strings.HasSuffix(m[1], ".pem"):
 				content = ca
 			}
 			if err := os.WriteFile(filepath.Join(dir, m[1]), content, 0o600); err != nil {
@@ -61,6 +69,12 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if got, err := cfg.AD.Bind.Password.Resolve(); err != nil || got != "placeholder secret" {
 		t.Errorf("example password reference resolves to %q, %v", got, err)
+	}
+	if cfg.Cloud.IsZero() {
+		t.Errorf("example has no cloud section")
+	}
+	if got, want := filepath.Clean(cfg.Cloud.Credential.Certificate.File), filepath.Join(dir, "app.pem"); got != want {
+		t.Errorf("example certificate file = %q, want %q", got, want)
 	}
 }
 

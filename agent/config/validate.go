@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 func validate(c *Config, l loader) []Problem {
 	var ps problems
 	c.AD.validate(&ps, "ad", l)
+	c.Cloud.validate(&ps, "cloud")
 	c.Logging.validate(&ps, "logging")
 	return ps
 }
@@ -37,10 +39,7 @@ func (a *AD) validate(ps *problems, path string, l loader) {
 			fmt.Sprintf("must be between 1 and %d, got %d", maxPageSize, a.PageSize),
 			"Active Directory returns at most 1000 entries per page")
 	}
-	if d := a.Timeout.Duration; d <= 0 || d > maxTimeout {
-		ps.add(key(path, "timeout"),
-			fmt.Sprintf("must be greater than 0s and at most %s, got %s", formatDuration(maxTimeout), formatDuration(d)), "")
-	}
+	validateTimeout(ps, key(path, "timeout"), a.Timeout.Duration, maxTimeout)
 
 	a.TLS.validate(ps, key(path, "tls"))
 	a.Bind.validate(ps, key(path, "bind"), l)
@@ -50,6 +49,14 @@ func (a *AD) validate(ps *problems, path string, l loader) {
 			fmt.Sprintf("is false and %s is an ldap:// URL, so the connection would not be encrypted",
 				index(key(path, "urls"), plainURL)),
 			"use ldaps://, remove start_tls: false, or set ad.bind.allow_plaintext: true")
+	}
+}
+
+// validateTimeout checks that d is greater than 0 and at most limit.
+func validateTimeout(ps *problems, path string, d, limit time.Duration) {
+	if d <= 0 || d > limit {
+		ps.add(path,
+			fmt.Sprintf("must be greater than 0s and at most %s, got %s", formatDuration(limit), formatDuration(d)), "")
 	}
 }
 
@@ -340,6 +347,205 @@ func (b *Bind) validateKerberos(ps *problems, path string, l loader) {
 			ps.add(key(kp, "spn"), fmt.Sprintf("%q is not a service principal name", k.SPN),
 				"write service/host, for example ldap/dc1.example.com")
 		}
+	}
+}
+
+func (c *Cloud) validate(ps *problems, path string) {
+	if c.IsZero() {
+		return // no cloud section: the agent is used for AD only
+	}
+	validateGUID(ps, key(path, "tenant_id"), c.TenantID, "directory (tenant) ID",
+		"; a domain name is not accepted because the Exchange admin API needs the GUID")
+	validateGUID(ps, key(path, "client_id"), c.ClientID, "app registration's application (client) ID", "")
+
+	switch c.NationalCloud {
+	case cloudGlobal, cloudUSGovHigh, cloudUSGovDoD, cloudChina:
+	default:
+		ps.add(key(path, "national_cloud"),
+			fmt.Sprintf("must be %s, %s, %s or %s, got %q", cloudGlobal, cloudUSGovHigh, cloudUSGovDoD, cloudChina, c.NationalCloud), "")
+	}
+
+	const domainHint = "the tenant's initial domain, such as contoso.onmicrosoft.com; " +
+		"not a custom domain, nor the contoso.mail.onmicrosoft.com routing domain"
+	switch dp := key(path, "initial_domain"); {
+	case strings.TrimSpace(c.InitialDomain) == "":
+		ps.add(dp, "is required", domainHint)
+	case !isInitialDomain(c.InitialDomain):
+		ps.add(dp, fmt.Sprintf("must be a DNS name ending in %s, got %q",
+			joinOr(initialDomainSuffixes), c.InitialDomain), domainHint)
+	}
+
+	c.Credential.validate(ps, key(path, "credential"))
+
+	ep := key(path, "endpoints")
+	validateOrigin(ps, key(ep, "authority"), c.Endpoints.Authority)
+	validateOrigin(ps, key(ep, "graph"), c.Endpoints.Graph)
+	validateOrigin(ps, key(ep, "exchange"), c.Endpoints.Exchange)
+
+	if c.CAFile != "" {
+		validateCAFile(ps, key(path, "ca_file"), c.CAFile)
+	}
+	validateTimeout(ps, key(path, "timeout"), c.Timeout.Duration, maxCloudTimeout)
+}
+
+// validateGUID checks a required GUID. what names the value in the hints;
+// badHint is added to the hint for a value that is not a GUID.
+func validateGUID(ps *problems, path, s, what, badHint string) {
+	example := fmt.Sprintf("the Entra %s, such as %s", what, exampleGUID)
+	switch {
+	case strings.TrimSpace(s) == "":
+		ps.add(path, "is required", example)
+	case !isGUID(s):
+		ps.add(path, fmt.Sprintf("must be a GUID, got %q", s), example+badHint)
+	}
+}
+
+// exampleGUID is the GUID shown in hints.
+const exampleGUID = "8d3f5a2b-1c4e-4f6a-9b7d-0e1f2a3b4c5d"
+
+// isGUID reports whether s is a GUID in its usual form,
+// xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx with hex digits of either case and
+// no braces.
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := range len(s) {
+		switch i {
+		case 8, 13, 18, 23:
+			if s[i] != '-' {
+				return false
+			}
+		default:
+			if !isHexDigit(s[i]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// initialDomainSuffixes are the domains below which Microsoft creates
+// tenants' initial domains: global, US government and China clouds.
+var initialDomainSuffixes = []string{".onmicrosoft.com", ".onmicrosoft.us", ".partner.onmschina.cn"}
+
+// isInitialDomain reports whether s is one DNS label followed by one of
+// initialDomainSuffixes, compared case-insensitively.
+func isInitialDomain(s string) bool {
+	lower := strings.ToLower(s)
+	for _, suffix := range initialDomainSuffixes {
+		if label, ok := strings.CutSuffix(lower, suffix); ok {
+			return isDNSLabel(label)
+		}
+	}
+	return false
+}
+
+// isDNSLabel reports whether s is a DNS label: 1 to 63 letters, digits and
+// hyphens, not starting or ending with a hyphen.
+func isDNSLabel(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// joinOr joins items as "a, b or c".
+func joinOr(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
+}
+
+func (c *CloudCredential) validate(ps *problems, path string) {
+	hasSecret, hasCert := c.ClientSecret != "", !c.Certificate.isZero()
+	switch {
+	case !hasSecret && !hasCert:
+		ps.add(path, "must set client_secret or certificate",
+			"set client_secret to env:VARIABLE or file:/path/to/secret, or certificate.file to a PEM, .pfx or .p12 file")
+	case hasSecret && hasCert:
+		ps.add(path, "must set only one of client_secret and certificate, not both", "remove one of them")
+	}
+	if hasSecret {
+		if msg, hint := c.ClientSecret.problem(); msg != "" {
+			ps.add(key(path, "client_secret"), msg, hint)
+		}
+	}
+	if hasCert {
+		c.Certificate.validate(ps, key(path, "certificate"))
+	}
+}
+
+func (c *CloudCertificate) validate(ps *problems, path string) {
+	fp := key(path, "file")
+	if c.File == "" {
+		ps.add(fp, "is required when a certificate is set",
+			"a PEM file with the certificate and its unencrypted private key, or a .pfx or .p12 file")
+	} else if msg := fileProblem("file", c.File); msg != "" {
+		ps.add(fp, msg, "")
+	}
+	if c.Password == "" {
+		return
+	}
+	pp := key(path, "password")
+	if !c.isPKCS12() {
+		ps.add(pp, "is only used with a .pfx or .p12 file",
+			"remove it; the private key in a PEM file must not be encrypted")
+	} else if msg, hint := c.Password.problem(); msg != "" {
+		ps.add(pp, msg, hint)
+	}
+}
+
+// isPKCS12 reports whether File names a PKCS#12 file: *.pfx or *.p12,
+// compared case-insensitively. Any other file is read as PEM.
+func (c CloudCertificate) isPKCS12() bool {
+	ext := strings.ToLower(filepath.Ext(c.File))
+	return ext == ".pfx" || ext == ".p12"
+}
+
+// validateOrigin checks an optional endpoint override: empty, or
+// https://host[:port] with at most a "/" path.
+func validateOrigin(ps *problems, path, raw string) {
+	const hint = "write https://host[:port]"
+	if raw == "" {
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		ps.add(path, fmt.Sprintf("is not a valid URL: %v", err), hint)
+		return
+	}
+	if u.Scheme != "https" {
+		ps.add(path, fmt.Sprintf("has scheme %q, want https", u.Scheme), hint)
+	}
+	if u.User != nil {
+		ps.add(path, "must not contain a user name or password", hint)
+	}
+	if u.Hostname() == "" {
+		ps.add(path, "has no host", hint)
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			ps.add(path, fmt.Sprintf("has invalid port %q", port), "use a port from 1 to 65535")
+		}
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		ps.add(path, "must not have a path, query or fragment", hint)
 	}
 }
 

@@ -1,0 +1,192 @@
+package exo_test
+
+import (
+	"context"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hybridsync/hybridsync/cloud"
+	"github.com/hybridsync/hybridsync/cloud/auth"
+	"github.com/hybridsync/hybridsync/cloud/emulator"
+	"github.com/hybridsync/hybridsync/cloud/exo"
+	"github.com/hybridsync/hybridsync/reconcile/retry"
+)
+
+const (
+	tenantID = "6f2e3a44-5b1c-4d8e-9a7f-0c1d2e3f4a5b"
+	clientID = "0b9c8d7e-6f5a-4b3c-8d2e-1f0a9b8c7d6e"
+	secret   = "emulator-secret-Value~1"
+	initial  = "hstest.onmicrosoft.com"
+)
+
+type instantClock struct{ waits []time.Duration }
+
+func (c *instantClock) Now() time.Time { return time.Now() }
+func (c *instantClock) After(d time.Duration) <-chan time.Time {
+	c.waits = append(c.waits, d)
+	ch := make(chan time.Time, 1)
+	ch <- time.Now()
+	return ch
+}
+
+// newEmulatorClient serves an emulator over TLS and returns the real EXO
+// client, authenticated through azidentity against the emulator's
+// authority with the Exchange scope.
+func newEmulatorClient(t *testing.T, faults emulator.Faults) (*exo.Client, *emulator.Emulator, *instantClock) {
+	t.Helper()
+	em, err := emulator.New(emulator.Config{TenantID: tenantID, ClientID: clientID, ClientSecret: secret,
+		InitialDomain: initial, AcceptedDomains: []string{"hybridsync.test"}, Faults: faults})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(em.Handler())
+	t.Cleanup(srv.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := auth.NewSession(auth.Config{TenantID: tenantID, ClientID: clientID,
+		Override: auth.Endpoints{Authority: srv.URL + "/", Graph: srv.URL, Exchange: srv.URL}, CAFile: ca,
+		ClientSecret: func() (string, error) { return secret, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &instantClock{}
+	pol := retry.DefaultPolicy()
+	pol.Clock, pol.Jitter = clock, 0
+	c, err := exo.New(exo.Config{
+		BaseURL: srv.URL, TenantID: tenantID, InitialDomain: initial, HTTPClient: s.HTTPClient, Retry: &pol,
+		MemberChunk: 1000,
+		Token:       func(ctx context.Context) (string, error) { return s.Token(ctx, s.Scopes.ExchangeScope()) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, em, clock
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestEmulatorDistributionGroupLifecycle(t *testing.T) {
+	c, em, _ := newEmulatorClient(t, emulator.Faults{})
+	var userIDs []string
+	err := em.Update(func(tx *emulator.Tx) error {
+		for i := 0; i < 2300; i++ {
+			o, err := tx.Put(&emulator.Object{Kind: cloud.KindUser, DisplayName: fmt.Sprintf("U %d", i),
+				UserPrincipalName: fmt.Sprintf("u%d@hybridsync.test", i), Mail: fmt.Sprintf("u%d@hybridsync.test", i),
+				MailNickname: fmt.Sprintf("u%d", i), ProxyAddresses: []string{fmt.Sprintf("SMTP:u%d@hybridsync.test", i)},
+				ExchangeLicensed: true})
+			if err != nil {
+				return err
+			}
+			userIDs = append(userIDs, o.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	domains, err := c.AcceptedDomains(ctx)
+	if err != nil || len(domains) != 2 {
+		t.Fatalf("%+v %v", domains, err)
+	}
+	g, err := c.NewDistributionGroup(ctx, cloud.NewDistributionGroup{Name: "Sales EMEA", DisplayName: "Sales EMEA", Alias: "sales-emea",
+		PrimarySMTPAddress: "sales-emea@hybridsync.test", Type: "Distribution"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.PrimarySMTPAddress != "sales-emea@hybridsync.test" {
+		t.Fatalf("created %+v", g)
+	}
+	hide, prim := true, "emea-sales@hybridsync.test"
+	if err := c.SetDistributionGroup(ctx, "sales-emea", cloud.GroupChanges{HiddenFromAddressLists: &hide, PrimarySMTPAddress: &prim,
+		CustomAttributes: map[int]string{7: "migrated"}}); err != nil {
+		t.Fatal(err)
+	}
+	g, err = c.GetDistributionGroup(ctx, "sales-emea")
+	if err != nil || !g.HiddenFromAddressLists || g.PrimarySMTPAddress != prim || g.CustomAttributes["CustomAttribute7"] != "migrated" {
+		t.Fatalf("after set %+v %v", g, err)
+	}
+	// 2,300 members: more than one Update-DistributionGroupMember takes.
+	var members []string
+	for i := range userIDs {
+		members = append(members, fmt.Sprintf("u%d@hybridsync.test", i))
+	}
+	if err := c.ReplaceGroupMembers(ctx, "sales-emea", members); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.GroupMembers(ctx, "sales-emea")
+	if err != nil || len(got) != 2300 {
+		t.Fatalf("%d members, %v", len(got), err)
+	}
+	n := 0
+	res, err := c.ListRecipients(ctx, "", func(*cloud.ExoRecipient) error { n++; return nil })
+	if err != nil || !res.Complete || n != 2301 || res.Requests < 3 {
+		t.Fatalf("recipients %d, %+v, %v", n, res, err)
+	}
+	if err := c.RemoveDistributionGroup(ctx, "sales-emea"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetDistributionGroup(ctx, "sales-emea"); !errors.Is(err, retry.ErrNotFound) {
+		t.Fatalf("after remove: %v", err)
+	}
+}
+
+func TestEmulatorExchangeRules(t *testing.T) {
+	c, em, _ := newEmulatorClient(t, emulator.Faults{})
+	err := em.Update(func(tx *emulator.Tx) error {
+		_, err := tx.Put(&emulator.Object{Kind: cloud.KindGroup, DisplayName: "Synced DL", Mail: "synced@hybridsync.test",
+			MailNickname: "synced", ProxyAddresses: []string{"SMTP:synced@hybridsync.test"}, MailEnabled: true,
+			OnPremisesSyncEnabled: true, OnPremisesImmutableID: "c3luY2Vk"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	name := "Renamed"
+	err = c.SetDistributionGroup(ctx, "synced", cloud.GroupChanges{DisplayName: &name})
+	if !errors.Is(err, retry.ErrTerminal) || !strings.Contains(err.Error(), "synchronized from your on-premises organization") {
+		t.Fatalf("changing a synced group: %v", err)
+	}
+	_, err = c.NewDistributionGroup(ctx, cloud.NewDistributionGroup{Name: "Dup", Alias: "dup", PrimarySMTPAddress: "synced@hybridsync.test", Type: "Distribution"})
+	if !errors.Is(err, retry.ErrConflict) {
+		t.Fatalf("address already used: %v", err)
+	}
+	_, err = c.NewDistributionGroup(ctx, cloud.NewDistributionGroup{Name: "Elsewhere", Alias: "elsewhere", PrimarySMTPAddress: "x@not-accepted.example", Type: "Distribution"})
+	if !errors.Is(err, retry.ErrTerminal) {
+		t.Fatalf("domain not accepted: %v", err)
+	}
+	_, err = c.GetRecipient(ctx, "nobody-here")
+	if !errors.Is(err, retry.ErrNotFound) {
+		t.Fatalf("unknown identity: %v", err)
+	}
+}
+
+func TestEmulatorThrottlingIsBounded(t *testing.T) {
+	c, _, clock := newEmulatorClient(t, emulator.Faults{ThrottleRate: 1, RetryAfter: 3 * time.Second})
+	_, err := c.AcceptedDomains(ctxT(t))
+	if !errors.Is(err, retry.ErrRetryable) || !strings.Contains(err.Error(), "Get-AcceptedDomain") {
+		t.Fatalf("err = %v, want a retryable error naming the cmdlet", err)
+	}
+	if len(clock.waits) != 4 {
+		t.Fatalf("waits %v, want 4", clock.waits)
+	}
+	for _, w := range clock.waits {
+		if w < 3*time.Second {
+			t.Fatalf("retried after %s, before Retry-After 3s", w)
+		}
+	}
+}
