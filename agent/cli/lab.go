@@ -3,10 +3,12 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hybridsync/hybridsync/agent/lab"
+	"github.com/hybridsync/hybridsync/cloud/emulator"
 )
 
 func (a *app) labCmd() *cobra.Command {
@@ -82,6 +84,66 @@ func (a *app) labCmd() *cobra.Command {
 		},
 	}
 	status.Flags().StringVar(&dir, "dir", "", "lab directory")
-	cmd.AddCommand(up, down, status)
+	var interval time.Duration
+	serve := &cobra.Command{
+		Use:    "serve-emulator --dir DIR",
+		Short:  "Run the lab's tenant emulator and sync simulator in the foreground (lab up starts it)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlag("dir", dir); err != nil {
+				return err
+			}
+			return lab.ServeEmulator(cmd.Context(), dir, interval, a.logger())
+		},
+	}
+	serve.Flags().StringVar(&dir, "dir", "", "lab directory")
+	serve.Flags().DurationVar(&interval, "interval", 30*time.Second, "sync cycle interval")
+
+	syncCmd := &cobra.Command{
+		Use:   "sync --dir DIR",
+		Short: "Run one sync cycle of the lab's simulated Entra Connect now and print its report",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlag("dir", dir); err != nil {
+				return err
+			}
+			rep, err := lab.TriggerSync(cmd.Context(), dir)
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(a.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(rep)
+		},
+	}
+	syncCmd.Flags().StringVar(&dir, "dir", "", "lab directory")
+
+	var faults emulator.Faults
+	faultsCmd := &cobra.Command{
+		Use:   "faults --dir DIR [--throttle F] [--unavailable F] [--retry-after D] [--latency D] [--visibility-delay D]",
+		Short: "Set the faults the lab's tenant emulator injects (all zero: none)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlag("dir", dir); err != nil {
+				return err
+			}
+			if faults.ThrottleRate < 0 || faults.ThrottleRate > 1 || faults.UnavailableRate < 0 || faults.UnavailableRate > 1 {
+				return &exitError{2, fmt.Errorf("--throttle and --unavailable are fractions between 0 and 1")}
+			}
+			if err := lab.SetFaults(cmd.Context(), dir, faults); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, "faults set")
+			return nil
+		},
+	}
+	faultsCmd.Flags().StringVar(&dir, "dir", "", "lab directory")
+	faultsCmd.Flags().Float64Var(&faults.ThrottleRate, "throttle", 0, "fraction of requests answered 429 with Retry-After")
+	faultsCmd.Flags().Float64Var(&faults.UnavailableRate, "unavailable", 0, "fraction of requests answered 503")
+	faultsCmd.Flags().DurationVar(&faults.RetryAfter, "retry-after", 2*time.Second, "Retry-After sent with 429 and 503")
+	faultsCmd.Flags().DurationVar(&faults.Latency, "latency", 0, "latency added to every request")
+	faultsCmd.Flags().DurationVar(&faults.VisibilityDelay, "visibility-delay", 0, "how long new objects stay invisible to reads (eventual consistency)")
+	cmd.AddCommand(up, down, status, serve, syncCmd, faultsCmd)
 	return cmd
 }

@@ -26,6 +26,7 @@ const (
 	EnvSyncOU       = "HYBRIDSYNC_LAB_SYNC_OU"
 	EnvNoSyncOU     = "HYBRIDSYNC_LAB_NOSYNC_OU"
 	EnvTestsOU      = "HYBRIDSYNC_LAB_TESTS_OU"
+	EnvSyncTestsOU  = "HYBRIDSYNC_LAB_SYNC_TESTS_OU"
 	EnvMailDomain   = "HYBRIDSYNC_LAB_MAIL_DOMAIN"
 	EnvRealm        = "HYBRIDSYNC_LAB_REALM"
 	EnvKrbPrincipal = "HYBRIDSYNC_LAB_KRB5_PRINCIPAL"
@@ -36,6 +37,18 @@ const (
 	EnvManifest     = "HYBRIDSYNC_LAB_MANIFEST"
 	EnvPidFile      = "HYBRIDSYNC_LAB_SAMBA_PID_FILE"
 	EnvDir          = "HYBRIDSYNC_LAB_DIR"
+
+	// The tenant emulator.
+	EnvGraphURL         = "HYBRIDSYNC_LAB_GRAPH_URL"
+	EnvExoURL           = "HYBRIDSYNC_LAB_EXO_URL"
+	EnvTokenURL         = "HYBRIDSYNC_LAB_TOKEN_URL"
+	EnvAuthorityURL     = "HYBRIDSYNC_LAB_AUTHORITY_URL"
+	EnvTenantID         = "HYBRIDSYNC_LAB_TENANT_ID"
+	EnvClientID         = "HYBRIDSYNC_LAB_CLIENT_ID"
+	EnvClientSecretFile = "HYBRIDSYNC_LAB_CLIENT_SECRET_FILE"
+	EnvInitialDomain    = "HYBRIDSYNC_LAB_INITIAL_DOMAIN"
+	EnvLicenseGroup     = "HYBRIDSYNC_LAB_LICENSE_GROUP"
+	EnvEmulatorPidFile  = "HYBRIDSYNC_LAB_EMULATOR_PID_FILE"
 )
 
 // EnvFile returns the path of DIR/lab.env.
@@ -43,7 +56,7 @@ func EnvFile(dir string) string { return filepath.Join(dir, "lab.env") }
 
 // Env returns the lab's settings as environment variables.
 func (s *State) Env() map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		EnvLDAPURL:      "ldaps://" + s.IP + ":636",
 		EnvStartTLSURL:  "ldap://" + s.IP + ":389",
 		EnvBaseDN:       s.BaseDN,
@@ -54,6 +67,7 @@ func (s *State) Env() map[string]string {
 		EnvSyncOU:       s.Manifest.SyncOU,
 		EnvNoSyncOU:     s.Manifest.NoSyncOU,
 		EnvTestsOU:      s.Manifest.TestsOU,
+		EnvSyncTestsOU:  s.Manifest.SyncTestsOU,
 		EnvMailDomain:   s.MailDomain,
 		EnvRealm:        s.Realm,
 		EnvKrbPrincipal: svcUser,
@@ -65,6 +79,20 @@ func (s *State) Env() map[string]string {
 		EnvPidFile:      pathsFor(s.Dir).pidFile,
 		EnvDir:          s.Dir,
 	}
+	if s.TenantID != "" {
+		u := s.EmulatorURL()
+		env[EnvGraphURL] = u + "/v1.0"
+		env[EnvExoURL] = u + "/adminapi/beta/" + s.TenantID + "/InvokeCommand"
+		env[EnvAuthorityURL] = u + "/"
+		env[EnvTokenURL] = u + "/" + s.TenantID + "/oauth2/v2.0/token"
+		env[EnvTenantID] = s.TenantID
+		env[EnvClientID] = s.ClientID
+		env[EnvClientSecretFile] = clientSecretFile(s.Dir)
+		env[EnvInitialDomain] = s.InitialDomain
+		env[EnvLicenseGroup] = s.Manifest.LicenseGroup
+		env[EnvEmulatorPidFile] = emulatorPidFile(s.Dir)
+	}
+	return env
 }
 
 // writeEnv writes DIR/lab.env (shell-sourceable KEY='value' lines) and
@@ -103,10 +131,30 @@ ad:
     password: %[9]q
   page_size: 1000
   timeout: 30s
-logging:
+`, s.Dir, env[EnvLDAPURL], s.BaseDN, env[EnvSyncOU], env[EnvNoSyncOU], env[EnvCAFile], s.DCName, env[EnvBindDN], "file:"+env[EnvPasswordFile])
+	if s.TenantID != "" {
+		u := s.EmulatorURL()
+		cfg += fmt.Sprintf(`cloud:
+  tenant_id: %[1]s
+  client_id: %[2]s
+  national_cloud: global
+  initial_domain: %[3]s
+  credential:
+    client_secret: %[4]q
+  # The lab's tenant emulator stands in for login.microsoftonline.com,
+  # graph.microsoft.com and outlook.office365.com.
+  endpoints:
+    authority: %[5]s/
+    graph: %[5]s
+    exchange: %[5]s
+  ca_file: %[6]q
+  timeout: 60s
+`, s.TenantID, s.ClientID, s.InitialDomain, "file:"+clientSecretFile(s.Dir), u, env[EnvCAFile])
+	}
+	cfg += `logging:
   level: info
   format: text
-`, s.Dir, env[EnvLDAPURL], s.BaseDN, env[EnvSyncOU], env[EnvNoSyncOU], env[EnvCAFile], s.DCName, env[EnvBindDN], "file:"+env[EnvPasswordFile])
+`
 	if err := writeFileAtomic(env[EnvConfig], []byte(cfg), 0o644); err != nil {
 		return fmt.Errorf("lab: write hybridsync.yaml: %w", err)
 	}

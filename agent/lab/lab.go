@@ -55,6 +55,12 @@ type State struct {
 	// only then, so it never takes away an address that was there before.
 	AddedIP  bool      `json:"addedIP,omitempty"`
 	Manifest *Manifest `json:"manifest,omitempty"`
+
+	// The lab's tenant (served by the emulator on EmulatorPort).
+	TenantID      string `json:"tenantId,omitempty"`
+	ClientID      string `json:"clientId,omitempty"`
+	InitialDomain string `json:"initialDomain,omitempty"`
+	EmulatorPort  int    `json:"emulatorPort,omitempty"`
 }
 
 const (
@@ -124,18 +130,27 @@ func Up(ctx context.Context, opts Options) (_ *State, err error) {
 	if pid, ok := runningPid(p); ok {
 		return nil, fmt.Errorf("lab: already running in %s (samba pid %d); run `hybridsync lab down --dir %s` first", dir, pid, dir)
 	}
+	if pid, ok := daemonPid(emulatorPidFile(dir), isHybridsyncExe); ok {
+		return nil, fmt.Errorf("lab: the tenant emulator is still running in %s (pid %d); run `hybridsync lab down --dir %s` first", dir, pid, dir)
+	}
 
 	// Undo what this run started if it fails: samba, and the loopback
 	// address if this run added it. ctx may be the reason for the failure,
 	// so the clean-up does not use it.
 	var (
-		st       *State
-		started  bool // this run started samba
-		addingIP bool // this run added (or tried to add) st.IP
+		st         *State
+		started    bool // this run started samba
+		emuStarted bool // this run started the tenant emulator
+		addingIP   bool // this run added (or tried to add) st.IP
 	)
 	defer func() {
 		if err == nil {
 			return
+		}
+		if emuStarted {
+			if serr := stopEmulator(dir); serr != nil {
+				log.Error("lab: clean-up after failed start", "error", serr)
+			}
 		}
 		if started {
 			if serr := stopSamba(p, 15*time.Second); serr != nil {
@@ -184,6 +199,13 @@ func Up(ctx context.Context, opts Options) (_ *State, err error) {
 		}
 		started = true
 		if err := withDC(ctx, st, func(*ad.Client) error { return nil }); err != nil {
+			return nil, err
+		}
+		if err := ensureCloudIdentity(st); err != nil {
+			return nil, err
+		}
+		emuStarted = true
+		if err := startEmulator(ctx, st, log); err != nil {
 			return nil, err
 		}
 		return st, writeEnv(st)
@@ -274,6 +296,14 @@ func Up(ctx context.Context, opts Options) (_ *State, err error) {
 	if err := st.save(); err != nil {
 		return nil, err
 	}
+	if err := ensureCloudIdentity(st); err != nil {
+		return nil, err
+	}
+	log.Info("lab: starting the tenant emulator")
+	emuStarted = true
+	if err := startEmulator(ctx, st, log); err != nil {
+		return nil, err
+	}
 	return st, writeEnv(st)
 }
 
@@ -305,6 +335,9 @@ func Down(ctx context.Context, dir string) error {
 	}
 	st, err := LoadState(dir)
 	if err != nil {
+		return err
+	}
+	if err := stopEmulator(dir); err != nil {
 		return err
 	}
 	if err := stopSamba(pathsFor(dir), 15*time.Second); err != nil {

@@ -11,9 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -246,88 +244,13 @@ func rewriteGlobal(path string, set map[string]string) error {
 // process and can be stopped as a group) and records its pid together with
 // the process's start time, so that a recycled pid is never mistaken for it.
 func startSamba(p sambaPaths) (int, error) {
-	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return 0, fmt.Errorf("lab: %w", err)
-	}
-	defer logf.Close()
 	cmd := exec.Command("samba", "-s", p.conf, "--foreground", "--no-process-group", "-M", "single", "--debug-stdout", "-d", "1")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("lab: start samba: %w", err)
-	}
-	pid := cmd.Process.Pid
-	// Reap it if it dies while we are still running; after we exit, init does.
-	go func() { _ = cmd.Wait() }()
-	start, err := procStartTime(pid)
-	if err == nil {
-		err = os.WriteFile(p.pidFile, []byte(fmt.Sprintf("%d %d\n", pid, start)), 0o644)
-	}
-	if err != nil {
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		return 0, fmt.Errorf("lab: record samba pid: %w", err)
-	}
-	return pid, nil
-}
-
-// procStat returns the fields of /proc/PID/stat after the command name.
-func procStat(pid int) ([]string, error) {
-	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil, err
-	}
-	i := bytes.LastIndexByte(st, ')')
-	if i < 0 {
-		return nil, fmt.Errorf("unexpected /proc/%d/stat", pid)
-	}
-	return strings.Fields(string(st[i+1:])), nil
-}
-
-// procStartTime returns the process start time in clock ticks since boot
-// (field 22 of /proc/PID/stat).
-func procStartTime(pid int) (uint64, error) {
-	f, err := procStat(pid)
-	if err != nil {
-		return 0, err
-	}
-	if len(f) < 20 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
-	}
-	return strconv.ParseUint(f[19], 10, 64)
+	return startDaemon("samba", cmd, p.log, p.pidFile)
 }
 
 // runningPid returns the recorded samba pid if that process is alive and is
-// the one we started: same start time, running /usr/sbin/samba, not a
-// zombie. Samba rewrites its command line ("samba: root process"), so the
-// executable and start time identify it, never its name.
-func runningPid(p sambaPaths) (int, bool) {
-	data, err := os.ReadFile(p.pidFile)
-	if err != nil {
-		return 0, false
-	}
-	fields := strings.Fields(string(data))
-	if len(fields) != 2 {
-		return 0, false
-	}
-	pid, err := strconv.Atoi(fields[0])
-	if err != nil || pid <= 1 {
-		return 0, false
-	}
-	want, err := strconv.ParseUint(fields[1], 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	f, err := procStat(pid)
-	if err != nil || len(f) < 20 || f[0] == "Z" || f[19] != strconv.FormatUint(want, 10) {
-		return 0, false
-	}
-	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-	if err != nil || !isSambaExe(exe) {
-		return 0, false
-	}
-	return pid, true
-}
+// the one we started (see daemonPid).
+func runningPid(p sambaPaths) (int, bool) { return daemonPid(p.pidFile, isSambaExe) }
 
 // isSambaExe reports whether exe, the target of a /proc/PID/exe link, is a
 // samba binary. When the file a process runs was replaced or removed since
@@ -337,30 +260,7 @@ func isSambaExe(exe string) bool {
 	return filepath.Base(strings.TrimSuffix(exe, " (deleted)")) == "samba"
 }
 
-// stopSamba stops the recorded samba process group: SIGTERM, then SIGKILL
-// after timeout. It never looks processes up by name.
+// stopSamba stops the recorded samba process group.
 func stopSamba(p sambaPaths, timeout time.Duration) error {
-	pid, ok := runningPid(p)
-	if !ok {
-		_ = os.Remove(p.pidFile)
-		return nil
-	}
-	_ = syscall.Kill(-pid, syscall.SIGTERM)
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if _, ok := runningPid(p); !ok {
-			_ = os.Remove(p.pidFile)
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	for i := 0; i < 50; i++ {
-		if _, ok := runningPid(p); !ok {
-			_ = os.Remove(p.pidFile)
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("lab: samba (pid %d) did not stop", pid)
+	return stopDaemon("samba", p.pidFile, isSambaExe, timeout)
 }

@@ -14,22 +14,30 @@ import (
 // Manifest records what the seed created, so tests and demos can find
 // objects by role instead of hard-coding names.
 type Manifest struct {
-	Seed       uint64 `json:"seed"`
-	Size       int    `json:"size"`
-	RootOU     string `json:"rootOU"`
-	SyncOU     string `json:"syncOU"`
-	NoSyncOU   string `json:"noSyncOU"`
-	TestsOU    string `json:"testsOU"`
-	MailDomain string `json:"mailDomain"`
+	Seed     uint64 `json:"seed"`
+	Size     int    `json:"size"`
+	RootOU   string `json:"rootOU"`
+	SyncOU   string `json:"syncOU"`
+	NoSyncOU string `json:"noSyncOU"`
+	TestsOU  string `json:"testsOU"`
+	// SyncTestsOU is in the tenant emulator's sync scope, like SyncOU, but
+	// holds no seeded objects: tests that need synced objects create their
+	// own OU under it, so they never change what SyncOU holds.
+	SyncTestsOU string `json:"syncTestsOU"`
+	MailDomain  string `json:"mailDomain"`
 
-	BigDL         string   `json:"bigDL"`
-	BigDLMembers  int      `json:"bigDLMembers"`
-	NestedDLs     []string `json:"nestedDLs"` // level 1, 2, 3
-	CycleDLs      []string `json:"cycleDLs"`
-	ManagedDL     string   `json:"managedDL"`
-	ModeratedDL   string   `json:"moderatedDL"`
-	RestrictedDL  string   `json:"restrictedDL"`
-	MailSecurity  string   `json:"mailEnabledSecurityGroup"`
+	BigDL        string   `json:"bigDL"`
+	BigDLMembers int      `json:"bigDLMembers"`
+	NestedDLs    []string `json:"nestedDLs"` // level 1, 2, 3
+	CycleDLs     []string `json:"cycleDLs"`
+	ManagedDL    string   `json:"managedDL"`
+	ModeratedDL  string   `json:"moderatedDL"`
+	RestrictedDL string   `json:"restrictedDL"`
+	MailSecurity string   `json:"mailEnabledSecurityGroup"`
+	// LicenseGroup is the group whose members count as licensed for
+	// Exchange Online in the tenant emulator.
+	LicenseGroup  string   `json:"licenseGroup"`
+	Licensed      []string `json:"licensed"`
 	DynamicDL     string   `json:"dynamicDL"`
 	X500OnlyUsers []string `json:"x500OnlyUsers"`
 	RemoteMailbox string   `json:"remoteMailbox"`
@@ -174,6 +182,7 @@ func Seed(ctx context.Context, c *ad.Client, baseDN, mailDomain, adDomain string
 	m.SyncOU = ad.ChildDN("OU", "Sync", m.RootOU)
 	m.NoSyncOU = ad.ChildDN("OU", "NoSync", m.RootOU)
 	m.TestsOU = ad.ChildDN("OU", "Tests", m.RootOU)
+	m.SyncTestsOU = ad.ChildDN("OU", "Sync Tests", m.RootOU)
 	usersOU := ad.ChildDN("OU", "Users", m.SyncOU)
 	bulkOU := ad.ChildDN("OU", "Bulk", m.SyncOU)
 	groupsOU := ad.ChildDN("OU", "Groups", m.SyncOU)
@@ -185,7 +194,7 @@ func Seed(ctx context.Context, c *ad.Client, baseDN, mailDomain, adDomain string
 	if err := s.addAll(ctx, []entry{ou(m.RootOU, "HybridSync Lab")}, 1); err != nil {
 		return nil, err
 	}
-	if err := s.addAll(ctx, []entry{ou(m.SyncOU, "Sync"), ou(m.NoSyncOU, "NoSync"), ou(m.TestsOU, "Tests")}, 1); err != nil {
+	if err := s.addAll(ctx, []entry{ou(m.SyncOU, "Sync"), ou(m.NoSyncOU, "NoSync"), ou(m.TestsOU, "Tests"), ou(m.SyncTestsOU, "Sync Tests")}, 1); err != nil {
 		return nil, err
 	}
 	if err := s.addAll(ctx, []entry{ou(usersOU, "Users"), ou(bulkOU, "Bulk"), ou(groupsOU, "Groups"),
@@ -352,6 +361,16 @@ func Seed(ctx context.Context, c *ad.Client, baseDN, mailDomain, adDomain string
 	mesg := group(groupsOU, "Finance Team", "finance", universalSecurity, pick(8))
 	m.MailSecurity = mesg.dn
 	admins := group(groupsOU, "Server Admins", "serveradmins", globalSecurity, pick(3))
+	// Exchange Online licences: the standard, UPN-differs and SIP/X400
+	// users, and half of the mail-only ones (so both halves of KB 3190357,
+	// before and after a licence, exist in the lab).
+	for i, dn := range staff {
+		if k := i % 6; k == 0 || k == 1 || k == 4 || (k == 3 && i%12 == 3) {
+			m.Licensed = append(m.Licensed, dn)
+		}
+	}
+	licence := group(groupsOU, "Exchange Online Licensed", "exo-licensed", globalSecurity, m.Licensed)
+	m.LicenseGroup = licence.dn
 	managed := group(groupsOU, "Project Phoenix", "phoenix", universalDistribution, pick(10),
 		attr("managedBy", staff[0]), attr("msExchCoManagedByLink", staff[6], staff[12]))
 	m.ManagedDL = managed.dn
@@ -366,7 +385,7 @@ func Seed(ctx context.Context, c *ad.Client, baseDN, mailDomain, adDomain string
 	nosyncDL := group(m.NoSyncOU, "NoSync Local DL", "nosync-dl", universalDistribution, m.NoSyncObjects)
 	m.NoSyncObjects = append(m.NoSyncObjects, nosyncDL.dn)
 	// Members first (the restricted DL and the cycle need their peers).
-	first := []entry{l3, mesg, admins, managed, moderated, special, nonASCII, nosyncDL, big}
+	first := []entry{l3, mesg, admins, licence, managed, moderated, special, nonASCII, nosyncDL, big}
 	if err := s.addAll(ctx, first, 4); err != nil {
 		return nil, err
 	}

@@ -404,3 +404,55 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+func TestListMembersBatchedUnderThrottling(t *testing.T) {
+	e := newEnv(t, emulator.Faults{}, nil)
+	users, _ := seed(t, e.em, 1200)
+	// 45 groups: 44 with 3 members, one with all 1,200 (two member pages).
+	want := map[string]int{}
+	err := e.em.Update(func(tx *emulator.Tx) error {
+		for i := 0; i < 45; i++ {
+			g, err := tx.Put(&emulator.Object{Kind: cloud.KindGroup, DisplayName: fmt.Sprintf("G%d", i), MailEnabled: true,
+				Mail: fmt.Sprintf("g%d@hybridsync.test", i), MailNickname: fmt.Sprintf("g%d", i), ProxyAddresses: []string{fmt.Sprintf("SMTP:g%d@hybridsync.test", i)}})
+			if err != nil {
+				return err
+			}
+			m := users[i*3 : i*3+3]
+			if i == 44 {
+				m = users
+			}
+			want[g.ID] = len(m)
+			if err := tx.SetMembers(g.ID, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.em.SetFaults(emulator.Faults{ThrottleRate: 0.3, RetryAfter: time.Second, Seed: 7})
+	got := map[string]int{}
+	res, err := e.client.List(ctxT(t), cloud.KindGroup, cloud.ListOptions{Members: true}, func(o *cloud.Object) error {
+		got[o.ID] = len(o.Members)
+		return nil
+	})
+	if err != nil || !res.Complete {
+		t.Fatalf("%+v %v", res, err)
+	}
+	for id, n := range want {
+		if got[id] != n {
+			t.Fatalf("group %s: %d members, want %d", id, got[id], n)
+		}
+	}
+	// 46 groups (45 + the seeded one): 1 page, 3 batches, 1 more members page,
+	// plus the rounds and retries the throttling caused.
+	if res.Requests < 5 || res.Requests > 20 {
+		t.Fatalf("requests %d", res.Requests)
+	}
+	for _, w := range e.clock.Waits() {
+		if w < time.Second {
+			t.Fatalf("retried after %s, before Retry-After (waits %v)", w, e.clock.Waits())
+		}
+	}
+}

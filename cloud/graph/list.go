@@ -125,15 +125,21 @@ func (c *Client) List(ctx context.Context, kind cloud.Kind, opts cloud.ListOptio
 		if err != nil {
 			return res, fmt.Errorf("graph.%s: listing incomplete after %d objects: %w", op, res.Objects, err)
 		}
-		for _, o := range p.objects {
-			if opts.Members && o.Kind == cloud.KindGroup {
-				m, err := c.Members(ctx, o.ID)
-				res.Requests++
-				if err != nil {
-					return res, fmt.Errorf("graph.%s: members of %s: %w", op, o.ID, err)
-				}
-				o.Members = m
+		if opts.Members && kind == cloud.KindGroup && len(p.objects) > 0 {
+			ids := make([]string, len(p.objects))
+			for i, o := range p.objects {
+				ids[i] = o.ID
 			}
+			members, n, err := c.membersBatch(ctx, ids)
+			res.Requests += n
+			if err != nil {
+				return res, fmt.Errorf("graph.%s: listing incomplete after %d objects: %w", op, res.Objects, err)
+			}
+			for _, o := range p.objects {
+				o.Members = members[o.ID]
+			}
+		}
+		for _, o := range p.objects {
 			if err := fn(o); err != nil {
 				return res, err
 			}
@@ -212,10 +218,18 @@ func (c *Client) Get(ctx context.Context, kind cloud.Kind, id string) (*cloud.Ob
 //
 // Ref: https://learn.microsoft.com/graph/api/group-list-members
 func (c *Client) Members(ctx context.Context, groupID string) ([]cloud.Member, error) {
+	out, _, err := c.membersFrom(ctx, groupID, "")
+	return out, err
+}
+
+// membersFrom lists members from the first page (next == "") or from a
+// nextLink, and counts its requests.
+func (c *Client) membersFrom(ctx context.Context, groupID, next string) ([]cloud.Member, int, error) {
 	const op = "Members"
 	top := int32(c.cfg.PageSize)
 	var out []cloud.Member
-	next := ""
+	requests := 0
+	seen := map[string]bool{}
 	for {
 		var (
 			items []cloud.Member
@@ -223,12 +237,15 @@ func (c *Client) Members(ctx context.Context, groupID string) ([]cloud.Member, e
 		)
 		err := c.do(ctx, op, func(ctx context.Context) error {
 			b := groups.NewItemMembersRequestBuilderInternal(map[string]string{"group%2Did": groupID}, c.adapter)
+			var cfg *groups.ItemMembersRequestBuilderGetRequestConfiguration
 			if next != "" {
 				b = groups.NewItemMembersRequestBuilder(next, c.adapter)
+			} else {
+				cfg = &groups.ItemMembersRequestBuilderGetRequestConfiguration{
+					QueryParameters: &groups.ItemMembersRequestBuilderGetQueryParameters{Select: []string{"id"}, Top: &top},
+				}
 			}
-			resp, err := b.Get(ctx, &groups.ItemMembersRequestBuilderGetRequestConfiguration{
-				QueryParameters: &groups.ItemMembersRequestBuilderGetQueryParameters{Select: []string{"id"}, Top: &top},
-			})
+			resp, err := b.Get(ctx, cfg)
 			if err != nil {
 				return err
 			}
@@ -239,13 +256,18 @@ func (c *Client) Members(ctx context.Context, groupID string) ([]cloud.Member, e
 			link = str(resp.GetOdataNextLink())
 			return nil
 		})
+		requests++
 		if err != nil {
-			return nil, fmt.Errorf("graph.%s %s: %w", op, groupID, err)
+			return nil, requests, fmt.Errorf("graph.%s %s: %w", op, groupID, err)
 		}
 		out = append(out, items...)
-		if link == "" || link == next {
-			return out, nil
+		if link == "" {
+			return out, requests, nil
 		}
+		if seen[link] {
+			return nil, requests, retry.New("graph."+op, retry.Terminal, fmt.Errorf("members of %s: the server sent the same nextLink twice", groupID))
+		}
+		seen[link] = true
 		next = link
 	}
 }

@@ -86,6 +86,22 @@ var unsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 // collide, and deletes it with everything in it at cleanup.
 func (l *Lab) OU(t testing.TB) string {
 	t.Helper()
+	return l.ouUnder(t, l.Manifest.TestsOU)
+}
+
+// SyncedOU is OU, but in the tenant emulator's sync scope (under the lab's
+// Sync Tests OU): objects created there reach the tenant at the next sync
+// cycle (lab.TriggerSync).
+func (l *Lab) SyncedOU(t testing.TB) string {
+	t.Helper()
+	if l.Manifest.SyncTestsOU == "" {
+		t.Fatal("this lab has no Sync Tests OU: provision a new one")
+	}
+	return l.ouUnder(t, l.Manifest.SyncTestsOU)
+}
+
+func (l *Lab) ouUnder(t testing.TB, parent string) string {
+	t.Helper()
 	c := l.Client(t)
 	name := unsafe.ReplaceAllString(t.Name(), "_")
 	if len(name) > 40 {
@@ -95,7 +111,7 @@ func (l *Lab) OU(t testing.TB) string {
 	_, _ = rand.Read(b[:])
 	name += "-" + hex.EncodeToString(b[:])
 	ctx := context.Background()
-	dn, err := c.CreateOU(ctx, l.Manifest.TestsOU, name)
+	dn, err := c.CreateOU(ctx, parent, name)
 	if err != nil {
 		t.Fatalf("create test OU: %v", err)
 	}

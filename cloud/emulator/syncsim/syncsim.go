@@ -140,6 +140,9 @@ type Source interface {
 	ReadRecipient(ctx context.Context, dn string) (*ad.Recipient, error)
 }
 
+// *ad.Client is the production Source.
+var _ Source = (*ad.Client)(nil)
+
 // Report describes one cycle. When the cycle fails nothing is applied and
 // the change counters are zero.
 type Report struct {
