@@ -386,16 +386,27 @@ func (e *Emulator) parseListQuery(w http.ResponseWriter, r *http.Request, schema
 // writePage pages the id-sorted items after lq.after and writes the Graph
 // collection response.
 func (e *Emulator) writePage(w http.ResponseWriter, r *http.Request, context string, ids []string, items []map[string]any, lq listQuery) {
-	start := sort.SearchStrings(ids, lq.after)
+	start, end := pageBounds(ids, lq)
+	e.writePageSlice(w, r, context, ids, items[start:end], end, lq)
+}
+
+// pageBounds returns the slice of ids (sorted) the page of lq covers.
+func pageBounds(ids []string, lq listQuery) (start, end int) {
+	start = sort.SearchStrings(ids, lq.after)
 	if lq.after != "" && start < len(ids) && ids[start] == lq.after {
 		start++
 	}
-	end := min(start+lq.top, len(items))
-	resp := map[string]any{"@odata.context": context, "value": items[start:end]}
+	return start, min(start+lq.top, len(ids))
+}
+
+// writePageSlice writes one page whose items (already rendered) end at
+// index end of ids, with @odata.count and @odata.nextLink.
+func (e *Emulator) writePageSlice(w http.ResponseWriter, r *http.Request, context string, ids []string, page []map[string]any, end int, lq listQuery) {
+	resp := map[string]any{"@odata.context": context, "value": page}
 	if lq.count {
-		resp["@odata.count"] = len(items)
+		resp["@odata.count"] = len(ids)
 	}
-	if end < len(items) {
+	if end < len(ids) {
 		resp["@odata.nextLink"] = linkWith(r, "$skiptoken", encodeToken(pageToken{After: ids[end-1]}))
 	}
 	writeJSON(w, http.StatusOK, resp)
@@ -431,11 +442,15 @@ func (e *Emulator) handleList(w http.ResponseWriter, r *http.Request, ver, coll 
 		return
 	}
 	delay := e.Faults().VisibilityDelay
-	var ids []string
-	var items []map[string]any
+	var (
+		ids  []string
+		page []map[string]any
+		end  int
+	)
 	_ = e.View(func(tx *Tx) error {
 		c := e.exportErrIndex(tx)
 		props := kindProps(kind)
+		var objs []*Object
 		for _, o := range tx.objects(kind) {
 			if !e.visible(o, tx.now, delay) {
 				continue
@@ -444,11 +459,18 @@ func (e *Emulator) handleList(w http.ResponseWriter, r *http.Request, ver, coll 
 				continue
 			}
 			ids = append(ids, o.ID)
-			items = append(items, render(o, lq.sel, c, false))
+			objs = append(objs, o)
+		}
+		// Render only the page asked for: a 30,000-object tenant is read
+		// in 31 pages, not 31 renderings of everything.
+		var start int
+		start, end = pageBounds(ids, lq)
+		for _, o := range objs[start:end] {
+			page = append(page, render(o, lq.sel, c, false))
 		}
 		return nil
 	})
-	e.writePage(w, r, baseURL(r)+"/"+ver+"/$metadata#"+coll+lq.sel.contextSuffix(), ids, items, lq)
+	e.writePageSlice(w, r, baseURL(r)+"/"+ver+"/$metadata#"+coll+lq.sel.contextSuffix(), ids, page, end, lq)
 }
 
 // lookup finds a visible object of kind by id (or, for users, UPN).
@@ -505,8 +527,11 @@ func (e *Emulator) handleMembers(w http.ResponseWriter, r *http.Request, ver, gr
 		return
 	}
 	found := false
-	var ids []string
-	var items []map[string]any
+	var (
+		ids  []string
+		page []map[string]any
+		end  int
+	)
 	delay := e.Faults().VisibilityDelay
 	_ = e.View(func(tx *Tx) error {
 		g := e.lookup(tx, cloud.KindGroup, groupID)
@@ -516,6 +541,7 @@ func (e *Emulator) handleMembers(w http.ResponseWriter, r *http.Request, ver, gr
 		found = true
 		c := e.exportErrIndex(tx)
 		members := slices.Sorted(slices.Values(g.Members))
+		var objs []*Object
 		for _, id := range members {
 			o := tx.s.Objects[id]
 			if o == nil || !e.visible(o, tx.now, delay) {
@@ -525,7 +551,12 @@ func (e *Emulator) handleMembers(w http.ResponseWriter, r *http.Request, ver, gr
 				continue
 			}
 			ids = append(ids, id)
-			items = append(items, render(o, lq.sel, c, true))
+			objs = append(objs, o)
+		}
+		var start int
+		start, end = pageBounds(ids, lq)
+		for _, o := range objs[start:end] {
+			page = append(page, render(o, lq.sel, c, true))
 		}
 		return nil
 	})
@@ -533,7 +564,7 @@ func (e *Emulator) handleMembers(w http.ResponseWriter, r *http.Request, ver, gr
 		e.notFound(w, r, groupID)
 		return
 	}
-	e.writePage(w, r, baseURL(r)+"/"+ver+"/$metadata#directoryObjects"+lq.sel.contextSuffix(), ids, items, lq)
+	e.writePageSlice(w, r, baseURL(r)+"/"+ver+"/$metadata#directoryObjects"+lq.sel.contextSuffix(), ids, page, end, lq)
 }
 
 // deltaToken is the opaque state behind $skiptoken and $deltatoken of

@@ -235,11 +235,17 @@ type state struct {
 	// UPN -> id.
 	proxyIdx map[string]string
 	upnIdx   map[string]string
+	// immutableIdx: kind + "\x00" + onPremisesImmutableId -> ids (a soft-
+	// deleted twin and a live one may share it).
+	immutableIdx map[string][]string
 }
+
+func immutableKey(kind cloud.Kind, id string) string { return string(kind) + "\x00" + id }
 
 func (s *state) rebuildIndexes() {
 	s.proxyIdx = make(map[string]string, len(s.Objects)*2)
 	s.upnIdx = make(map[string]string, len(s.Objects))
+	s.immutableIdx = make(map[string][]string, len(s.Objects))
 	for _, o := range s.Objects {
 		s.index(o)
 	}
@@ -251,6 +257,10 @@ func (s *state) index(o *Object) {
 	}
 	if o.Kind == cloud.KindUser && o.UserPrincipalName != "" {
 		s.upnIdx[strings.ToLower(o.UserPrincipalName)] = o.ID
+	}
+	if o.OnPremisesImmutableID != "" {
+		k := immutableKey(o.Kind, o.OnPremisesImmutableID)
+		s.immutableIdx[k] = append(s.immutableIdx[k], o.ID)
 	}
 }
 
@@ -265,6 +275,15 @@ func (s *state) unindex(o *Object) {
 		k := strings.ToLower(o.UserPrincipalName)
 		if s.upnIdx[k] == o.ID {
 			delete(s.upnIdx, k)
+		}
+	}
+	if o.OnPremisesImmutableID != "" {
+		k := immutableKey(o.Kind, o.OnPremisesImmutableID)
+		ids := slices.DeleteFunc(s.immutableIdx[k], func(id string) bool { return id == o.ID })
+		if len(ids) == 0 {
+			delete(s.immutableIdx, k)
+		} else {
+			s.immutableIdx[k] = ids
 		}
 	}
 }
@@ -386,12 +405,25 @@ func (tx *Tx) FindByImmutableID(kind cloud.Kind, immutableID string) *Object {
 	if immutableID == "" {
 		return nil
 	}
-	for _, o := range tx.s.Objects {
-		if o.Kind == kind && o.OnPremisesImmutableID == immutableID {
+	// Several objects may share the anchor (a soft-deleted twin and a new
+	// one): prefer the live one, then the lowest id, as the scan did not
+	// promise an order before the index existed.
+	ids := slices.Clone(tx.s.immutableIdx[immutableKey(kind, immutableID)])
+	slices.Sort(ids)
+	var found *Object
+	for _, id := range ids {
+		o := tx.s.Objects[id]
+		if o == nil {
+			continue
+		}
+		if !o.Deleted() {
 			return o.Clone()
 		}
+		if found == nil {
+			found = o
+		}
 	}
-	return nil
+	return found.Clone()
 }
 
 // FindByProxyAddress returns the object holding the proxy address,
