@@ -179,9 +179,16 @@ type Tenant interface {
 	// (true) or hands it back to the sync engine (false).
 	SetGroupSyncBehavior(ctx context.Context, groupID string, b SyncBehavior) error
 
+	// SetGroupSyncBehaviorBatch does SetGroupSyncBehavior for many groups,
+	// grouped in $batch requests, and returns each failed group's error.
+	SetGroupSyncBehaviorBatch(ctx context.Context, changes map[string]SyncBehavior) (map[string]error, error)
+
 	// RevokeSignInSessions invalidates a user's refresh tokens and session
 	// cookies.
 	RevokeSignInSessions(ctx context.Context, userID string) error
+	// RevokeSignInSessionsBatch does RevokeSignInSessions for many users,
+	// grouped in $batch requests, and returns each failed user's error.
+	RevokeSignInSessionsBatch(ctx context.Context, userIDs []string) (map[string]error, error)
 	// RegistrationDetails streams the userRegistrationDetails report.
 	RegistrationDetails(ctx context.Context, fn func(*RegistrationDetail) error) (ReadResult, error)
 	// AuthMethods lists a user's registered authentication methods.

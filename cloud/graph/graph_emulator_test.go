@@ -456,3 +456,48 @@ func TestListMembersBatchedUnderThrottling(t *testing.T) {
 		}
 	}
 }
+
+func TestBatchedWritesRetryThrottledItems(t *testing.T) {
+	e := newEnv(t, emulator.Faults{}, nil)
+	users, gid := seed(t, e.em, 45)
+	var cloudOnly string
+	err := e.em.Update(func(tx *emulator.Tx) error {
+		g, err := tx.Put(&emulator.Object{Kind: cloud.KindGroup, DisplayName: "Cloud only", MailEnabled: true, Mail: "co@hybridsync.test",
+			MailNickname: "co", ProxyAddresses: []string{"SMTP:co@hybridsync.test"}})
+		cloudOnly = g.ID
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.em.SetFaults(emulator.Faults{ThrottleRate: 0.3, RetryAfter: 2 * time.Second, Seed: 11})
+	failed, err := e.client.RevokeSignInSessionsBatch(ctxT(t), users)
+	if err != nil || len(failed) != 0 {
+		t.Fatalf("revoke batch: %v %v", failed, err)
+	}
+	e.em.SetFaults(emulator.Faults{})
+	e.em.View(func(tx *emulator.Tx) error {
+		for _, id := range users {
+			if tx.Get(id).SignInSessionsValidFromDateTime.IsZero() {
+				t.Errorf("user %s not revoked", id)
+			}
+		}
+		return nil
+	})
+	for _, w := range e.clock.Waits() {
+		if w < 2*time.Second {
+			t.Fatalf("throttled items retried after %s, before Retry-After", w)
+		}
+	}
+	failed, err = e.client.SetGroupSyncBehaviorBatch(ctxT(t), map[string]cloud.SyncBehavior{gid: {IsCloudManaged: true}, cloudOnly: {IsCloudManaged: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(failed) != 1 || failed[cloudOnly] == nil || !errors.Is(failed[cloudOnly], retry.ErrTerminal) {
+		t.Fatalf("failures %v: want only the cloud-only group refused", failed)
+	}
+	b, err := e.client.GroupSyncBehavior(ctxT(t), gid)
+	if err != nil || !b.IsCloudManaged {
+		t.Fatalf("%+v %v", b, err)
+	}
+}
