@@ -8,7 +8,9 @@
 package auth
 
 import (
+	"bytes"
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -22,6 +24,7 @@ import (
 	azcloud "github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/hybridsync/hybridsync/reconcile/retry"
 )
@@ -169,7 +172,7 @@ func NewSession(cfg Config) (*Session, error) {
 			}
 			pw = []byte(p)
 		}
-		certs, key, err := azidentity.ParseCertificates(data, pw)
+		certs, key, err := parseCertificate(data, pw)
 		if err != nil {
 			return fail(fmt.Errorf("parse client certificate (PEM with key, or PFX): %w", err))
 		}
@@ -221,4 +224,20 @@ func httpClient(caFile string, timeout time.Duration) (*http.Client, error) {
 		tr.TLSClientConfig.RootCAs = pool
 	}
 	return &http.Client{Transport: tr, Timeout: timeout}, nil
+}
+
+// parseCertificate reads a PEM bundle (certificate and private key) or a
+// PKCS#12 file. azidentity.ParseCertificates reads PKCS#12 with
+// golang.org/x/crypto/pkcs12, which rejects files made by OpenSSL 3 and
+// current Windows exports (AES, SHA-256 MAC); go-pkcs12 reads those too, so
+// PFX files are decoded with it and PEM with azidentity.
+func parseCertificate(data, password []byte) ([]*x509.Certificate, crypto.PrivateKey, error) {
+	if bytes.Contains(data, []byte("-----BEGIN")) {
+		return azidentity.ParseCertificates(data, password)
+	}
+	key, leaf, chain, err := pkcs12.DecodeChain(data, string(password))
+	if err != nil {
+		return nil, nil, fmt.Errorf("PKCS#12: %w", err)
+	}
+	return append([]*x509.Certificate{leaf}, chain...), key, nil
 }
