@@ -102,7 +102,8 @@ type Member struct {
 
 // ListOptions shape a listing.
 type ListOptions struct {
-	// Members fills Object.Members for groups (one more request per group).
+	// Members fills Object.Members for groups (their first member pages
+	// are read 20 groups per $batch request).
 	Members bool
 	// Filter is an OData $filter expression, already built with Quote for
 	// its literals. Empty lists everything.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"time"
 
@@ -49,9 +50,13 @@ func cloudTenant(c *config.Config, log *slog.Logger, observe func(op, result str
 	if err != nil {
 		return nil, err
 	}
+	// Exchange cmdlets may run for up to 15 minutes on the server: the
+	// Exchange client keeps its own (longer) timeout over the session's
+	// transport, which trusts the configured CAs.
 	ex, err := exo.New(exo.Config{
 		BaseURL: sess.Endpoints.Exchange, TenantID: cc.TenantID, InitialDomain: cc.InitialDomain,
-		HTTPClient: sess.HTTPClient, Logger: log, Observe: observe,
+		HTTPClient: &http.Client{Transport: sess.HTTPClient.Transport, Timeout: exchangeTimeout},
+		Logger:     log, Observe: observe,
 		Token: func(ctx context.Context) (string, error) { return sess.Token(ctx, sess.Scopes.ExchangeScope()) },
 	})
 	if err != nil {
@@ -143,3 +148,7 @@ member ids. The exit code is non-zero if any listing was incomplete; with
 	cmd.AddCommand(export)
 	return cmd
 }
+
+// exchangeTimeout bounds one Exchange admin API request: the service lets
+// a cmdlet run for up to 15 minutes, as ExchangeOnlineManagement v3 allows.
+const exchangeTimeout = 16 * time.Minute

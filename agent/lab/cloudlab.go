@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -119,7 +120,10 @@ func startEmulator(ctx context.Context, s *State, log *slog.Logger) error {
 		if _, ok := daemonPid(emulatorPidFile(s.Dir), isHybridsyncExe); !ok {
 			return fmt.Errorf("lab: the tenant emulator exited during start-up; see %s", emulatorLog(s.Dir))
 		}
-		resp, err := client.Get(probe)
+		preq, _ := http.NewRequestWithContext(ctx, http.MethodGet, probe, nil)
+		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+		resp, err := client.Do(preq.WithContext(pctx))
+		pcancel()
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -154,7 +158,9 @@ func labHTTPClient(s *State) (*http.Client, error) {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, errors.New("lab: tls/ca.pem holds no certificate")
+	}
 	return &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, nil
 }
 
@@ -190,6 +196,7 @@ func labRequest(ctx context.Context, dir, path string, body, out any) error {
 	if err != nil {
 		return fmt.Errorf("lab: %s: %w", path, err)
 	}
+	defer client.CloseIdleConnections()
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if resp.StatusCode != http.StatusOK {
@@ -241,20 +248,34 @@ func ServeEmulator(ctx context.Context, dir string, interval time.Duration, log 
 	if err != nil {
 		return fmt.Errorf("lab: emulator: %w", err)
 	}
-	adc, err := ad.Dial(ctx, s.ADConfig())
+	// Everything that can fail at start-up comes before the sync loop, so
+	// a bad certificate or a busy port ends the process with its error.
+	cert, err := tls.LoadX509KeyPair(filepath.Join(s.Dir, "tls", "server.pem"), filepath.Join(s.Dir, "tls", "server.key"))
+	if err != nil {
+		return fmt.Errorf("lab: emulator certificate: %w", err)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(s.IP, strconv.Itoa(s.EmulatorPort)))
 	if err != nil {
 		return fmt.Errorf("lab: emulator: %w", err)
 	}
+	adc, err := ad.Dial(ctx, s.ADConfig())
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("lab: emulator: %w", err)
+	}
 	defer adc.Close()
+	ctx, cancel := context.WithCancel(ctx)
 	loop := syncsim.NewLoop(adc, em, syncsim.Config{
 		Scope: syncScope(s.Manifest), Exclude: []string{s.Manifest.NoSyncOU},
 		LicenseGroupDN: s.Manifest.LicenseGroup, Logger: log,
 	}, interval)
 	loop.Start(ctx)
 	defer loop.Wait()
+	defer cancel()
 
+	want := []byte("Bearer " + token)
 	authorized := func(r *http.Request) bool {
-		return r.Header.Get("Authorization") == "Bearer "+token
+		return subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) == 1
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /lab/sync", func(w http.ResponseWriter, r *http.Request) {
@@ -281,19 +302,15 @@ func ServeEmulator(ctx context.Context, dir string, interval time.Duration, log 
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		if f.ThrottleRate < 0 || f.ThrottleRate > 1 || f.UnavailableRate < 0 || f.UnavailableRate > 1 || f.Latency < 0 || f.VisibilityDelay < 0 || f.RetryAfter < 0 {
+			http.Error(w, "rates must be between 0 and 1 and durations not negative", http.StatusBadRequest)
+			return
+		}
 		em.SetFaults(f)
 		_ = json.NewEncoder(w).Encode(em.Faults())
 	})
 	mux.Handle("/", em.Handler())
-	cert, err := tls.LoadX509KeyPair(filepath.Join(s.Dir, "tls", "server.pem"), filepath.Join(s.Dir, "tls", "server.key"))
-	if err != nil {
-		return fmt.Errorf("lab: emulator certificate: %w", err)
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(s.IP, strconv.Itoa(s.EmulatorPort)))
-	if err != nil {
-		return fmt.Errorf("lab: emulator: %w", err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()

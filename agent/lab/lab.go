@@ -190,6 +190,9 @@ func Up(ctx context.Context, opts Options) (_ *State, err error) {
 			return nil, fmt.Errorf("lab: a previous `lab up` in %s failed before the lab was finished; run `hybridsync lab down --dir %s`, remove the directory, and run `lab up` again", dir, dir)
 		}
 		st = prev
+		if ip := net.ParseIP(st.IP); ip == nil || !ip.IsLoopback() || ip.To4() == nil {
+			return nil, fmt.Errorf("lab: %s records address %q, which is not an IPv4 loopback address; refusing to bind a lab to it", statePath(dir), st.IP)
+		}
 		log.Info("lab: restarting existing lab", "dir", dir, "ip", st.IP)
 		if err := claimIP(); err != nil {
 			return nil, err

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -176,7 +177,7 @@ func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case secret != "":
-		if e.cfg.ClientSecret == "" || secret != e.cfg.ClientSecret {
+		if e.cfg.ClientSecret == "" || subtle.ConstantTimeCompare([]byte(secret), []byte(e.cfg.ClientSecret)) != 1 {
 			e.aadError(w, http.StatusUnauthorized, "invalid_client", 7000215, fmt.Sprintf(
 				"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", clientID))
 			return

@@ -83,8 +83,8 @@ func (c *Client) sendBatch(ctx context.Context, op, base string, reqs []batchReq
 				out[r.ID] = r
 				if r.Status == http.StatusTooManyRequests || r.Status == http.StatusServiceUnavailable || r.Status == http.StatusGatewayTimeout {
 					again = append(again, req)
-					if s, err := strconv.Atoi(headerValue(r.Headers, "Retry-After")); err == nil && time.Duration(s)*time.Second > wait {
-						wait = time.Duration(s) * time.Second
+					if d := parseRetryAfter(headerValue(r.Headers, "Retry-After")); d > wait {
+						wait = d
 					}
 				}
 			}
@@ -127,9 +127,7 @@ func itemError(op string, r batchResponse) error {
 	switch {
 	case r.Status == http.StatusTooManyRequests || r.Status >= 500:
 		e := retry.New(op, retry.Retryable, msg)
-		if s, err := strconv.Atoi(headerValue(r.Headers, "Retry-After")); err == nil {
-			e.RetryAfter = time.Duration(s) * time.Second
-		}
+		e.RetryAfter = parseRetryAfter(headerValue(r.Headers, "Retry-After"))
 		return e
 	case r.Status == http.StatusNotFound:
 		return retry.New(op, retry.NotFound, msg)
@@ -164,6 +162,12 @@ func (c *Client) membersBatch(ctx context.Context, groupIDs []string) (map[strin
 	out := make(map[string][]cloud.Member, len(groupIDs))
 	for i, gid := range groupIDs {
 		r := resps[strconv.Itoa(i)]
+		if r.Status == http.StatusNotFound {
+			// Deleted between its page and this read: it has no members
+			// to report, and its absence shows in the next listing.
+			out[gid] = nil
+			continue
+		}
 		if err := itemError("graph."+op, r); err != nil {
 			return nil, requests, fmt.Errorf("members of group %s: %w", gid, err)
 		}

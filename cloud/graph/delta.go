@@ -88,6 +88,7 @@ func (c *Client) Delta(ctx context.Context, kind cloud.Kind, deltaLink string, f
 	}
 	link := deltaLink
 	seen := map[string]bool{}
+	restarted := false
 	for {
 		var p page
 		err := c.do(ctx, op, func(ctx context.Context) error {
@@ -96,12 +97,16 @@ func (c *Client) Delta(ctx context.Context, kind cloud.Kind, deltaLink string, f
 			return err
 		})
 		out.Requests++
-		if status, _ := statusOf(err); status == http.StatusGone && link == deltaLink && deltaLink != "" {
-			// The stored state expired: start over.
-			c.cfg.Logger.Warn("graph: delta link expired; full resync", "kind", string(kind))
-			out = cloud.DeltaResult{Full: true, Reason: "stored delta link expired (410 Gone): full resync"}
-			out.Requests++
-			link, deltaLink = "", ""
+		if status, _ := statusOf(err); status == http.StatusGone && !restarted {
+			// The sync state expired, on the stored link or on a nextLink
+			// mid-round: start over, once. Objects already passed to fn
+			// are passed again; callers must be idempotent anyway.
+			c.cfg.Logger.Warn("graph: delta state expired; full resync", "kind", string(kind))
+			requests := out.Requests
+			out = cloud.DeltaResult{Full: true, Reason: "delta state expired (410 Gone): full resync"}
+			out.Requests = requests
+			link, restarted = "", true
+			clear(seen)
 			continue
 		}
 		if err != nil {

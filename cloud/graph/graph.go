@@ -6,10 +6,11 @@
 //
 // Reads ask for the fields hybridsync uses ($select) in pages of 999
 // ($top), follow @odata.nextLink, and say whether they completed. Delta
-// rounds follow nextLink to a deltaLink and restart from scratch on 410
-// Gone. Every request is retried under one bounded policy: throttling (429)
-// and unavailability (503, 504) are retried after the server's Retry-After,
-// other errors are classified with reconcile/retry and returned.
+// rounds follow nextLink to a deltaLink and restart from scratch once on
+// 410 Gone. Every request is retried under one bounded policy: throttling
+// (429) and server errors (5xx) are retried, after the server's Retry-After
+// when it sends one; other errors are classified with reconcile/retry and
+// returned.
 //
 // Refs: https://learn.microsoft.com/graph/paging,
 // https://learn.microsoft.com/graph/delta-query-overview,
@@ -207,19 +208,32 @@ func deref(s *string) string {
 	return *s
 }
 
-// retryAfter reads a Retry-After header in seconds or as an HTTP date.
+// retryAfter reads a response's Retry-After header.
 func retryAfter(h *abs.ResponseHeaders) time.Duration {
 	if h == nil {
 		return 0
 	}
 	for _, v := range h.Get("Retry-After") {
-		if secs, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && secs >= 0 {
-			return time.Duration(secs) * time.Second
+		if d := parseRetryAfter(v); d > 0 {
+			return d
 		}
-		if t, err := http.ParseTime(v); err == nil {
-			if d := time.Until(t); d > 0 {
-				return d
-			}
+	}
+	return 0
+}
+
+// parseRetryAfter reads a Retry-After value: delay-seconds (fractions
+// tolerated) or an HTTP date (RFC 9110 §10.2.3). Zero when absent or bad.
+func parseRetryAfter(v string) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
+		return time.Duration(secs * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
 		}
 	}
 	return 0

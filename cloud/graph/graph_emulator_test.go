@@ -501,3 +501,27 @@ func TestBatchedWritesRetryThrottledItems(t *testing.T) {
 		t.Fatalf("%+v %v", b, err)
 	}
 }
+
+func TestDeltaResyncsWhenStateExpiresMidRound(t *testing.T) {
+	e := newEnv(t, emulator.Faults{}, nil)
+	seed(t, e.em, 250)
+	expired := false
+	seen := map[string]bool{}
+	res, err := e.client.Delta(ctxT(t), cloud.KindUser, "", func(o *cloud.Object) error {
+		if !expired {
+			// The round's skiptoken dies after its first page.
+			expired = true
+			if err := e.em.Update(func(tx *emulator.Tx) error { tx.ExpireDeltaTokens(); return nil }); err != nil {
+				return err
+			}
+		}
+		seen[o.ID] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("delta with state expiring mid-round: %v", err)
+	}
+	if !res.Complete || !res.Full || !strings.Contains(res.Reason, "410") || res.DeltaLink == "" || len(seen) != 250 {
+		t.Fatalf("result %+v, saw %d users", res, len(seen))
+	}
+}

@@ -54,6 +54,9 @@ func (l *Loop) Start(ctx context.Context) {
 		t := time.NewTicker(l.interval)
 		defer t.Stop()
 		for {
+			if ctx.Err() != nil {
+				return
+			}
 			_, _ = l.Trigger(ctx) // the report is kept for Last; errors are logged by Run
 			select {
 			case <-ctx.Done():
@@ -84,7 +87,15 @@ func (l *Loop) Trigger(ctx context.Context) (Report, error) {
 		return Report{Error: ctx.Err().Error()}, ctx.Err()
 	}
 	defer func() { <-l.sem }()
+	// select picks at random among ready cases: ctx may have ended while
+	// the semaphore was free. A cancelled cycle is not run or recorded.
+	if err := ctx.Err(); err != nil {
+		return Report{Error: err.Error()}, err
+	}
 	rep, err := Run(ctx, l.src, l.em, l.cfg)
+	if ctx.Err() != nil {
+		return rep, err
+	}
 	l.mu.Lock()
 	l.last, l.hasLast = rep, true
 	l.mu.Unlock()
