@@ -12,7 +12,10 @@ import "context"
 // terminal error, and so is an address outside the accepted domains; an
 // alias or address already used by another object ("is already being used
 // by the proxy addresses", "already exists") is a conflict (re-read, then
-// decide); "couldn't be found" is not-found; throttling is retryable.
+// decide); "couldn't be found" is not-found; throttling is retryable. A
+// cmdlet that changes state and fails without saying why (a 5xx, a lost
+// connection) is a conflict too: its outcome is unknown, re-read before
+// retrying.
 type Exchange interface {
 	// AcceptedDomains is Get-AcceptedDomain.
 	AcceptedDomains(ctx context.Context) ([]AcceptedDomain, error)
@@ -37,10 +40,18 @@ type Exchange interface {
 	AddGroupMember(ctx context.Context, identity, member string) error
 	// RemoveGroupMember is Remove-DistributionGroupMember.
 	RemoveGroupMember(ctx context.Context, identity, member string) error
-	// ReplaceGroupMembers is Update-DistributionGroupMember -Members: the
-	// group ends with exactly members. Large lists are sent in chunks (one
-	// call replaces, the rest add), since a single call with thousands of
-	// members fails.
+	// ReplaceGroupMembers leaves the group with exactly members by changing
+	// only what differs: it reads the current members, matches each wanted
+	// identity (case-insensitively) against any identifier of a member
+	// (PrimarySmtpAddress, Alias, Identity, Name, Guid,
+	// ExternalDirectoryObjectId, or an EmailAddresses value with or without
+	// "smtp:"), adds the missing ones and removes the rest, one
+	// Add-/Remove-DistributionGroupMember call each ("already a member" and
+	// "isn't a member" count as done). An unchanged list makes no write
+	// call; an empty group whose new list fits in one call is set with a
+	// single Update-DistributionGroupMember. Members are never removed to
+	// be re-added, so a failure part-way leaves old members in place and
+	// calling again finishes the job.
 	ReplaceGroupMembers(ctx context.Context, identity string, members []string) error
 }
 

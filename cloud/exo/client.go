@@ -83,9 +83,11 @@ type Config struct {
 	Retry *retry.Policy
 	// PageSize is sent as Prefer: odata.maxpagesize (1..1000, default 1000).
 	PageSize int
-	// MemberChunk (default 500) is how many members ReplaceGroupMembers
-	// (and NewDistributionGroup) send in the one call that sets the list;
-	// the rest are added one Add-DistributionGroupMember call each.
+	// MemberChunk (default 500) is how many members one call that sets a
+	// whole list may carry: NewDistributionGroup sends up to that many with
+	// the group and adds the rest one Add-DistributionGroupMember call
+	// each; ReplaceGroupMembers fills an empty group with one
+	// Update-DistributionGroupMember call only when the list fits.
 	MemberChunk int
 	Logger      *slog.Logger
 	// Observe, when set, is told about every HTTP request: op is the cmdlet
@@ -189,8 +191,12 @@ type page struct {
 
 // Invoke runs one cmdlet and streams result rows (raw JSON) to fn, following
 // @odata.nextLink (the same body POSTed to the nextLink URL). Each request
-// is retried under Config.Retry when it failed with a retryable error
-// (429/503/504, other 5xx, throttling messages), honouring Retry-After.
+// is retried under Config.Retry when it failed with a retryable error,
+// honouring Retry-After: 429 and 503 and throttling messages for every
+// cmdlet; other 5xx and network failures for reads (Get-*) only. For a
+// cmdlet that changes something those leave the outcome unknown, so they
+// are a Conflict ("outcome unknown; re-read before retrying"), never
+// retried.
 //
 // The ReadResult says whether every page was read; on any error Complete is
 // false and the rows already given to fn are all that was read. An error
@@ -351,7 +357,7 @@ func (c *Client) postOnce(ctx context.Context, op, cmdlet, target string, body [
 		return pg, nil, retry.New(op, retry.Terminal, fmt.Errorf("response larger than %d bytes", maxResponseBytes))
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return pg, nil, classifyResponse(op, resp.StatusCode, resp.Header, data, c.policy.Clock.Now())
+		return pg, nil, classifyResponse(op, cmdlet, resp.StatusCode, resp.Header, data, c.policy.Clock.Now())
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return pg, resp.Request.URL, nil
@@ -370,7 +376,7 @@ func transportError(op, cmdlet string, err error) error {
 	if isReadCmdlet(cmdlet) {
 		return retry.New(op, retry.Retryable, err)
 	}
-	return retry.New(op, retry.Conflict, fmt.Errorf("outcome unknown, re-read before retrying: %w", err))
+	return outcomeUnknown(op, err)
 }
 
 // stripURLError drops the URL from a *url.Error (it is logged elsewhere and

@@ -406,3 +406,76 @@ func TestCancelDuringWait(t *testing.T) {
 		t.Fatal("Invoke did not return after cancel")
 	}
 }
+
+// A write whose request failed with a 5xx other than 503 may have been
+// applied: it is not retried, and the caller is told to re-read.
+func TestWriteNotRetriedOnServerFailure(t *testing.T) {
+	for _, status := range []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			f := newFake(t, func(int, call) reply {
+				return reply{Status: status, Header: map[string]string{"Retry-After": "1"}, Body: "<html>upstream timed out</html>"}
+			})
+			c, clock := newTestClient(t, f, nil)
+			_, err := c.NewDistributionGroup(context.Background(), cloud.NewDistributionGroup{Name: "Sales", Alias: "sales"})
+			if got := len(f.recorded()); got != 1 {
+				t.Errorf("server saw %d requests, want exactly 1", got)
+			}
+			if len(clock.recorded()) != 0 {
+				t.Errorf("waited %v", clock.recorded())
+			}
+			if !errors.Is(err, retry.ErrConflict) || retry.ClassOf(err) != retry.Conflict {
+				t.Fatalf("err = %v (class %v), want a conflict", err, retry.ClassOf(err))
+			}
+			for _, w := range []string{"outcome unknown; re-read before retrying", "New-DistributionGroup", `"Sales"`, fmt.Sprintf("HTTP %d", status)} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// 429 and 503 mean the request was not processed: writes retry on them.
+func TestWriteRetriedWhenNotProcessed(t *testing.T) {
+	f := newFake(t, func(n int, c call) reply {
+		switch n {
+		case 0:
+			return reply{Status: http.StatusTooManyRequests, Header: map[string]string{"Retry-After": "2"}}
+		case 1:
+			return reply{Status: http.StatusServiceUnavailable}
+		}
+		return ok("", map[string]any{"Name": "Sales"})
+	})
+	c, clock := newTestClient(t, f, nil)
+	g, err := c.NewDistributionGroup(context.Background(), cloud.NewDistributionGroup{Name: "Sales"})
+	if err != nil || g.Name != "Sales" {
+		t.Fatalf("NewDistributionGroup = %+v, %v", g, err)
+	}
+	if got := len(f.recorded()); got != 3 {
+		t.Errorf("server saw %d requests, want 3", got)
+	}
+	if w := clock.recorded(); !reflect.DeepEqual(w, []time.Duration{2 * time.Second, 200 * time.Millisecond}) {
+		t.Errorf("waits = %v", w)
+	}
+}
+
+func TestReadRetriedOnGatewayTimeout(t *testing.T) {
+	f := newFake(t, func(n int, c call) reply {
+		if n == 0 {
+			return reply{Status: http.StatusGatewayTimeout, Body: "<html>gateway timeout</html>"}
+		}
+		return ok("", map[string]any{"Identity": "alice", "PrimarySmtpAddress": "alice@contoso.com"})
+	})
+	c, clock := newTestClient(t, f, nil)
+	r, err := c.GetRecipient(context.Background(), "alice")
+	if err != nil || r.PrimarySMTPAddress != "alice@contoso.com" {
+		t.Fatalf("GetRecipient = %+v, %v", r, err)
+	}
+	calls := f.recorded()
+	if len(calls) != 2 || calls[0].Cmdlet != "Get-Recipient" || calls[1].Cmdlet != "Get-Recipient" {
+		t.Errorf("calls = %d, want Get-Recipient twice", len(calls))
+	}
+	if w := clock.recorded(); !reflect.DeepEqual(w, []time.Duration{100 * time.Millisecond}) {
+		t.Errorf("waits = %v, want one backoff", w)
+	}
+}

@@ -56,8 +56,12 @@ var (
 	// The target already holds (or no longer holds) the value.
 	conflictPhrases = []string{
 		"is already being used by the proxy addresses", "already exists",
-		"is already a member", "isn't a member", "is not a member",
 		"adobjectalreadyexistsexception", "proxyaddressexistsexception",
+	}
+	// Add-/Remove-DistributionGroupMember found the membership already as
+	// asked; also Conflict, but marked so callers can count it as done.
+	membershipPhrases = []string{
+		"is already a member", "isn't a member", "is not a member",
 		"memberalreadyexistsexception", "membernotfoundexception",
 	}
 	notFoundPhrases = []string{
@@ -74,10 +78,15 @@ var (
 )
 
 // classifyResponse maps one failed InvokeCommand response to a classified
-// error. now resolves a Retry-After given as an HTTP date.
+// error. cmdlet decides what an unexplained server failure means; now
+// resolves a Retry-After given as an HTTP date.
 //
 //   - 401, 403: Terminal (token audience, Exchange.ManageAsApp or role missing)
-//   - 429, 503, 504: Retryable, with RetryAfter from the header
+//   - 429, 503: Retryable for every cmdlet (the request was not processed),
+//     with RetryAfter from the header
+//   - 504 (gateway timeout): Retryable for reads (Get-*); for a cmdlet that
+//     changes something the outcome is unknown: Conflict, "outcome
+//     unknown; re-read before retrying"
 //   - body "is being synchronized from your on-premises organization": Terminal
 //   - body throttling ("Server Busy", "micro delay", "exceeded the maximum
 //     number of concurrent", transient directory exceptions): Retryable
@@ -86,11 +95,13 @@ var (
 //   - body "couldn't be found", ManagementObjectNotFoundException: NotFound
 //   - body "isn't an accepted domain", validation and binding errors,
 //     missing group-manager rights: Terminal
-//   - otherwise 404: NotFound; other 5xx: Retryable; anything else Terminal
+//   - otherwise 404: NotFound; other 5xx (500, 502…): Retryable for reads,
+//     Conflict (outcome unknown) for writes, as for 504; anything else
+//     Terminal
 //
 // The error text holds the HTTP status and the server's message; op names
 // the cmdlet and identity.
-func classifyResponse(op string, status int, header http.Header, body []byte, now time.Time) *retry.Error {
+func classifyResponse(op, cmdlet string, status int, header http.Header, body []byte, now time.Time) *retry.Error {
 	msg, haystack := describeBody(body)
 	text := fmt.Sprintf("HTTP %d %s", status, http.StatusText(status))
 	if msg != "" {
@@ -115,7 +126,12 @@ func classifyResponse(op string, status int, header http.Header, body []byte, no
 	switch status {
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return mk(retry.Terminal, fmt.Errorf("not authorised: %s (the token must be for the Exchange resource's /.default scope, and the app needs Exchange.ManageAsApp plus an Exchange role)", text))
-	case http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		return mk(retry.Retryable, errors.New(text))
+	case http.StatusGatewayTimeout:
+		if !isReadCmdlet(cmdlet) {
+			return outcomeUnknown(op, errors.New(text))
+		}
 		return mk(retry.Retryable, errors.New(text))
 	}
 	switch {
@@ -123,6 +139,8 @@ func classifyResponse(op string, status int, header http.Header, body []byte, no
 		return mk(retry.Terminal, fmt.Errorf("object is synchronised from on-premises AD and must be changed there: %s", text))
 	case has(throttlePhrases):
 		return mk(retry.Retryable, fmt.Errorf("throttled: %s", text))
+	case has(membershipPhrases):
+		return mk(retry.Conflict, membershipAsAsked{errors.New(text)})
 	case has(conflictPhrases):
 		return mk(retry.Conflict, errors.New(text))
 	case has(notFoundPhrases):
@@ -131,11 +149,35 @@ func classifyResponse(op string, status int, header http.Header, body []byte, no
 		return mk(retry.Terminal, errors.New(text))
 	case status == http.StatusNotFound:
 		return mk(retry.NotFound, errors.New(text))
+	case status >= 500 && !isReadCmdlet(cmdlet):
+		return outcomeUnknown(op, errors.New(text))
 	case status >= 500:
 		return mk(retry.Retryable, errors.New(text))
 	default:
 		return mk(retry.Terminal, errors.New(text))
 	}
+}
+
+// outcomeUnknown is the Conflict a cmdlet that changes something gets when
+// the server failed without saying how far it got (a 5xx other than 503, or
+// no answer at all): retrying blindly could apply it twice, so the caller
+// re-reads and decides.
+func outcomeUnknown(op string, err error) *retry.Error {
+	return retry.New(op, retry.Conflict, fmt.Errorf("outcome unknown; re-read before retrying: %w", err))
+}
+
+// membershipAsAsked marks the Conflict of "is already a member" / "isn't a
+// member": the membership already is what the call asked for.
+type membershipAsAsked struct{ error }
+
+func (e membershipAsAsked) Unwrap() error { return e.error }
+
+// isMembershipAsAsked reports whether err says an Add- or
+// Remove-DistributionGroupMember found the membership already as asked
+// (and not, say, that its outcome is unknown).
+func isMembershipAsAsked(err error) bool {
+	var m membershipAsAsked
+	return retry.ClassOf(err) == retry.Conflict && errors.As(err, &m)
 }
 
 // describeBody returns the most useful message in an error body and a

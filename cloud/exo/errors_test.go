@@ -2,6 +2,7 @@ package exo
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -35,10 +36,13 @@ func TestClassifyResponse(t *testing.T) {
 		{"403 even if busy text", 403, nil, `Server Busy`, retry.Terminal, 0, nil},
 		{"429 seconds", 429, map[string]string{"Retry-After": "12"}, ``, retry.Retryable, 12 * time.Second, []string{"HTTP 429"}},
 		{"429 no header", 429, nil, ``, retry.Retryable, 0, nil},
+		{"503 on a write", 503, map[string]string{"Retry-After": "2"}, `Service Unavailable`, retry.Retryable, 2 * time.Second, nil},
+		{"500 on a write", 500, nil, `{"error":{"code":"InternalServerError","message":"Unexpected failure"}}`, retry.Conflict, 0,
+			[]string{"outcome unknown; re-read before retrying", "HTTP 500", "Unexpected failure"}},
+		{"502 on a write", 502, nil, `bad gateway`, retry.Conflict, 0, []string{"outcome unknown; re-read before retrying", "HTTP 502"}},
+		{"504 on a write", 504, map[string]string{"Retry-After": "5"}, `<html>gateway</html>`, retry.Conflict, 0, []string{"outcome unknown; re-read before retrying", "HTTP 504", "gateway"}},
+		{"500 on a write, known answer", 500, nil, detail(500, "Microsoft.Exchange.Data.Directory.ADObjectAlreadyExistsException", "The object 'CN=sales' already exists."), retry.Conflict, 0, nil},
 		{"503 fractional", 503, map[string]string{"Retry-After": "1.5"}, ``, retry.Retryable, 1500 * time.Millisecond, nil},
-		{"504 http date", 504, map[string]string{"Retry-After": clockNow.Add(45 * time.Second).Format(http.TimeFormat)}, `<html>gateway</html>`, retry.Retryable, 45 * time.Second, []string{"gateway"}},
-		{"500", 500, nil, `{"error":{"code":"InternalServerError","message":"Unexpected failure"}}`, retry.Retryable, 0, []string{"Unexpected failure"}},
-		{"502", 502, nil, `bad gateway`, retry.Retryable, 0, nil},
 		{"404 bare", 404, nil, ``, retry.NotFound, 0, []string{"HTTP 404"}},
 		{"not found json detail", 400, nil, detail(400, "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException", "The operation couldn't be performed because object 'sales' couldn't be found on 'DC1'."), retry.NotFound, 0,
 			[]string{"couldn't be found", "ManagementObjectNotFoundException"}},
@@ -71,7 +75,7 @@ func TestClassifyResponse(t *testing.T) {
 			for k, v := range tc.header {
 				h.Set(k, v)
 			}
-			err := classifyResponse(op, tc.status, h, []byte(tc.body), clockNow)
+			err := classifyResponse(op, "Set-DistributionGroup", tc.status, h, []byte(tc.body), clockNow)
 			if err.Class != tc.class {
 				t.Errorf("class = %v, want %v (%v)", err.Class, tc.class, err)
 			}
@@ -93,6 +97,60 @@ func TestClassifyResponse(t *testing.T) {
 	}
 }
 
+// Reads repeat safely: every 5xx is retryable for them, with Retry-After.
+func TestClassifyServerFailuresOfReads(t *testing.T) {
+	const op = `exo Get-Recipient "alice"`
+	cases := []struct {
+		status     int
+		header     map[string]string
+		body       string
+		retryAfter time.Duration
+	}{
+		{429, map[string]string{"Retry-After": "12"}, ``, 12 * time.Second},
+		{500, nil, `{"error":{"code":"InternalServerError","message":"Unexpected failure"}}`, 0},
+		{502, nil, `bad gateway`, 0},
+		{503, map[string]string{"Retry-After": "0.75"}, ``, 750 * time.Millisecond},
+		{504, map[string]string{"Retry-After": clockNow.Add(45 * time.Second).Format(http.TimeFormat)}, `<html>gateway</html>`, 45 * time.Second},
+	}
+	for _, tc := range cases {
+		h := http.Header{}
+		for k, v := range tc.header {
+			h.Set(k, v)
+		}
+		err := classifyResponse(op, "Get-Recipient", tc.status, h, []byte(tc.body), clockNow)
+		if err.Class != retry.Retryable || err.RetryAfter != tc.retryAfter {
+			t.Errorf("%d: class %v RetryAfter %v, want retryable %v (%v)", tc.status, err.Class, err.RetryAfter, tc.retryAfter, err)
+		}
+		if strings.Contains(err.Error(), "outcome unknown") {
+			t.Errorf("%d: read error %q says outcome unknown", tc.status, err)
+		}
+	}
+}
+
+// Only "already a member" / "isn't a member" are marked as membership
+// already as asked; other conflicts, an unknown outcome among them, are not.
+func TestIsMembershipAsAsked(t *testing.T) {
+	const op = `exo Add-DistributionGroupMember "dl"`
+	member := classifyResponse(op, "Add-DistributionGroupMember", 400, http.Header{}, []byte(exoError(400, "Microsoft.Exchange.Management.Tasks.MemberAlreadyExistsException", `The recipient "bob" is already a member of the group "dl".`).Body), clockNow)
+	notMember := classifyResponse(op, "Remove-DistributionGroupMember", 400, http.Header{}, []byte(exoError(400, "Microsoft.Exchange.Management.Tasks.MemberNotFoundException", `The recipient "bob" isn't a member of the group "dl".`).Body), clockNow)
+	unknown := classifyResponse(op, "Add-DistributionGroupMember", 504, http.Header{}, nil, clockNow)
+	exists := classifyResponse(op, "Add-DistributionGroupMember", 400, http.Header{}, []byte(exoError(400, "Microsoft.Exchange.Data.Directory.ADObjectAlreadyExistsException", "The object 'CN=x' already exists.").Body), clockNow)
+	for _, e := range []*retry.Error{member, notMember, unknown, exists} {
+		if e.Class != retry.Conflict {
+			t.Fatalf("%v: class %v, want conflict", e, e.Class)
+		}
+	}
+	if !isMembershipAsAsked(member) || !isMembershipAsAsked(notMember) {
+		t.Errorf("membership answers not recognised: %v / %v", member, notMember)
+	}
+	if isMembershipAsAsked(unknown) || isMembershipAsAsked(exists) || isMembershipAsAsked(transportError(op, "Add-DistributionGroupMember", errors.New("connection reset"))) {
+		t.Error("a conflict that is not a membership answer counts as done")
+	}
+	if !strings.Contains(member.Error(), "is already a member") {
+		t.Errorf("marking changed the text: %q", member)
+	}
+}
+
 func TestParseRetryAfter(t *testing.T) {
 	cases := []struct {
 		in   string
@@ -103,6 +161,8 @@ func TestParseRetryAfter(t *testing.T) {
 		{"-4", 0},
 		{"5", 5 * time.Second},
 		{" 2.25 ", 2250 * time.Millisecond},
+		{"0.5", 500 * time.Millisecond},
+		{clockNow.Add(90 * time.Second).Format(time.RFC850), 90 * time.Second},
 		{clockNow.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
 		{clockNow.Add(-time.Minute).Format(http.TimeFormat), 0},
 		{"soon", 0},

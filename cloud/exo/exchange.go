@@ -142,7 +142,7 @@ func (c *Client) NewDistributionGroup(ctx context.Context, g cloud.NewDistributi
 	}
 	if len(rest) > 0 {
 		identity := firstNonEmpty(created.ExternalDirectoryObjectID, created.GUID, created.PrimarySMTPAddress, g.Name)
-		if err := c.addMembers(ctx, identity, rest); err != nil {
+		if _, err := c.changeMembers(ctx, cmdAddGroupMember, identity, rest, c.AddGroupMember); err != nil {
 			return created, err
 		}
 	}
@@ -273,7 +273,9 @@ func (c *Client) RemoveDistributionGroup(ctx context.Context, identity string) e
 // listing cut short is an error, never a shorter list.
 func (c *Client) GroupMembers(ctx context.Context, identity string) ([]cloud.ExoRecipient, error) {
 	var out []cloud.ExoRecipient
-	res, err := c.Invoke(ctx, cmdGetGroupMember, map[string]any{"Identity": identity, "ResultSize": "Unlimited"}, func(row json.RawMessage) error {
+	// Invoke reports success only once every page was read, so an error
+	// is the only way a listing can end short.
+	_, err := c.Invoke(ctx, cmdGetGroupMember, map[string]any{"Identity": identity, "ResultSize": "Unlimited"}, func(row json.RawMessage) error {
 		var r cloud.ExoRecipient
 		if err := json.Unmarshal(row, &r); err != nil {
 			return decodeError(cmdGetGroupMember, identity, err)
@@ -283,9 +285,6 @@ func (c *Client) GroupMembers(ctx context.Context, identity string) ([]cloud.Exo
 	})
 	if err != nil {
 		return nil, err
-	}
-	if !res.Complete {
-		return nil, retry.New(fmt.Sprintf("exo %s %q", cmdGetGroupMember, identity), retry.Retryable, errors.New("listing incomplete"))
 	}
 	return out, nil
 }
@@ -307,42 +306,174 @@ func (c *Client) RemoveGroupMember(ctx context.Context, identity, member string)
 }
 
 // ReplaceGroupMembers leaves the group with exactly members (duplicates,
-// compared case-insensitively, and empty entries dropped). The first
-// Config.MemberChunk go in one Update-DistributionGroupMember -Members call,
-// which replaces the list; the rest are added one
-// Add-DistributionGroupMember call each, in order, where "already a member"
-// counts as done. An empty list clears the group (-Members @()). On error
-// the group holds the first chunk plus the members added before it.
+// compared case-insensitively, and empty entries dropped) by changing only
+// what differs. It reads the current members (Get-DistributionGroupMember)
+// and matches each wanted identity, case-insensitively, against every
+// identifier of a current member: PrimarySmtpAddress, Alias, Identity,
+// Name, Guid, ExternalDirectoryObjectId and each EmailAddresses value with
+// or without its "smtp:" prefix. Wanted identities matching no member are
+// added, one Add-DistributionGroupMember call each, in order; then members
+// no wanted identity matched are removed, one
+// Remove-DistributionGroupMember call each. "Already a member" and "isn't a
+// member" count as done; a wanted identity that turns out to be "already a
+// member" under another name (a UPN, say) is resolved with Get-Recipient
+// first, so that the member it names is not removed. An unchanged list
+// makes no write call. Only when the group is empty and the list fits in
+// Config.MemberChunk is it set with a single Update-DistributionGroupMember
+// call.
+//
+// Members are never removed to be re-added, so a failure part-way (the
+// error says how far it got) leaves the group with its old members plus
+// those added so far, less those removed so far; calling again with the
+// same list finishes the job.
 func (c *Client) ReplaceGroupMembers(ctx context.Context, identity string, members []string) error {
 	members = uniqueMembers(members)
-	first, rest := members, []string(nil)
-	if len(members) > c.cfg.MemberChunk {
-		first, rest = members[:c.cfg.MemberChunk], members[c.cfg.MemberChunk:]
-	}
-	if first == nil {
-		first = []string{} // sent as [], never null
-	}
-	err := c.run(ctx, cmdUpdateGroupMember, map[string]any{
-		"Identity": identity, "Members": first, "Confirm": false, bypassManagerCheck: true,
-	})
+	current, err := c.GroupMembers(ctx, identity)
 	if err != nil {
 		return err
 	}
-	return c.addMembers(ctx, identity, rest)
-}
-
-// addMembers adds members one call each; a member already there is fine.
-func (c *Client) addMembers(ctx context.Context, identity string, members []string) error {
-	for i, m := range members {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("exo %s %q: stopped after %d of %d members: %w", cmdAddGroupMember, identity, i, len(members), err)
+	if len(current) == 0 {
+		if len(members) == 0 {
+			return nil
 		}
-		err := c.AddGroupMember(ctx, identity, m)
-		if err != nil && retry.ClassOf(err) != retry.Conflict {
-			return fmt.Errorf("adding member %d of %d: %w", i+1, len(members), err)
+		if len(members) <= c.cfg.MemberChunk {
+			return c.run(ctx, cmdUpdateGroupMember, map[string]any{
+				"Identity": identity, "Members": members, "Confirm": false, bypassManagerCheck: true,
+			})
+		}
+		_, err := c.changeMembers(ctx, cmdAddGroupMember, identity, members, c.AddGroupMember)
+		return err
+	}
+
+	m := newMemberMatch(current)
+	var add []string
+	for _, w := range members {
+		if !m.keep(w) {
+			add = append(add, w)
 		}
 	}
-	return nil
+	already, err := c.changeMembers(ctx, cmdAddGroupMember, identity, add, c.AddGroupMember)
+	if err != nil {
+		return err
+	}
+	// Exchange knew these as members under a name the listing does not
+	// show; find out which member each is before removing anything.
+	for _, w := range already {
+		r, err := c.GetRecipient(ctx, w)
+		if err != nil {
+			return fmt.Errorf("resolving %q, already a member under another name, before removing members: %w", w, err)
+		}
+		for _, k := range []string{r.GUID, r.ExternalDirectoryObjectID, r.PrimarySMTPAddress} {
+			m.keep(k)
+		}
+	}
+	_, err = c.changeMembers(ctx, cmdRemoveGroupMember, identity, m.unkept(), c.RemoveGroupMember)
+	return err
+}
+
+// memberMatch matches identities against the identifiers of a group's
+// current members.
+type memberMatch struct {
+	current []cloud.ExoRecipient
+	byKey   map[string][]int
+	kept    []bool
+}
+
+func newMemberMatch(current []cloud.ExoRecipient) *memberMatch {
+	m := &memberMatch{current: current, byKey: make(map[string][]int, len(current)*6), kept: make([]bool, len(current))}
+	for i, r := range current {
+		for _, k := range memberKeys(r) {
+			if ids := m.byKey[k]; len(ids) == 0 || ids[len(ids)-1] != i {
+				m.byKey[k] = append(ids, i)
+			}
+		}
+	}
+	return m
+}
+
+// keep marks every member identity names (case-insensitively) as wanted
+// and reports whether there was one. An identity naming several members
+// keeps them all.
+func (m *memberMatch) keep(identity string) bool {
+	k := strings.ToLower(strings.TrimSpace(identity))
+	if k == "" {
+		return false
+	}
+	ids := m.byKey[k]
+	for _, i := range ids {
+		m.kept[i] = true
+	}
+	return len(ids) > 0
+}
+
+// unkept returns, in listing order, the identity to remove each member not
+// kept by.
+func (m *memberMatch) unkept() []string {
+	var out []string
+	for i, r := range m.current {
+		if m.kept[i] {
+			continue
+		}
+		if id := memberIdentity(r); id != "" {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// memberKeys returns the lower-cased identifiers a member answers to.
+func memberKeys(r cloud.ExoRecipient) []string {
+	keys := make([]string, 0, 6+2*len(r.EmailAddresses))
+	add := func(v string) {
+		if v = strings.ToLower(strings.TrimSpace(v)); v != "" {
+			keys = append(keys, v)
+		}
+	}
+	add(r.PrimarySMTPAddress)
+	add(r.Alias)
+	add(r.Identity)
+	add(r.Name)
+	add(r.GUID)
+	add(r.ExternalDirectoryObjectID)
+	for _, a := range r.EmailAddresses {
+		add(a)
+		if a = strings.TrimSpace(a); len(a) > 5 && strings.EqualFold(a[:5], "smtp:") {
+			add(a[5:])
+		}
+	}
+	return keys
+}
+
+// memberIdentity is what a member to remove is named by: its most stable
+// unique identifier.
+func memberIdentity(r cloud.ExoRecipient) string {
+	return strings.TrimSpace(firstNonEmpty(r.GUID, r.ExternalDirectoryObjectID, r.PrimarySMTPAddress, r.Identity, r.Alias, r.Name))
+}
+
+// changeMembers runs an Add- or Remove-DistributionGroupMember (change) for
+// each member in order, and returns the members whose membership already
+// was as asked ("is already a member", "isn't a member"), which count as
+// done. It stops at any other failure, an unknown outcome included (a
+// Conflict: re-read, then call again).
+func (c *Client) changeMembers(ctx context.Context, cmdlet, identity string, members []string, change func(ctx context.Context, identity, member string) error) (asAsked []string, err error) {
+	verb := "adding"
+	if cmdlet == cmdRemoveGroupMember {
+		verb = "removing"
+	}
+	for i, m := range members {
+		if err := ctx.Err(); err != nil {
+			return asAsked, fmt.Errorf("exo %s %q: stopped after %d of %d members: %w", cmdlet, identity, i, len(members), err)
+		}
+		err := change(ctx, identity, m)
+		switch {
+		case err == nil:
+		case isMembershipAsAsked(err):
+			asAsked = append(asAsked, m)
+		default:
+			return asAsked, fmt.Errorf("%s member %d of %d: %w", verb, i+1, len(members), err)
+		}
+	}
+	return asAsked, nil
 }
 
 // run invokes a cmdlet whose output is not needed.

@@ -135,88 +135,317 @@ func TestSetDistributionGroupRejectsBadInputWithoutARequest(t *testing.T) {
 	}
 }
 
-func TestReplaceGroupMembersChunking(t *testing.T) {
-	f := newFake(t, func(int, call) reply { return ok("") })
-	c, _ := newTestClient(t, f, func(cfg *Config) { cfg.MemberChunk = 1000 })
-	members := make([]string, 2300)
-	for i := range members {
-		members[i] = fmt.Sprintf("user%04d@contoso.com", i)
-	}
-	if err := c.ReplaceGroupMembers(context.Background(), "big@contoso.com", members); err != nil {
-		t.Fatal(err)
-	}
-	calls := f.recorded()
-	if len(calls) != 1+1300 {
-		t.Fatalf("%d calls, want 1 Update + 1300 Adds", len(calls))
-	}
-	upd := calls[0]
-	if upd.Cmdlet != "Update-DistributionGroupMember" || upd.Params["Identity"] != "big@contoso.com" || upd.Params["Confirm"] != false {
-		t.Errorf("first call = %s %v", upd.Cmdlet, upd.Params["Identity"])
-	}
-	sent, _ := upd.Params["Members"].([]any)
-	if len(sent) != 1000 {
-		t.Fatalf("Update sent %d members, want 1000", len(sent))
-	}
-	for i, m := range sent {
-		if m != members[i] {
-			t.Fatalf("Update member %d = %v, want %s", i, m, members[i])
-		}
-	}
-	added := 0
-	for i, cl := range calls[1:] {
-		want := members[1000+i]
-		if cl.Cmdlet != "Add-DistributionGroupMember" || cl.Params["Identity"] != "big@contoso.com" || cl.Params["Member"] != want {
-			t.Fatalf("call %d = %s %v, want Add-DistributionGroupMember %s", i+2, cl.Cmdlet, cl.Params, want)
-		}
-		added++
-	}
-	if added != 1300 {
-		t.Errorf("added %d, want 1300", added)
+// memberRow is a Get-DistributionGroupMember row for user i.
+func memberRow(i int) map[string]any {
+	return map[string]any{
+		"Identity":                  fmt.Sprintf("User %04d", i),
+		"Name":                      fmt.Sprintf("User %04d", i),
+		"Alias":                     fmt.Sprintf("user%04d", i),
+		"Guid":                      fmt.Sprintf("00000000-0000-4000-8000-%012d", i),
+		"ExternalDirectoryObjectId": fmt.Sprintf("eeeeeeee-0000-4000-8000-%012d", i),
+		"PrimarySmtpAddress":        fmt.Sprintf("user%04d@contoso.com", i),
+		"EmailAddresses": []string{fmt.Sprintf("SMTP:user%04d@contoso.com", i), fmt.Sprintf("smtp:u%04d@contoso.mail.onmicrosoft.com", i),
+			fmt.Sprintf("X500:/o=ExchangeLabs/cn=Recipients/cn=user%04d", i)},
 	}
 }
 
-func TestReplaceGroupMembersEmptyAndSmall(t *testing.T) {
-	f := newFake(t, func(int, call) reply { return ok("") })
+// someIdentifier names user i by one of its identifiers, varied with i,
+// in odd case.
+func someIdentifier(i int) string {
+	r := memberRow(i)
+	switch i % 10 {
+	case 0:
+		return strings.ToUpper(r["PrimarySmtpAddress"].(string))
+	case 1:
+		return r["Alias"].(string)
+	case 2:
+		return strings.ToLower(r["Identity"].(string))
+	case 3:
+		return r["Name"].(string)
+	case 4:
+		return strings.ToUpper(r["Guid"].(string))
+	case 5:
+		return r["ExternalDirectoryObjectId"].(string)
+	case 6:
+		return r["EmailAddresses"].([]string)[1] // smtp:secondary
+	case 7:
+		return strings.TrimPrefix(r["EmailAddresses"].([]string)[1], "smtp:") // secondary, bare
+	case 8:
+		return "SMTP:" + r["PrimarySmtpAddress"].(string)
+	default:
+		return r["EmailAddresses"].([]string)[2] // X500
+	}
+}
+
+// memberFake answers Get-DistributionGroupMember with current and every
+// other cmdlet with write (ok when nil).
+func memberFake(t *testing.T, current []map[string]any, write func(c call) reply) *fakeEXO {
+	t.Helper()
+	rows := make([]any, len(current))
+	for i, r := range current {
+		rows[i] = r
+	}
+	return newFake(t, func(n int, c call) reply {
+		if c.Cmdlet == "Get-DistributionGroupMember" {
+			return ok("", rows...)
+		}
+		if write != nil {
+			return write(c)
+		}
+		return ok("")
+	})
+}
+
+// writes lists the calls other than the membership read as
+// "Cmdlet member-or-members".
+func writes(t *testing.T, f *fakeEXO) []string {
+	t.Helper()
+	var out []string
+	for _, cl := range f.recorded() {
+		switch cl.Cmdlet {
+		case "Get-DistributionGroupMember":
+			if got := asJSON(t, cl.Params); got != `{"Identity":"dl","ResultSize":"Unlimited"}` {
+				t.Errorf("membership read with %s", got)
+			}
+		case "Update-DistributionGroupMember":
+			out = append(out, cl.Cmdlet+" "+asJSON(t, cl.Params["Members"]))
+		default:
+			out = append(out, fmt.Sprintf("%s %v", cl.Cmdlet, cl.Params["Member"]))
+		}
+	}
+	return out
+}
+
+func users(from, to int) []map[string]any {
+	var out []map[string]any
+	for i := from; i < to; i++ {
+		out = append(out, memberRow(i))
+	}
+	return out
+}
+
+func TestReplaceGroupMembersUnchangedMakesNoWrite(t *testing.T) {
+	f := memberFake(t, users(0, 2000), nil)
+	c, _ := newTestClient(t, f, nil)
+	var want []string
+	for i := 1999; i >= 0; i-- { // any order, any identifier, any case
+		want = append(want, someIdentifier(i))
+	}
+	if err := c.ReplaceGroupMembers(context.Background(), "dl", want); err != nil {
+		t.Fatal(err)
+	}
+	if w := writes(t, f); len(w) != 0 {
+		t.Fatalf("%d write calls for an unchanged list, want none: %v", len(w), w[:min(len(w), 5)])
+	}
+	if n := len(f.recorded()); n != 1 {
+		t.Errorf("%d calls, want the one membership read", n)
+	}
+}
+
+func TestReplaceGroupMembersChangesOnlyTheDifference(t *testing.T) {
+	f := memberFake(t, users(0, 2000), nil)
+	c, _ := newTestClient(t, f, nil)
+	var want, wantWrites []string
+	for i := 0; i < 2000; i++ {
+		if i%200 == 7 { // 10 dropped
+			continue
+		}
+		want = append(want, someIdentifier(i))
+	}
+	for i := 5000; i < 5015; i++ { // 15 new
+		want = append(want, fmt.Sprintf("new%d@contoso.com", i))
+		wantWrites = append(wantWrites, fmt.Sprintf("Add-DistributionGroupMember new%d@contoso.com", i))
+	}
+	for i := 7; i < 2000; i += 200 {
+		wantWrites = append(wantWrites, "Remove-DistributionGroupMember "+memberRow(i)["Guid"].(string))
+	}
+	if err := c.ReplaceGroupMembers(context.Background(), "dl", want); err != nil {
+		t.Fatal(err)
+	}
+	got := writes(t, f)
+	if !reflect.DeepEqual(got, wantWrites) {
+		t.Fatalf("writes (%d) =\n%s\nwant (%d, 15 Adds then 10 Removes)\n%s", len(got), strings.Join(got, "\n"), len(wantWrites), strings.Join(wantWrites, "\n"))
+	}
+	for _, cl := range f.recorded()[1:] {
+		if cl.Params["Identity"] != "dl" || cl.Params["BypassSecurityGroupManagerCheck"] != true {
+			t.Errorf("%s params %v", cl.Cmdlet, cl.Params)
+		}
+		if cl.Cmdlet == "Remove-DistributionGroupMember" && cl.Params["Confirm"] != false {
+			t.Errorf("remove without Confirm:$false: %v", cl.Params)
+		}
+	}
+}
+
+func TestReplaceGroupMembersEmptyGroup(t *testing.T) {
+	t.Run("fits one call", func(t *testing.T) {
+		f := memberFake(t, nil, nil)
+		c, _ := newTestClient(t, f, nil) // MemberChunk 500
+		var want []string
+		for i := 0; i < 300; i++ {
+			want = append(want, someIdentifier(i))
+		}
+		if err := c.ReplaceGroupMembers(context.Background(), "dl", want); err != nil {
+			t.Fatal(err)
+		}
+		calls := f.recorded()
+		if len(calls) != 2 || calls[1].Cmdlet != "Update-DistributionGroupMember" {
+			t.Fatalf("calls = %v, want the read then one Update", writes(t, f))
+		}
+		if got, w := asJSON(t, calls[1].Params), asJSON(t, map[string]any{"BypassSecurityGroupManagerCheck": true, "Confirm": false, "Identity": "dl", "Members": want}); got != w {
+			t.Errorf("Update params = %s\nwant %s", got, w)
+		}
+	})
+	t.Run("deduplicated", func(t *testing.T) {
+		f := memberFake(t, nil, nil)
+		c, _ := newTestClient(t, f, nil)
+		if err := c.ReplaceGroupMembers(context.Background(), "dl", []string{"a", "A", "", " b "}); err != nil {
+			t.Fatal(err)
+		}
+		if got := writes(t, f); !reflect.DeepEqual(got, []string{`Update-DistributionGroupMember ["a","b"]`}) {
+			t.Errorf("writes = %v", got)
+		}
+	})
+	t.Run("stays empty", func(t *testing.T) {
+		f := memberFake(t, nil, nil)
+		c, _ := newTestClient(t, f, nil)
+		if err := c.ReplaceGroupMembers(context.Background(), "dl", []string{"", " "}); err != nil {
+			t.Fatal(err)
+		}
+		if got := writes(t, f); len(got) != 0 {
+			t.Errorf("writes = %v, want none", got)
+		}
+	})
+	t.Run("more than one call takes", func(t *testing.T) {
+		f := memberFake(t, nil, nil)
+		c, _ := newTestClient(t, f, func(cfg *Config) { cfg.MemberChunk = 2 })
+		if err := c.ReplaceGroupMembers(context.Background(), "dl", []string{"a", "b", "c"}); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"Add-DistributionGroupMember a", "Add-DistributionGroupMember b", "Add-DistributionGroupMember c"}
+		if got := writes(t, f); !reflect.DeepEqual(got, want) {
+			t.Errorf("writes = %v, want %v", got, want)
+		}
+	})
+}
+
+func TestReplaceGroupMembersEmptiesAGroup(t *testing.T) {
+	f := memberFake(t, users(0, 3), nil)
 	c, _ := newTestClient(t, f, nil)
 	if err := c.ReplaceGroupMembers(context.Background(), "dl", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.ReplaceGroupMembers(context.Background(), "dl", []string{"a", "A", "", "b"}); err != nil {
-		t.Fatal(err)
+	var want []string
+	for i := 0; i < 3; i++ {
+		want = append(want, "Remove-DistributionGroupMember "+memberRow(i)["Guid"].(string))
 	}
-	calls := f.recorded()
-	if len(calls) != 2 {
-		t.Fatalf("%d calls, want 2 Updates", len(calls))
-	}
-	if calls[0].Cmdlet != "Update-DistributionGroupMember" || !strings.Contains(calls[0].Body, `"Members":[]`) {
-		t.Errorf("empty list sent as %s, want Members []", calls[0].Body)
-	}
-	if got := asJSON(t, calls[1].Params["Members"]); got != `["a","b"]` {
-		t.Errorf("members = %s, want deduplicated [a b]", got)
+	if got := writes(t, f); !reflect.DeepEqual(got, want) {
+		t.Errorf("writes = %v, want %v", got, want)
 	}
 }
 
-func TestReplaceGroupMembersAlreadyMemberIsDone(t *testing.T) {
-	f := newFake(t, func(n int, c call) reply {
-		if c.Cmdlet == "Add-DistributionGroupMember" && c.Params["Member"] == "c" {
-			return exoError(400, "Microsoft.Exchange.Management.Tasks.MemberAlreadyExistsException", `The recipient "c" is already a member of the group "dl".`)
-		}
-		if c.Cmdlet == "Add-DistributionGroupMember" && c.Params["Member"] == "e" {
-			return exoError(400, "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException", `The operation couldn't be performed because object 'e' couldn't be found.`)
+func TestReplaceGroupMembersAlreadyAsAskedIsDone(t *testing.T) {
+	gone := memberRow(1)["Guid"].(string)
+	var f *fakeEXO
+	f = newFake(t, func(n int, c call) reply {
+		switch {
+		case c.Cmdlet == "Get-DistributionGroupMember":
+			return ok("", memberRow(0), memberRow(1))
+		case c.Cmdlet == "Add-DistributionGroupMember" && c.Params["Member"] == "carol":
+			return exoError(400, "Microsoft.Exchange.Management.Tasks.MemberAlreadyExistsException", `The recipient "carol" is already a member of the group "dl".`)
+		case c.Cmdlet == "Get-Recipient" && c.Params["Identity"] == "carol":
+			// Added meanwhile by someone else: not in the listing read.
+			return ok("", map[string]any{"Identity": "carol", "Guid": "99999999-0000-4000-8000-000000000000", "PrimarySmtpAddress": "carol@contoso.com"})
+		case c.Cmdlet == "Remove-DistributionGroupMember" && c.Params["Member"] == gone:
+			return exoError(400, "Microsoft.Exchange.Management.Tasks.MemberNotFoundException", `The recipient "User 0001" isn't a member of the group "dl".`)
+		case c.Cmdlet == "Get-Recipient":
+			return reply{Status: 400, Body: "unexpected"}
 		}
 		return ok("")
 	})
-	c, _ := newTestClient(t, f, func(cfg *Config) { cfg.MemberChunk = 2 })
-	err := c.ReplaceGroupMembers(context.Background(), "dl", []string{"a", "b", "c", "d", "e", "f"})
-	if !errors.Is(err, retry.ErrNotFound) || !strings.Contains(err.Error(), "member 3 of 4") {
-		t.Fatalf("err = %v, want not found on member 3 of 4", err)
+	c, _ := newTestClient(t, f, nil)
+	if err := c.ReplaceGroupMembers(context.Background(), "dl", []string{"user0000", "carol", "dave"}); err != nil {
+		t.Fatalf("err = %v, want already-as-asked answers counted as done", err)
 	}
-	var adds []any
+	var got []string
 	for _, cl := range f.recorded()[1:] {
-		adds = append(adds, cl.Params["Member"])
+		got = append(got, fmt.Sprintf("%s %v%v", cl.Cmdlet, cl.Params["Member"], cl.Params["Identity"]))
 	}
-	if !reflect.DeepEqual(adds, []any{"c", "d", "e"}) {
-		t.Errorf("adds = %v, want c d e then stop", adds)
+	// Adds first, then the "already a member" resolved, then removals.
+	want := []string{"Add-DistributionGroupMember caroldl", "Add-DistributionGroupMember davedl", "Get-Recipient <nil>carol", "Remove-DistributionGroupMember " + gone + "dl"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("calls = %q\nwant    %q", got, want)
+	}
+}
+
+// A wanted identity the listing does not show (a UPN, say) that Exchange
+// knows as a member must not get that member removed.
+func TestReplaceGroupMembersMemberUnderAnotherName(t *testing.T) {
+	f := newFake(t, func(n int, c call) reply {
+		switch c.Cmdlet {
+		case "Get-DistributionGroupMember":
+			return ok("", memberRow(0), memberRow(1))
+		case "Add-DistributionGroupMember":
+			return exoError(400, "Microsoft.Exchange.Management.Tasks.MemberAlreadyExistsException", `The recipient "alice.upn@contoso.com" is already a member of the group "dl".`)
+		case "Get-Recipient":
+			return ok("", map[string]any{"Identity": "User 0001", "ExternalDirectoryObjectId": memberRow(1)["ExternalDirectoryObjectId"]})
+		}
+		return ok("")
+	})
+	c, _ := newTestClient(t, f, nil)
+	if err := c.ReplaceGroupMembers(context.Background(), "dl", []string{"user0000", "alice.upn@contoso.com"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range f.recorded() {
+		if cl.Cmdlet == "Remove-DistributionGroupMember" {
+			t.Errorf("removed %v, the member the UPN names", cl.Params["Member"])
+		}
+	}
+}
+
+func TestReplaceGroupMembersStopsAtFailure(t *testing.T) {
+	cases := []struct {
+		name  string
+		rep   reply
+		class retry.Class
+		say   string
+	}{
+		{"not found", exoError(400, "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException", `The operation couldn't be performed because object 'e' couldn't be found.`), retry.NotFound, "couldn't be found"},
+		{"outcome unknown", reply{Status: http.StatusGatewayTimeout, Body: "gateway timeout"}, retry.Conflict, "outcome unknown; re-read before retrying"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := memberFake(t, users(0, 2), func(c call) reply {
+				if c.Cmdlet == "Add-DistributionGroupMember" && c.Params["Member"] == "e" {
+					return tc.rep
+				}
+				return ok("")
+			})
+			c, _ := newTestClient(t, f, nil)
+			err := c.ReplaceGroupMembers(context.Background(), "dl", []string{"user0000", "d", "e", "f"})
+			if retry.ClassOf(err) != tc.class || !strings.Contains(err.Error(), "adding member 2 of 3") || !strings.Contains(err.Error(), tc.say) {
+				t.Fatalf("err = %v, want %v on adding member 2 of 3 saying %q", err, tc.class, tc.say)
+			}
+			want := []string{"Add-DistributionGroupMember d", "Add-DistributionGroupMember e"}
+			if got := writes(t, f); !reflect.DeepEqual(got, want) {
+				t.Errorf("writes = %v, want %v then stop, nothing removed", got, want)
+			}
+		})
+	}
+}
+
+func TestReplaceGroupMembersReadFailureWritesNothing(t *testing.T) {
+	f := newFake(t, func(n int, c call) reply {
+		if c.Cmdlet == "Get-DistributionGroupMember" {
+			return exoError(404, "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException", "The operation couldn't be performed because object 'dl' couldn't be found.")
+		}
+		return ok("")
+	})
+	c, _ := newTestClient(t, f, nil)
+	if err := c.ReplaceGroupMembers(context.Background(), "dl", []string{"a"}); !errors.Is(err, retry.ErrNotFound) {
+		t.Errorf("err = %v, want not found", err)
+	}
+	if n := len(f.recorded()); n != 1 {
+		t.Errorf("%d calls, want only the read", n)
 	}
 }
 

@@ -5,10 +5,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +31,35 @@ const (
 
 type instantClock struct{ waits []time.Duration }
 
+// cmdletCounter counts the requests sent per X-CmdletName.
+type cmdletCounter struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	n    map[string]int
+}
+
+func (c *cmdletCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if name := r.Header.Get("X-CmdletName"); name != "" {
+		c.mu.Lock()
+		c.n[name]++
+		c.mu.Unlock()
+	}
+	return c.next.RoundTrip(r)
+}
+
+// writes returns the requests sent so far for cmdlets other than Get-*.
+func (c *cmdletCounter) writes() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range c.n {
+		if !strings.HasPrefix(k, "Get-") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 func (c *instantClock) Now() time.Time { return time.Now() }
 func (c *instantClock) After(d time.Duration) <-chan time.Time {
 	c.waits = append(c.waits, d)
@@ -39,7 +71,7 @@ func (c *instantClock) After(d time.Duration) <-chan time.Time {
 // newEmulatorClient serves an emulator over TLS and returns the real EXO
 // client, authenticated through azidentity against the emulator's
 // authority with the Exchange scope.
-func newEmulatorClient(t *testing.T, faults emulator.Faults) (*exo.Client, *emulator.Emulator, *instantClock) {
+func newEmulatorClient(t *testing.T, faults emulator.Faults) (*exo.Client, *emulator.Emulator, *instantClock, *cmdletCounter) {
 	t.Helper()
 	em, err := emulator.New(emulator.Config{TenantID: tenantID, ClientID: clientID, ClientSecret: secret,
 		InitialDomain: initial, AcceptedDomains: []string{"hybridsync.test"}, Faults: faults})
@@ -59,17 +91,24 @@ func newEmulatorClient(t *testing.T, faults emulator.Faults) (*exo.Client, *emul
 		t.Fatal(err)
 	}
 	clock := &instantClock{}
+	next := s.HTTPClient.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	counter := &cmdletCounter{next: next, n: map[string]int{}}
+	hc := *s.HTTPClient
+	hc.Transport = counter
 	pol := retry.DefaultPolicy()
 	pol.Clock, pol.Jitter = clock, 0
 	c, err := exo.New(exo.Config{
-		BaseURL: srv.URL, TenantID: tenantID, InitialDomain: initial, HTTPClient: s.HTTPClient, Retry: &pol,
+		BaseURL: srv.URL, TenantID: tenantID, InitialDomain: initial, HTTPClient: &hc, Retry: &pol,
 		MemberChunk: 1000,
 		Token:       func(ctx context.Context) (string, error) { return s.Token(ctx, s.Scopes.ExchangeScope()) },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, em, clock
+	return c, em, clock, counter
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -79,7 +118,7 @@ func ctxT(t *testing.T) context.Context {
 }
 
 func TestEmulatorDistributionGroupLifecycle(t *testing.T) {
-	c, em, _ := newEmulatorClient(t, emulator.Faults{})
+	c, em, _, counter := newEmulatorClient(t, emulator.Faults{})
 	var userIDs []string
 	err := em.Update(func(tx *emulator.Tx) error {
 		for i := 0; i < 2300; i++ {
@@ -119,17 +158,56 @@ func TestEmulatorDistributionGroupLifecycle(t *testing.T) {
 	if err != nil || !g.HiddenFromAddressLists || g.PrimarySMTPAddress != prim || g.CustomAttributes["CustomAttribute7"] != "migrated" {
 		t.Fatalf("after set %+v %v", g, err)
 	}
-	// 2,300 members: more than one Update-DistributionGroupMember takes.
+	// 1,200 members into an empty group: more than one
+	// Update-DistributionGroupMember takes (1,000), so they are added one
+	// Add-DistributionGroupMember call each. (1,200 of the 2,300 users
+	// keeps that under 20 s with -race; the 2,300 still page the
+	// recipient listing below.)
+	const memberCount = 1200
 	var members []string
-	for i := range userIDs {
+	for i := range userIDs[:memberCount] {
 		members = append(members, fmt.Sprintf("u%d@hybridsync.test", i))
 	}
 	if err := c.ReplaceGroupMembers(ctx, "sales-emea", members); err != nil {
 		t.Fatal(err)
 	}
 	got, err := c.GroupMembers(ctx, "sales-emea")
-	if err != nil || len(got) != 2300 {
+	if err != nil || len(got) != memberCount {
 		t.Fatalf("%d members, %v", len(got), err)
+	}
+	// The same list named otherwise changes nothing; dropping ten removes
+	// only those.
+	same := make([]string, len(members))
+	for i := range members {
+		if i%2 == 0 {
+			same[i] = strings.ToUpper(members[i])
+		} else {
+			same[i] = fmt.Sprintf("u%d", i)
+		}
+	}
+	before := counter.writes()
+	if err := c.ReplaceGroupMembers(ctx, "sales-emea", same); err != nil {
+		t.Fatal(err)
+	}
+	if after := counter.writes(); !maps.Equal(before, after) {
+		t.Fatalf("an unchanged list made write calls: %v, then %v", before, after)
+	}
+	before = counter.writes()
+	if err := c.ReplaceGroupMembers(ctx, "sales-emea", same[10:]); err != nil {
+		t.Fatal(err)
+	}
+	if after := counter.writes(); after["Remove-DistributionGroupMember"]-before["Remove-DistributionGroupMember"] != 10 ||
+		after["Add-DistributionGroupMember"] != before["Add-DistributionGroupMember"] || after["Update-DistributionGroupMember"] != before["Update-DistributionGroupMember"] {
+		t.Fatalf("dropping ten: writes %v, then %v; want 10 more Removes only", before, after)
+	}
+	got, err = c.GroupMembers(ctx, "sales-emea")
+	if err != nil || len(got) != memberCount-10 {
+		t.Fatalf("after dropping ten: %d members, %v", len(got), err)
+	}
+	for _, r := range got {
+		if r.Alias == "u0" || r.Alias == "u9" {
+			t.Fatalf("%s still a member", r.Alias)
+		}
 	}
 	n := 0
 	res, err := c.ListRecipients(ctx, "", func(*cloud.ExoRecipient) error { n++; return nil })
@@ -145,7 +223,7 @@ func TestEmulatorDistributionGroupLifecycle(t *testing.T) {
 }
 
 func TestEmulatorExchangeRules(t *testing.T) {
-	c, em, _ := newEmulatorClient(t, emulator.Faults{})
+	c, em, _, _ := newEmulatorClient(t, emulator.Faults{})
 	err := em.Update(func(tx *emulator.Tx) error {
 		_, err := tx.Put(&emulator.Object{Kind: cloud.KindGroup, DisplayName: "Synced DL", Mail: "synced@hybridsync.test",
 			MailNickname: "synced", ProxyAddresses: []string{"SMTP:synced@hybridsync.test"}, MailEnabled: true,
@@ -176,7 +254,7 @@ func TestEmulatorExchangeRules(t *testing.T) {
 }
 
 func TestEmulatorThrottlingIsBounded(t *testing.T) {
-	c, _, clock := newEmulatorClient(t, emulator.Faults{ThrottleRate: 1, RetryAfter: 3 * time.Second})
+	c, _, clock, _ := newEmulatorClient(t, emulator.Faults{ThrottleRate: 1, RetryAfter: 3 * time.Second})
 	_, err := c.AcceptedDomains(ctxT(t))
 	if !errors.Is(err, retry.ErrRetryable) || !strings.Contains(err.Error(), "Get-AcceptedDomain") {
 		t.Fatalf("err = %v, want a retryable error naming the cmdlet", err)
