@@ -2,15 +2,7 @@ package ad_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -111,27 +103,6 @@ func TestLabEmptyPasswordRefused(t *testing.T) {
 	}
 }
 
-// otherCA writes a CA certificate unrelated to the lab's.
-func otherCA(t *testing.T) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "not the lab CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "other-ca.pem")
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestLabWrongCA(t *testing.T) {
 	l := labtest.Get(t)
 	for _, tc := range []struct {
@@ -145,7 +116,7 @@ func TestLabWrongCA(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := noRetry(l.ADConfig())
 			cfg.URLs, cfg.StartTLS = []string{tc.url}, tc.tls
-			cfg.CAFile = otherCA(t)
+			cfg.CAFile = labtest.OtherCA(t)
 			start := time.Now()
 			_, err := ad.Dial(ctxT(t), cfg)
 			if err == nil {

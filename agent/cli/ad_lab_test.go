@@ -2,20 +2,12 @@ package cli
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/agent/lab"
@@ -128,7 +120,7 @@ func TestLabADExportErrors(t *testing.T) {
 	if err := os.WriteFile(wrongPw, []byte("Wrong-Password-123\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	otherCA := writeOtherCA(t, dir)
+	otherCA := labtest.OtherCA(t)
 	url, ca, pw := l.Env[lab.EnvLDAPURL], l.Env[lab.EnvCAFile], l.Env[lab.EnvPasswordFile]
 	for _, tc := range []struct {
 		name string
@@ -159,27 +151,6 @@ func TestLabADExportErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-// writeOtherCA writes a CA certificate that did not sign the lab DC's.
-func writeOtherCA(t *testing.T, dir string) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: "some other CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "other-ca.pem")
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 func TestLabConfigValidate(t *testing.T) {

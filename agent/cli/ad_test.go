@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/hybridsync/hybridsync/agent/lab/labtest"
 )
 
 // dirNames lists the names in dir, sorted.
@@ -78,7 +80,7 @@ func TestADExportFailureLeavesNoFile(t *testing.T) {
 	}
 	cfg := filepath.Join(dir, "hybridsync.yaml")
 	yaml := fmt.Sprintf("ad:\n  urls: [\"ldaps://127.0.0.1:1\"]\n  base_dn: DC=x\n  tls:\n    ca_file: %q\n  bind:\n    dn: CN=a,DC=x\n    password: %q\n  timeout: 5s\n",
-		writeOtherCA(t, dir), "file:"+pw)
+		labtest.OtherCA(t), "file:"+pw)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}

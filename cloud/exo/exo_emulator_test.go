@@ -2,31 +2,20 @@ package exo_test
 
 import (
 	"context"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"maps"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hybridsync/hybridsync/cloud"
-	"github.com/hybridsync/hybridsync/cloud/auth"
 	"github.com/hybridsync/hybridsync/cloud/emulator"
+	"github.com/hybridsync/hybridsync/cloud/emulator/emutest"
 	"github.com/hybridsync/hybridsync/cloud/exo"
 	"github.com/hybridsync/hybridsync/reconcile/retry"
-)
-
-const (
-	tenantID = "6f2e3a44-5b1c-4d8e-9a7f-0c1d2e3f4a5b"
-	clientID = "0b9c8d7e-6f5a-4b3c-8d2e-1f0a9b8c7d6e"
-	secret   = "emulator-secret-Value~1"
-	initial  = "hstest.onmicrosoft.com"
 )
 
 type instantClock struct{ waits []time.Duration }
@@ -73,23 +62,9 @@ func (c *instantClock) After(d time.Duration) <-chan time.Time {
 // authority with the Exchange scope.
 func newEmulatorClient(t *testing.T, faults emulator.Faults) (*exo.Client, *emulator.Emulator, *instantClock, *cmdletCounter) {
 	t.Helper()
-	em, err := emulator.New(emulator.Config{TenantID: tenantID, ClientID: clientID, ClientSecret: secret,
-		InitialDomain: initial, AcceptedDomains: []string{"hybridsync.test"}, Faults: faults})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewTLSServer(em.Handler())
-	t.Cleanup(srv.Close)
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s, err := auth.NewSession(auth.Config{TenantID: tenantID, ClientID: clientID,
-		Override: auth.Endpoints{Authority: srv.URL + "/", Graph: srv.URL, Exchange: srv.URL}, CAFile: ca,
-		ClientSecret: func() (string, error) { return secret, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := emutest.Start(t, func(c *emulator.Config) { c.Faults = faults })
+	em := srv.Emulator
+	s := srv.Session(t, emutest.SecretFunc, nil)
 	clock := &instantClock{}
 	next := s.HTTPClient.Transport
 	if next == nil {
@@ -101,7 +76,7 @@ func newEmulatorClient(t *testing.T, faults emulator.Faults) (*exo.Client, *emul
 	pol := retry.DefaultPolicy()
 	pol.Clock, pol.Jitter = clock, 0
 	c, err := exo.New(exo.Config{
-		BaseURL: srv.URL, TenantID: tenantID, InitialDomain: initial, HTTPClient: &hc, Retry: &pol,
+		BaseURL: srv.URL, TenantID: emutest.TenantID, InitialDomain: emutest.InitialDomain, HTTPClient: &hc, Retry: &pol,
 		MemberChunk: 1000,
 		Token:       func(ctx context.Context) (string, error) { return s.Token(ctx, s.Scopes.ExchangeScope()) },
 	})

@@ -10,26 +10,16 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hybridsync/hybridsync/cloud"
-	"github.com/hybridsync/hybridsync/cloud/auth"
 	"github.com/hybridsync/hybridsync/cloud/emulator"
+	"github.com/hybridsync/hybridsync/cloud/emulator/emutest"
 	"github.com/hybridsync/hybridsync/cloud/graph"
 	"github.com/hybridsync/hybridsync/reconcile/retry"
-)
-
-const (
-	tenantID = "6f2e3a44-5b1c-4d8e-9a7f-0c1d2e3f4a5b"
-	clientID = "0b9c8d7e-6f5a-4b3c-8d2e-1f0a9b8c7d6e"
-	secret   = "emulator-secret-Value~1"
-	initial  = "hstest.onmicrosoft.com"
 )
 
 // fakeClock fires every wait at once and records it; the emulator reads
@@ -59,10 +49,9 @@ func (c *fakeClock) Waits() []time.Duration {
 
 type env struct {
 	em     *emulator.Emulator
-	srv    *httptest.Server
+	srv    *emutest.Server
 	client *graph.Client
 	clock  *fakeClock
-	caFile string
 }
 
 // newEnv serves an emulator over TLS and builds the real Graph client
@@ -72,37 +61,12 @@ func newEnv(t *testing.T, faults emulator.Faults, certPEM []byte) *env {
 	// Real time as the start: azidentity signs client assertions with the
 	// wall clock, and the emulator checks them against its own.
 	clock := &fakeClock{now: time.Now()}
-	em, err := emulator.New(emulator.Config{
-		TenantID: tenantID, ClientID: clientID, ClientSecret: secret, ClientCertPEM: certPEM,
-		InitialDomain: initial, AcceptedDomains: []string{"hybridsync.test"},
-		Faults: faults, Clock: clock.Now,
+	srv := emutest.Start(t, func(c *emulator.Config) {
+		c.ClientCertPEM, c.Faults, c.Clock = certPEM, faults, clock.Now
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewTLSServer(em.Handler())
-	t.Cleanup(srv.Close)
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	e := &env{em: em, srv: srv, clock: clock, caFile: caFile}
-	e.client = e.newClient(t, func() (string, error) { return secret, nil }, nil)
+	e := &env{em: srv.Emulator, srv: srv, clock: clock}
+	e.client = e.newClient(t, emutest.SecretFunc, nil)
 	return e
-}
-
-func (e *env) session(t *testing.T, sec func() (string, error), cert func() ([]byte, error)) *auth.Session {
-	t.Helper()
-	s, err := auth.NewSession(auth.Config{
-		TenantID: tenantID, ClientID: clientID, Cloud: auth.Global,
-		Override:     auth.Endpoints{Authority: e.srv.URL + "/", Graph: e.srv.URL, Exchange: e.srv.URL},
-		CAFile:       e.caFile,
-		ClientSecret: sec, Certificate: cert,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 func (e *env) newClient(t *testing.T, sec func() (string, error), cert func() ([]byte, error)) *graph.Client {
@@ -110,7 +74,7 @@ func (e *env) newClient(t *testing.T, sec func() (string, error), cert func() ([
 	pol := retry.DefaultPolicy()
 	pol.Clock = e.clock
 	pol.Jitter = 0
-	c, err := graph.New(graph.Config{Session: e.session(t, sec, cert), Retry: &pol})
+	c, err := graph.New(graph.Config{Session: e.srv.Session(t, sec, cert), Retry: &pol})
 	if err != nil {
 		t.Fatal(err)
 	}
