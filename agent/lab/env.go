@@ -120,8 +120,7 @@ ad:
     - %[2]s
   base_dn: %[3]q
   sync_ous:
-    - %[4]q
-  nosync_ou: %[5]q
+%[4]s  nosync_ou: %[5]q
   tls:
     ca_file: %[6]q
     server_name: %[7]s
@@ -131,7 +130,7 @@ ad:
     password: %[9]q
   page_size: 1000
   timeout: 30s
-`, s.Dir, env[EnvLDAPURL], s.BaseDN, env[EnvSyncOU], env[EnvNoSyncOU], env[EnvCAFile], s.DCName, env[EnvBindDN], "file:"+env[EnvPasswordFile])
+`, s.Dir, env[EnvLDAPURL], s.BaseDN, syncOUsYAML(s.Manifest), env[EnvNoSyncOU], env[EnvCAFile], s.DCName, env[EnvBindDN], "file:"+env[EnvPasswordFile])
 	if s.TenantID != "" {
 		u := s.EmulatorURL()
 		cfg += fmt.Sprintf(`cloud:
@@ -289,4 +288,14 @@ func writeKerberos(ctx context.Context, s *State) error {
 	%[3]s = %[1]s
 `, s.Realm, s.IP, strings.ToLower(s.Realm))
 	return os.WriteFile(filepath.Join(s.Dir, "krb5.conf"), []byte(conf), 0o644)
+}
+
+// syncOUsYAML lists the lab's sync scope (the OUs the simulated Entra
+// Connect syncs) as YAML sequence items.
+func syncOUsYAML(m *Manifest) string {
+	var b strings.Builder
+	for _, ou := range syncScope(m) {
+		fmt.Fprintf(&b, "    - %q\n", ou)
+	}
+	return b.String()
 }
