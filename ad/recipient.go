@@ -129,6 +129,19 @@ type Recipient struct {
 	LastKnownParent string `json:"lastKnownParent,omitempty"`
 }
 
+// IsRemoteMailbox reports whether r is provisioned as a mailbox in Exchange
+// Online (a remote mailbox on-premises): msExchRecipientTypeDetails is
+// RemoteUserMailbox, RemoteRoomMailbox, RemoteEquipmentMailbox or
+// RemoteSharedMailbox, or msExchRemoteRecipientType is set. Such users are
+// Exchange Online recipients whatever their licence (seed 001).
+func (r *Recipient) IsRemoteMailbox() bool {
+	switch r.RecipientTypeDetails {
+	case 0x80000000, 0x200000000, 0x400000000, 0x800000000:
+		return true
+	}
+	return r.RemoteRecipientType != 0
+}
+
 // MailEnabled reports whether the object carries any mail attribute (mail,
 // proxyAddresses or mailNickname), the test MailEnabledFilter applies.
 func (r *Recipient) MailEnabled() bool {

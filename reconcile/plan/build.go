@@ -76,15 +76,11 @@ func inputFor(r *ad.Recipient, licensed bool) proxycalc.Input {
 		ProxyAddresses: r.ProxyAddresses.Raw(), ExchangeRecipient: true}
 	if r.Kind == ad.KindUser {
 		in.UPN = r.UPN
-		in.ExchangeRecipient = licensed || slices.Contains(remoteMailboxTypes, r.RecipientTypeDetails) || r.RemoteRecipientType != 0
+		in.ExchangeRecipient = licensed || r.IsRemoteMailbox()
 	}
 	return in
 }
 
-// remoteMailboxTypes are the remote mailbox values of
-// msExchRecipientTypeDetails (RemoteUserMailbox, RemoteRoomMailbox,
-// RemoteEquipmentMailbox, RemoteSharedMailbox), as in the sync simulator.
-var remoteMailboxTypes = []int64{0x80000000, 0x200000000, 0x400000000, 0x800000000}
 
 // Build joins the snapshots, checks every AD object in scope and proposes
 // the actions. When the plan exceeds Options' limits it returns the plan

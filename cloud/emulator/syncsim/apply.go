@@ -14,9 +14,6 @@ import (
 	"github.com/hybridsync/hybridsync/reconcile/proxycalc"
 )
 
-// Remote mailbox values of msExchRecipientTypeDetails: RemoteUserMailbox,
-// RemoteRoomMailbox, RemoteEquipmentMailbox, RemoteSharedMailbox.
-var remoteMailboxTypes = []int64{0x80000000, 0x200000000, 0x400000000, 0x800000000}
 
 // Entra Connect's export error texts: AttributeValueMustBeUnique (KB 2647098,
 // event 6941) and DataValidationFailed (as shown by Synchronization
@@ -225,7 +222,7 @@ func (a *applier) project(it *item) (*outcome, error) {
 	}
 	if it.kind == cloud.KindUser {
 		in.UPN = r.UPN
-		in.ExchangeRecipient = licensed || slices.Contains(remoteMailboxTypes, r.RecipientTypeDetails) || r.RemoteRecipientType != 0
+		in.ExchangeRecipient = licensed || r.IsRemoteMailbox()
 	}
 	var prev *proxycalc.Previous
 	if existing != nil {
