@@ -81,7 +81,6 @@ func inputFor(r *ad.Recipient, licensed bool) proxycalc.Input {
 	return in
 }
 
-
 // Build joins the snapshots, checks every AD object in scope and proposes
 // the actions. When the plan exceeds Options' limits it returns the plan
 // (for display only, with Refused set) and a *LimitError.

@@ -14,7 +14,6 @@ import (
 	"github.com/hybridsync/hybridsync/reconcile/proxycalc"
 )
 
-
 // Entra Connect's export error texts: AttributeValueMustBeUnique (KB 2647098,
 // event 6941) and DataValidationFailed (as shown by Synchronization
 // Service Manager).
