@@ -3,6 +3,8 @@ package ad
 import (
 	"strings"
 	"testing"
+
+	"github.com/go-ldap/ldap/v3"
 )
 
 const labOU = "OU=Lab,DC=example,DC=com"
@@ -227,5 +229,39 @@ func TestCanonicalDN(t *testing.T) {
 	}
 	if got := CanonicalDN("garbage"); got != "garbage" {
 		t.Errorf("CanonicalDN(garbage) = %q, want it unchanged", got)
+	}
+}
+
+// The fast path of CanonicalDN must agree with the parsing path wherever
+// it applies.
+func TestCanonicalDNFastPathAgrees(t *testing.T) {
+	for _, dn := range []string{
+		"CN=Jane Doe,OU=Users,DC=contoso,DC=com",
+		"cn=a,dc=x",
+		"OU=Sync Tests,OU=HybridSync Lab,DC=lab,DC=hybridsync,DC=test",
+		"CN=user0000001,OU=Sync,DC=contoso,DC=com",
+		"CN=A-B_C.D (x),DC=y",
+	} {
+		fast, ok := canonicalPlain(dn)
+		if !ok {
+			t.Fatalf("%q: fast path not taken", dn)
+		}
+		d, err := ldap.ParseDN(dn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var slow []string
+		for _, rdn := range d.RDNs {
+			a := rdn.Attributes[0]
+			slow = append(slow, strings.ToLower(a.Type)+"="+ldap.EscapeDN(strings.ToLower(a.Value)))
+		}
+		if want := strings.Join(slow, ","); fast != want {
+			t.Errorf("%q: fast %q, parsed %q", dn, fast, want)
+		}
+	}
+	for _, dn := range []string{`CN=a\,b,DC=x`, "CN=a+SN=b,DC=x", "CN= a,DC=x", "CN=#x,DC=x", "CN=Zoë,DC=x", "CN=a;DC=x", "garbage"} {
+		if _, ok := canonicalPlain(dn); ok {
+			t.Errorf("%q: fast path taken for a DN it cannot handle", dn)
+		}
 	}
 }
