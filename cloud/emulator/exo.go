@@ -1091,25 +1091,36 @@ func (e *Emulator) removeDistributionGroup(p params) func(*Tx) (exoResult, *exoE
 	}
 }
 
+// membershipTarget checks a membership cmdlet's parameters (Identity and
+// memberParam only) and resolves the distribution group it changes, which
+// must not be managed by directory sync.
+func (e *Emulator) membershipTarget(tx *Tx, p params, cmdlet, memberParam string) (*Object, *exoError) {
+	if xe := p.only("Identity", memberParam); xe != nil {
+		return nil, xe
+	}
+	ident, _, xe := p.str("Identity")
+	if xe != nil {
+		return nil, xe
+	}
+	g, xe := e.resolve(tx, ident, isDL, false)
+	if xe != nil {
+		return nil, xe
+	}
+	if g.SyncManaged() {
+		return nil, errSynced(cmdlet, "Members", g)
+	}
+	return g, nil
+}
+
 func (e *Emulator) changeMember(p params, add bool) func(*Tx) (exoResult, *exoError) {
 	cmdlet := "Remove-DistributionGroupMember"
 	if add {
 		cmdlet = "Add-DistributionGroupMember"
 	}
 	return func(tx *Tx) (exoResult, *exoError) {
-		if xe := p.only("Identity", "Member"); xe != nil {
-			return exoResult{}, xe
-		}
-		ident, _, xe := p.str("Identity")
+		g, xe := e.membershipTarget(tx, p, cmdlet, "Member")
 		if xe != nil {
 			return exoResult{}, xe
-		}
-		g, xe := e.resolve(tx, ident, isDL, false)
-		if xe != nil {
-			return exoResult{}, xe
-		}
-		if g.SyncManaged() {
-			return exoResult{}, errSynced(cmdlet, "Members", g)
 		}
 		mident, _, xe := p.str("Member")
 		if xe != nil {
@@ -1140,19 +1151,9 @@ func (e *Emulator) changeMember(p params, add bool) func(*Tx) (exoResult, *exoEr
 
 func (e *Emulator) updateDistributionGroupMember(p params) func(*Tx) (exoResult, *exoError) {
 	return func(tx *Tx) (exoResult, *exoError) {
-		if xe := p.only("Identity", "Members"); xe != nil {
-			return exoResult{}, xe
-		}
-		ident, _, xe := p.str("Identity")
+		g, xe := e.membershipTarget(tx, p, "Update-DistributionGroupMember", "Members")
 		if xe != nil {
 			return exoResult{}, xe
-		}
-		g, xe := e.resolve(tx, ident, isDL, false)
-		if xe != nil {
-			return exoResult{}, xe
-		}
-		if g.SyncManaged() {
-			return exoResult{}, errSynced("Update-DistributionGroupMember", "Members", g)
 		}
 		members, _, xe := p.strs("Members")
 		if xe != nil {
