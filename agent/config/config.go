@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 )
 
 // Adding a section (cloud shows the pattern): add a field with a yaml tag to
@@ -43,6 +44,11 @@ type Config struct {
 	// optional: a config without it (or with an empty one) has a zero Cloud
 	// and is used for Active Directory only. See [Cloud.IsZero].
 	Cloud Cloud `yaml:"cloud"`
+	// StateDir holds the agent's state: the journal of writes
+	// (journal.db) and the instance lock. A relative path is resolved
+	// against the config file's directory. Default: /var/lib/hybridsync,
+	// or %ProgramData%\hybridsync on Windows.
+	StateDir string `yaml:"state_dir"`
 	// Logging configures the agent's log output.
 	Logging Logging `yaml:"logging"`
 }
@@ -293,10 +299,25 @@ type loader struct {
 	// krb5ConfDefault is used for kerberos.krb5_conf when it is unset and
 	// this file exists.
 	krb5ConfDefault string
+	// stateDirDefault is used for state_dir when it is unset.
+	stateDirDefault string
 }
 
 func newLoader() loader {
-	return loader{krb5ConfDefault: "/etc/krb5.conf"}
+	return loader{krb5ConfDefault: "/etc/krb5.conf", stateDirDefault: defaultStateDir()}
+}
+
+// defaultStateDir is /var/lib/hybridsync, or %ProgramData%\hybridsync on
+// Windows.
+func defaultStateDir() string {
+	if runtime.GOOS == "windows" {
+		pd := os.Getenv("ProgramData")
+		if pd == "" {
+			pd = `C:\ProgramData`
+		}
+		return filepath.Join(pd, "hybridsync")
+	}
+	return "/var/lib/hybridsync"
 }
 
 func (l loader) parse(name string, data []byte, baseDir string) (*Config, error) {

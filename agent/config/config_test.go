@@ -289,7 +289,7 @@ func TestLoadInvalid(t *testing.T) {
   testdata/invalid-many-decode.yaml:8: ad.tls.start_tls: must be true or false, got "maybe"
   testdata/invalid-many-decode.yaml:9: ad.tls.verify: unknown key "verify" (hint: valid keys here: ca_file, server_name, start_tls, min_version)
   testdata/invalid-many-decode.yaml:12: ad.bind.dn: duplicate key "dn" (first set at line 11) (hint: keep only one of them)
-  testdata/invalid-many-decode.yaml:14: loging: unknown key "loging" (hint: valid keys here: ad, cloud, logging)`,
+  testdata/invalid-many-decode.yaml:14: loging: unknown key "loging" (hint: valid keys here: ad, cloud, state_dir, logging)`,
 		},
 	}
 

@@ -39,6 +39,9 @@ func applyDefaults(c *Config, l loader) {
 	c.AD.setDefaults(l)
 	c.Cloud.setDefaults()
 	c.Logging.setDefaults()
+	if c.StateDir == "" {
+		c.StateDir = l.stateDirDefault
+	}
 }
 
 func (a *AD) setDefaults(l loader) {
@@ -103,6 +106,7 @@ func resolvePaths(c *Config, baseDir string) {
 	c.AD.Bind.Kerberos.Keytab = resolvePath(baseDir, c.AD.Bind.Kerberos.Keytab)
 	c.AD.Bind.Kerberos.Krb5Conf = resolvePath(baseDir, c.AD.Bind.Kerberos.Krb5Conf)
 	c.AD.Bind.Password = c.AD.Bind.Password.resolve(baseDir)
+	c.StateDir = resolvePath(baseDir, c.StateDir)
 	c.Cloud.CAFile = resolvePath(baseDir, c.Cloud.CAFile)
 	c.Cloud.Credential.ClientSecret = c.Cloud.Credential.ClientSecret.resolve(baseDir)
 	c.Cloud.Credential.Certificate.File = resolvePath(baseDir, c.Cloud.Credential.Certificate.File)

@@ -150,10 +150,11 @@ ad:
   timeout: 60s
 `, s.TenantID, s.ClientID, s.InitialDomain, "file:"+clientSecretFile(s.Dir), u, env[EnvCAFile])
 	}
-	cfg += `logging:
+	cfg += fmt.Sprintf(`state_dir: %q
+logging:
   level: info
   format: text
-`
+`, filepath.Join(s.Dir, "state"))
 	if err := writeFileAtomic(env[EnvConfig], []byte(cfg), 0o644); err != nil {
 		return fmt.Errorf("lab: write hybridsync.yaml: %w", err)
 	}
