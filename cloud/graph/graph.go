@@ -247,5 +247,6 @@ func errorMappings() abs.ErrorMappings {
 
 // Quote renders s as an OData string literal for $filter, doubling single
 // quotes (OData ABNF, SQUOTE-in-string): Quote("O'Brien") is 'O”Brien'.
-// Build every $filter literal with it, exactly once.
-func Quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+// Build every $filter literal with it, exactly once. It is cloud.Quote,
+// kept here for callers that already import this package.
+func Quote(s string) string { return cloud.Quote(s) }

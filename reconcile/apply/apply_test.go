@@ -1,0 +1,332 @@
+package apply
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/reconcile/journal"
+	"github.com/hybridsync/hybridsync/reconcile/plan"
+	"github.com/hybridsync/hybridsync/reconcile/retry"
+)
+
+// fakeDir is an in-memory directory that applies modifies as AD does:
+// atomically, values compared case-insensitively, deleting a missing
+// value or adding a present one refused.
+type fakeDir struct {
+	objs map[string]*ad.Recipient // by GUID
+	// modifyErr, when set, is returned by the next Modify; apply says
+	// whether the modify is applied anyway (a connection lost after the
+	// DC applied it).
+	modifyErr error
+	apply     bool
+	// between runs after a successful modify (a concurrent edit).
+	modifies int
+}
+
+func (f *fakeDir) FindByGUID(_ context.Context, guid string) (*ad.Recipient, error) {
+	r, ok := f.objs[guid]
+	if !ok {
+		return nil, retry.New("ad.FindByGUID", retry.NotFound, fmt.Errorf("objectGUID %s not found", guid))
+	}
+	c := *r
+	c.ProxyAddresses = ad.ParseProxyAddresses(r.ProxyAddresses.Raw())
+	return &c, nil
+}
+
+func (f *fakeDir) Modify(_ context.Context, dn string, changes ...ad.Change) error {
+	f.modifies++
+	if f.modifyErr != nil {
+		err := f.modifyErr
+		f.modifyErr = nil
+		if !f.apply {
+			return err
+		}
+		if aerr := f.modify(dn, changes); aerr != nil {
+			return aerr
+		}
+		return err
+	}
+	return f.modify(dn, changes)
+}
+
+func (f *fakeDir) modify(dn string, changes []ad.Change) error {
+	var r *ad.Recipient
+	for _, o := range f.objs {
+		if ad.EqualDN(o.DN, dn) {
+			r = o
+		}
+	}
+	if r == nil {
+		return &ldap.Error{ResultCode: ldap.LDAPResultNoSuchObject, Err: errors.New(dn)}
+	}
+	vals := r.ProxyAddresses.Raw()
+	idx := func(v string) int {
+		return slices.IndexFunc(vals, func(x string) bool { return strings.EqualFold(x, v) })
+	}
+	for _, ch := range changes {
+		for _, v := range ch.Values {
+			switch ch.Op {
+			case ad.DeleteValues:
+				i := idx(v)
+				if i < 0 {
+					return &ldap.Error{ResultCode: ldap.LDAPResultNoSuchAttribute, Err: errors.New(v)}
+				}
+				vals = slices.Delete(vals, i, i+1)
+			case ad.AddValues:
+				if idx(v) >= 0 {
+					return &ldap.Error{ResultCode: ldap.LDAPResultAttributeOrValueExists, Err: errors.New(v)}
+				}
+				vals = append(vals, v)
+			}
+		}
+	}
+	r.ProxyAddresses = ad.ParseProxyAddresses(vals)
+	r.USNChanged++
+	return nil
+}
+
+const (
+	guid = "8f2c1a4e-0b7d-4c1e-9a55-2f0e6d3b7c11"
+	dn   = "CN=Pat Mail Only,OU=Sync,DC=lab,DC=test"
+)
+
+func seedDir() *fakeDir {
+	r := &ad.Recipient{DN: dn, GUID: guid, Kind: ad.KindUser, USNChanged: 100, Mail: "pat.new@lab.test",
+		ProxyAddresses: ad.ParseProxyAddresses([]string{"SMTP:pat@lab.test", "smtp:pat.new@lab.test", "x500:/o=Org/cn=pat"})}
+	return &fakeDir{objs: map[string]*ad.Recipient{guid: r}}
+}
+
+func dualWrite() plan.Action {
+	return plan.Action{Kind: plan.ActionDualWritePrimary, ObjectDN: dn, ObjectGUID: guid, Attribute: "proxyAddresses",
+		Delete:               []string{"SMTP:pat@lab.test", "smtp:pat.new@lab.test"},
+		Add:                  []string{"SMTP:pat.new@lab.test", "smtp:pat@lab.test"},
+		Mail:                 "pat.new@lab.test",
+		BeforeProxyAddresses: []string{"SMTP:pat@lab.test", "smtp:pat.new@lab.test", "x500:/o=Org/cn=pat"},
+		USNChanged:           100}
+}
+
+func openJournal(t *testing.T) *journal.Journal {
+	t.Helper()
+	j, err := journal.Open(journal.Options{Path: filepath.Join(t.TempDir(), "journal.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	return j
+}
+
+func sortedProxies(f *fakeDir) []string {
+	v := f.objs[guid].ProxyAddresses.Raw()
+	slices.Sort(v)
+	return v
+}
+
+func TestApplyWritesThroughTheJournalAndUndoRestores(t *testing.T) {
+	f, j := seedDir(), openJournal(t)
+	before := sortedProxies(f)
+	a := &Applier{Dir: f, Journal: j, RunID: "run-1", Fingerprint: "fp"}
+	out, err := a.Apply(t.Context(), []plan.Action{dualWrite()})
+	if err != nil || len(out) != 1 || out[0].Result != Applied {
+		t.Fatalf("apply: %v %+v", err, out)
+	}
+	want := []string{"SMTP:pat.new@lab.test", "smtp:pat@lab.test", "x500:/o=Org/cn=pat"}
+	if got := sortedProxies(f); !slices.Equal(got, want) {
+		t.Fatalf("after apply: %q, want %q", got, want)
+	}
+	e, err := j.Get(out[0].EntryID)
+	if err != nil || e.State != journal.Done || e.RunID != "run-1" || e.Object != dn {
+		t.Fatalf("entry %+v %v", e, err)
+	}
+	var img Image
+	if err := json.Unmarshal(e.Before, &img); err != nil || !slices.Equal(img.ProxyAddresses, before) || img.USNChanged != 100 {
+		t.Fatalf("before-image %+v %v", img, err)
+	}
+	if err := json.Unmarshal(e.After, &img); err != nil || !slices.Equal(img.ProxyAddresses, want) || img.USNChanged != 101 {
+		t.Fatalf("after-image %+v %v", img, err)
+	}
+
+	res, err := a.Undo(t.Context(), e.ID, false)
+	if err != nil || !res.Restored {
+		t.Fatalf("undo: %v %+v", err, res)
+	}
+	if got := sortedProxies(f); !slices.Equal(got, before) {
+		t.Fatalf("after undo: %q, want the before-image %q", got, before)
+	}
+	if e, _ = j.Get(e.ID); e.State != journal.Undone || e.UndoneBy != res.Entry.ID {
+		t.Fatalf("original after undo: %+v", e)
+	}
+	if _, err := a.Undo(t.Context(), e.ID, false); !errors.Is(err, ErrNotUndoable) || !strings.Contains(err.Error(), "already undone") {
+		t.Fatalf("second undo: %v", err)
+	}
+}
+
+func TestPreflightRefusesAStalePlanAndApplyWritesNothing(t *testing.T) {
+	f := seedDir()
+	f.objs[guid].USNChanged = 105 // edited since the plan
+	err := Preflight(t.Context(), f, []plan.Action{dualWrite()})
+	var se *StaleError
+	if !errors.As(err, &se) || !errors.Is(err, plan.ErrStale) || !strings.Contains(err.Error(), dn) {
+		t.Fatalf("preflight: %v", err)
+	}
+	j := openJournal(t)
+	out, err := (&Applier{Dir: f, Journal: j}).Apply(t.Context(), []plan.Action{dualWrite()})
+	if err != nil || out[0].Result != Stale || f.modifies != 0 {
+		t.Fatalf("apply of a stale action: %v %+v, %d modifies", err, out, f.modifies)
+	}
+	if all, _ := j.List(journal.ListFilter{}); len(all) != 0 {
+		t.Fatalf("a stale action left %d journal entries", len(all))
+	}
+	delete(f.objs, guid)
+	if err := Preflight(t.Context(), f, []plan.Action{dualWrite()}); !errors.Is(err, plan.ErrStale) || !strings.Contains(err.Error(), "no longer exists") {
+		t.Fatalf("preflight of a deleted object: %v", err)
+	}
+}
+
+func TestApplySettlesEveryOutcome(t *testing.T) {
+	lost := retry.New("ad.Modify", retry.Conflict, &ldap.Error{ResultCode: ldap.ErrorNetwork, Err: errors.New("connection reset")})
+	for _, tc := range []struct {
+		name    string
+		err     error
+		applied bool
+		want    Result
+		state   journal.State
+	}{
+		{"the DC refused", retry.New("ad.Modify", retry.Terminal, &ldap.Error{ResultCode: ldap.LDAPResultInsufficientAccessRights, Err: errors.New("access denied")}), false, Refused, journal.Failed},
+		{"connection lost after the DC applied it", lost, true, Applied, journal.Done},
+		{"connection lost before the DC got it", lost, false, NotApplied, journal.Failed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, j := seedDir(), openJournal(t)
+			f.modifyErr, f.apply = tc.err, tc.applied
+			out, err := (&Applier{Dir: f, Journal: j}).Apply(t.Context(), []plan.Action{dualWrite()})
+			if err != nil || out[0].Result != tc.want {
+				t.Fatalf("apply: %v, result %s want %s", err, out[0].Result, tc.want)
+			}
+			if e, _ := j.Get(out[0].EntryID); e.State != tc.state {
+				t.Fatalf("entry state %s, want %s", e.State, tc.state)
+			}
+		})
+	}
+}
+
+// A process killed between intent and done: Recover settles the entry from
+// the directory, and compensates a state someone else half-changed.
+func TestRecoverSettlesInterruptedWrites(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		point Failpoint
+		// edit changes the object after the kill, before Recover.
+		edit  func(*fakeDir)
+		want  journal.State
+		proxy []string
+	}{
+		{"killed after the intent", AfterIntent, nil, journal.Failed,
+			[]string{"SMTP:pat@lab.test", "smtp:pat.new@lab.test", "x500:/o=Org/cn=pat"}},
+		{"killed after the write", AfterWrite, nil, journal.Done,
+			[]string{"SMTP:pat.new@lab.test", "smtp:pat@lab.test", "x500:/o=Org/cn=pat"}},
+		{"half changed by someone else", AfterWrite, func(f *fakeDir) {
+			// An admin put the old secondary back by hand.
+			if err := f.modify(dn, []ad.Change{{Op: ad.DeleteValues, Attr: "proxyAddresses", Values: []string{"smtp:pat@lab.test"}}}); err != nil {
+				panic(err)
+			}
+		}, journal.RolledBack, []string{"SMTP:pat@lab.test", "smtp:pat.new@lab.test", "x500:/o=Org/cn=pat"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, j := seedDir(), openJournal(t)
+			killed := errors.New("killed")
+			a := &Applier{Dir: f, Journal: j, Failpoint: func(p Failpoint) {
+				if p == tc.point {
+					panic(killed)
+				}
+			}}
+			func() {
+				defer func() {
+					if r := recover(); r != killed {
+						t.Fatalf("the failpoint was not reached: %v", r)
+					}
+				}()
+				_, _ = a.Apply(t.Context(), []plan.Action{dualWrite()})
+			}()
+			if tc.edit != nil {
+				tc.edit(f)
+			}
+			pending, _ := j.Pending()
+			if len(pending) != 1 {
+				t.Fatalf("%d pending entries after the kill, want 1", len(pending))
+			}
+			rep, err := j.Recover(t.Context(), Resolver(f))
+			if err != nil || !rep.Clean() {
+				t.Fatalf("recover: %v %+v", err, rep)
+			}
+			e, _ := j.Get(pending[0].ID)
+			if e.State != tc.want {
+				t.Fatalf("entry %s after recover, want %s", e.State, tc.want)
+			}
+			got := sortedProxies(f)
+			if !slices.Equal(got, tc.proxy) {
+				t.Fatalf("proxyAddresses %q, want %q", got, tc.proxy)
+			}
+		})
+	}
+}
+
+func TestUndoRefusesWhenTheValuesChangedSince(t *testing.T) {
+	f, j := seedDir(), openJournal(t)
+	a := &Applier{Dir: f, Journal: j}
+	out, err := a.Apply(t.Context(), []plan.Action{dualWrite()})
+	if err != nil || out[0].Result != Applied {
+		t.Fatal(err, out)
+	}
+	// Someone removes the secondary the fix kept and adds another.
+	if err := f.modify(dn, []ad.Change{{Op: ad.DeleteValues, Attr: "proxyAddresses", Values: []string{"smtp:pat@lab.test"}},
+		{Op: ad.AddValues, Attr: "proxyAddresses", Values: []string{"smtp:pat.extra@lab.test"}}}); err != nil {
+		t.Fatal(err)
+	}
+	n := f.modifies
+	if _, err := a.Undo(t.Context(), out[0].EntryID, false); !errors.Is(err, ErrNotUndoable) || !strings.Contains(err.Error(), "--force") || f.modifies != n {
+		t.Fatalf("undo after a concurrent edit: %v (%d modifies)", err, f.modifies-n)
+	}
+	res, err := a.Undo(t.Context(), out[0].EntryID, true)
+	if err != nil || res.Restored {
+		t.Fatalf("forced undo: %v %+v", err, res)
+	}
+	// What the fix wrote is reversed; the admin's addition stays.
+	want := []string{"SMTP:pat@lab.test", "smtp:pat.extra@lab.test", "smtp:pat.new@lab.test", "x500:/o=Org/cn=pat"}
+	if got := sortedProxies(f); !slices.Equal(got, want) {
+		t.Fatalf("after forced undo %q, want %q", got, want)
+	}
+}
+
+func TestUndoRefusesEntriesWithNothingToUndo(t *testing.T) {
+	f, j := seedDir(), openJournal(t)
+	e, err := j.Begin(journal.Entry{Target: journal.TargetAD, Object: dn, Operation: Operation,
+		Intent: mustJSON(Intent{Action: dualWrite()}), Before: json.RawMessage("null")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Applier{Dir: f, Journal: j}
+	if _, err := a.Undo(t.Context(), e.ID, false); !errors.Is(err, ErrNotUndoable) || !strings.Contains(err.Error(), "pending") {
+		t.Fatalf("undo of a pending entry: %v", err)
+	}
+	if err := j.Fail(e.ID, errors.New("refused")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Undo(t.Context(), e.ID, false); !errors.Is(err, ErrNotUndoable) || !strings.Contains(err.Error(), "failed") {
+		t.Fatalf("undo of a failed entry: %v", err)
+	}
+	if _, err := a.Undo(t.Context(), "20260101T000000.000000Z-00000001", false); err == nil || retry.ClassOf(err) != retry.NotFound {
+		t.Fatalf("undo of an unknown entry: %v", err)
+	}
+	if f.modifies != 0 {
+		t.Fatalf("%d modifies", f.modifies)
+	}
+}

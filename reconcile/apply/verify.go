@@ -1,0 +1,121 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/cloud"
+	"github.com/hybridsync/hybridsync/reconcile/plan"
+)
+
+// Verification is what the tenant showed for one applied action.
+type Verification struct {
+	Action plan.Action `json:"action"`
+	// Verified is true when the cloud twin's mail is the action's mail and
+	// its proxyAddresses hold it as the primary ("SMTP:" + mail).
+	Verified bool `json:"verified"`
+	// Seen describes the cloud object as last read ("" when not found).
+	Seen string `json:"seen,omitempty"`
+}
+
+// VerifyOptions bound Verify's wait.
+type VerifyOptions struct {
+	// Timeout is the longest wait for the next sync cycle; it should cover
+	// one sync interval (Entra Connect's default is 30 minutes).
+	Timeout time.Duration
+	// Interval is the time between reads of the tenant (jittered by up to
+	// 10%); 0 means 30 seconds.
+	Interval time.Duration
+	// After, when set, replaces time.After (tests).
+	After func(time.Duration) <-chan time.Time
+}
+
+// Verify waits, up to opts.Timeout, until the tenant shows each applied
+// action's mail as its object's primary address: the proof that the fix
+// reached the cloud through a sync cycle. Each round reads only the
+// objects not yet verified, one filtered listing each
+// (proxyAddresses/any(p:p eq 'SMTP:...'), the literal built with
+// cloud.Quote). It returns every action's verification;
+// an error means ctx ended or a read failed in a way retrying will not fix.
+func Verify(ctx context.Context, t cloud.Tenant, applied []Outcome, opts VerifyOptions) ([]Verification, error) {
+	if opts.Interval <= 0 {
+		opts.Interval = 30 * time.Second
+	}
+	after := opts.After
+	if after == nil {
+		after = time.After
+	}
+	out := make([]Verification, len(applied))
+	for i, o := range applied {
+		out[i].Action = o.Action
+	}
+	deadline := after(opts.Timeout)
+	for {
+		left := 0
+		for i, o := range applied {
+			if out[i].Verified {
+				continue
+			}
+			v, err := verifyOne(ctx, t, o)
+			if err != nil {
+				return out, err
+			}
+			out[i] = v
+			if !v.Verified {
+				left++
+			}
+		}
+		if left == 0 {
+			return out, nil
+		}
+		wait := opts.Interval + time.Duration(rand.Int64N(int64(opts.Interval/10)+1))
+		select {
+		case <-ctx.Done():
+			return out, fmt.Errorf("apply: verify: %w", ctx.Err())
+		case <-deadline:
+			return out, nil
+		case <-after(wait):
+		}
+	}
+}
+
+// cloudKindOf maps an AD class to the Graph kind its twin has.
+func cloudKindOf(k ad.Kind) cloud.Kind {
+	switch k {
+	case ad.KindGroup:
+		return cloud.KindGroup
+	case ad.KindContact:
+		return cloud.KindContact
+	}
+	return cloud.KindUser
+}
+
+func verifyOne(ctx context.Context, t cloud.Tenant, o Outcome) (Verification, error) {
+	v := Verification{Action: o.Action}
+	primary := "SMTP:" + o.Action.Mail
+	filter := "proxyAddresses/any(p:p eq " + cloud.Quote(primary) + ")"
+	var anchor string
+	if o.Kind == ad.KindUser || o.Kind == "" {
+		anchor, _ = plan.ImmutableID(o.Action.ObjectGUID)
+	}
+	_, err := t.List(ctx, cloudKindOf(o.Kind), cloud.ListOptions{Filter: filter}, func(c *cloud.Object) error {
+		if anchor != "" && c.OnPremisesImmutableID != "" && c.OnPremisesImmutableID != anchor {
+			return nil // another object holds the address: not our twin
+		}
+		v.Seen = fmt.Sprintf("%s %s mail=%s", c.Kind, c.ID, c.Mail)
+		for _, p := range c.ProxyAddresses {
+			if p == primary && strings.EqualFold(c.Mail, o.Action.Mail) {
+				v.Verified = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return v, fmt.Errorf("apply: verify %s in the tenant: %w", o.Action.ObjectDN, err)
+	}
+	return v, nil
+}
