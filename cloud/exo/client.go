@@ -91,7 +91,8 @@ type Config struct {
 	MemberChunk int
 	Logger      *slog.Logger
 	// Observe, when set, is told about every HTTP request: op is the cmdlet
-	// name, result "success" or the retry class of the failure.
+	// name, result "success", "throttled" (429 or a throttling message) or
+	// the retry class of the failure (retry.ResultOf).
 	Observe func(op, result string, d time.Duration)
 }
 
@@ -297,11 +298,7 @@ func (c *Client) post(ctx context.Context, op, cmdlet, target string, body []byt
 	start := time.Now()
 	pg, final, err := c.postOnce(ctx, op, cmdlet, target, body, requestID)
 	if c.cfg.Observe != nil && ctx.Err() == nil {
-		result := "success"
-		if err != nil {
-			result = retry.ClassOf(err).String()
-		}
-		c.cfg.Observe(cmdlet, result, time.Since(start))
+		c.cfg.Observe(cmdlet, retry.ResultOf(err), time.Since(start))
 	}
 	return pg, final, err
 }

@@ -218,7 +218,7 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 	if got := clock.recorded(); !reflect.DeepEqual(got, want) {
 		t.Errorf("waits = %v, want %v", got, want)
 	}
-	wantObs := []string{"Get-AcceptedDomain=retryable", "Get-AcceptedDomain=retryable", "Get-AcceptedDomain=retryable", "Get-AcceptedDomain=success"}
+	wantObs := []string{"Get-AcceptedDomain=throttled", "Get-AcceptedDomain=retryable", "Get-AcceptedDomain=retryable", "Get-AcceptedDomain=success"}
 	if !reflect.DeepEqual(observed, wantObs) {
 		t.Errorf("observed = %v, want %v", observed, wantObs)
 	}

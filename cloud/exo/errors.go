@@ -126,8 +126,14 @@ func classifyResponse(op, cmdlet string, status int, header http.Header, body []
 	switch status {
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return mk(retry.Terminal, fmt.Errorf("not authorised: %s (the token must be for the Exchange resource's /.default scope, and the app needs Exchange.ManageAsApp plus an Exchange role)", text))
-	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-		return mk(retry.Retryable, errors.New(text))
+	case http.StatusTooManyRequests:
+		e := mk(retry.Retryable, errors.New(text))
+		e.Throttled = true
+		return e
+	case http.StatusServiceUnavailable:
+		e := mk(retry.Retryable, errors.New(text))
+		e.Throttled = has(throttlePhrases)
+		return e
 	case http.StatusGatewayTimeout:
 		if !isReadCmdlet(cmdlet) {
 			return outcomeUnknown(op, errors.New(text))
@@ -138,7 +144,9 @@ func classifyResponse(op, cmdlet string, status int, header http.Header, body []
 	case has(dirSyncedPhrases):
 		return mk(retry.Terminal, fmt.Errorf("object is synchronised from on-premises AD and must be changed there: %s", text))
 	case has(throttlePhrases):
-		return mk(retry.Retryable, fmt.Errorf("throttled: %s", text))
+		e := mk(retry.Retryable, fmt.Errorf("throttled: %s", text))
+		e.Throttled = true
+		return e
 	case has(membershipPhrases):
 		return mk(retry.Conflict, membershipAsAsked{errors.New(text)})
 	case has(conflictPhrases):

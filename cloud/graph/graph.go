@@ -57,7 +57,8 @@ type Config struct {
 	PageSize int
 	Logger   *slog.Logger
 	// Observe, when set, is told about every HTTP request: the operation,
-	// its result ("success" or a retry class) and duration.
+	// its result ("success", "throttled" for a 429, or the retry class of
+	// the failure; see retry.ResultOf) and duration.
 	Observe func(op, result string, d time.Duration)
 }
 
@@ -128,11 +129,7 @@ func (c *Client) do(ctx context.Context, op string, fn func(ctx context.Context)
 		start := time.Now()
 		err := classify("graph."+op, fn(ctx))
 		if c.cfg.Observe != nil {
-			result := "success"
-			if err != nil {
-				result = retry.ClassOf(err).String()
-			}
-			c.cfg.Observe(op, result, time.Since(start))
+			c.cfg.Observe(op, retry.ResultOf(err), time.Since(start))
 		}
 		return err
 	})
@@ -180,6 +177,7 @@ func classify(op string, err error) error {
 	case status == http.StatusTooManyRequests || status >= 500:
 		e := retry.New(op, retry.Retryable, fmt.Errorf("HTTP %d: %s: %w", status, msg, err))
 		e.RetryAfter = retryAfter(headers)
+		e.Throttled = status == http.StatusTooManyRequests
 		return e
 	case status == http.StatusNotFound:
 		return retry.New(op, retry.NotFound, fmt.Errorf("HTTP 404: %s: %w", msg, err))

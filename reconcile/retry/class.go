@@ -69,7 +69,10 @@ type Error struct {
 	Class Class
 	// RetryAfter is the server's requested wait, zero when it sent none.
 	RetryAfter time.Duration
-	Err        error
+	// Throttled is true when the server said it was throttling the caller
+	// (HTTP 429, or a throttling message), as opposed to failing.
+	Throttled bool
+	Err       error
 }
 
 func (e *Error) Error() string {
@@ -100,6 +103,25 @@ func ClassOf(err error) Class {
 		return e.Class
 	}
 	return Unknown
+}
+
+// IsThrottled reports whether the outermost classified error in err's
+// chain is a throttling answer.
+func IsThrottled(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Throttled
+}
+
+// ResultOf is the result label for a request's metrics: "success" for nil,
+// "throttled" for a throttling answer, otherwise the class name.
+func ResultOf(err error) string {
+	switch {
+	case err == nil:
+		return "success"
+	case IsThrottled(err):
+		return "throttled"
+	}
+	return ClassOf(err).String()
 }
 
 // RetryAfterOf returns the server-requested wait carried by err, if any.
