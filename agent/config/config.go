@@ -5,7 +5,9 @@
 //  1. The file is decoded with unknown keys rejected. Syntax errors, unknown
 //     keys, duplicate keys and values of the wrong type are all collected.
 //  2. If decoding succeeded, relative file paths are resolved against the
-//     config file's directory and unset keys get their documented defaults.
+//     config file's directory, the file migrations.file names is decoded the
+//     same way (its problems name it) and unset keys get their documented
+//     defaults.
 //  3. The result is checked against every rule; each rule that fails adds a
 //     [Problem], located by line and key path.
 //
@@ -14,16 +16,22 @@
 // [SecretRef] names an environment variable or a file, and is read only when
 // the caller calls [SecretRef.Resolve].
 //
-// configs/hybridsync.example.yaml shows and explains every key.
+// configs/hybridsync.example.yaml shows and explains every key;
+// configs/hybridsync.schema.json describes the file for editors and other
+// tools.
 package config
 
 import (
+	"cmp"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Adding a section (cloud shows the pattern): add a field with a yaml tag to
@@ -31,9 +39,11 @@ import (
 // (defaults.go, the one place for defaults) and a validate method called from
 // validate (validate.go, the one place for rules, which appends problems and
 // never stops early); resolve its file paths in resolvePaths; show every key
-// in configs/hybridsync.example.yaml (a test checks this); and add one
-// testdata/invalid-*.yaml file per rule with its exact message in
-// TestLoadInvalid (a test checks that too).
+// in configs/hybridsync.example.yaml and describe it, with its default, in
+// configs/hybridsync.schema.json (tests check that the example, the schema,
+// Config and the defaults agree); and add one configs/testdata/invalid-*.yaml
+// file per rule with its exact message in TestLoadInvalid (a test checks
+// that too).
 
 // Config is the agent's configuration file. Load and Parse return it with
 // defaults filled in and every rule satisfied.
@@ -44,13 +54,34 @@ type Config struct {
 	// optional: a config without it (or with an empty one) has a zero Cloud
 	// and is used for Active Directory only. See [Cloud.IsZero].
 	Cloud Cloud `yaml:"cloud"`
+	// Reconcile configures the agent service's reconcile loop: how often
+	// it compares Active Directory with the tenant, what it considers and
+	// whether it applies fixes. Every key has a default.
+	Reconcile Reconcile `yaml:"reconcile"`
+	// Migrations lists the distribution lists to migrate to the cloud.
+	// Optional; empty means none.
+	Migrations Migrations `yaml:"migrations"`
+	// Staging makes the whole agent read-only, like Entra Connect's
+	// staging mode: it reads, plans and reports, but writes nothing to
+	// Active Directory or the tenant, whatever Reconcile.Mode says, and
+	// runs no migration. Default false. See [Config.Enforcing].
+	Staging bool `yaml:"staging"`
 	// StateDir holds the agent's state: the journal of writes
 	// (journal.db) and the instance lock. A relative path is resolved
 	// against the config file's directory. Default: /var/lib/hybridsync,
 	// or %ProgramData%\hybridsync on Windows.
 	StateDir string `yaml:"state_dir"`
+	// HTTP configures the agent service's HTTP listener (metrics, health
+	// and status).
+	HTTP HTTP `yaml:"http"`
 	// Logging configures the agent's log output.
 	Logging Logging `yaml:"logging"`
+}
+
+// Enforcing reports whether the agent may apply fixes: Reconcile.Mode is
+// enforce and Staging is false.
+func (c *Config) Enforcing() bool {
+	return !c.Staging && c.Reconcile.Mode == ModeEnforce
 }
 
 // AD describes the Active Directory domain the agent reads from.
@@ -269,6 +300,251 @@ func (l Logging) SlogLevel() slog.Level {
 	}
 }
 
+// Reconcile modes, the values of Reconcile.Mode.
+const (
+	// ModeObserve computes and reports the differences and fixes nothing.
+	ModeObserve = "observe"
+	// ModeEnforce also applies the safe fixes (unless Config.Staging).
+	ModeEnforce = "enforce"
+)
+
+// Object kinds, the values of ReconcileScope.Kinds.
+const (
+	KindUser    = "user"
+	KindGroup   = "group"
+	KindContact = "contact"
+)
+
+// Source anchors, the values of Reconcile.SourceAnchor.
+const (
+	// SourceAnchorObjectGUID anchors each object on its objectGUID.
+	SourceAnchorObjectGUID = "objectGUID"
+	// SourceAnchorConsistencyGUID anchors each object on
+	// mS-DS-ConsistencyGuid, the anchor Entra Connect recommends.
+	SourceAnchorConsistencyGUID = "mS-DS-ConsistencyGuid"
+)
+
+// Reconcile configures the reconcile loop. Load fills every default, so a
+// loaded Reconcile is complete: no pointer is nil.
+type Reconcile struct {
+	// Mode is ModeObserve (the default: compute and report) or ModeEnforce
+	// (also apply the safe fixes). Staging overrides enforce; see
+	// [Config.Enforcing]. Enforce needs a cloud section.
+	Mode string `yaml:"mode"`
+	// Interval is the time between incremental reconciles, 1m to 24h.
+	// Zero means the default, 5m.
+	Interval Duration `yaml:"interval"`
+	// FullInterval is the time between full reads of both directories, at
+	// least Interval and at most 24h (a full read runs at least daily).
+	// Zero means the default, 24h.
+	FullInterval Duration `yaml:"full_interval"`
+	// Jitter is the largest fraction of an interval added to it at random,
+	// 0 to 0.5, so that agents do not run in step. Nil means the default,
+	// 0.1; Load never leaves it nil. See [Reconcile.JitterFraction].
+	Jitter *float64 `yaml:"jitter"`
+	// Scope narrows what plan and apply consider. Empty lists mean no
+	// narrowing.
+	Scope ReconcileScope `yaml:"scope"`
+	// Limits stop an apply whose plan is larger than expected, as Entra
+	// Connect's accidental-delete threshold does.
+	Limits ReconcileLimits `yaml:"limits"`
+	// SourceAnchor is the AD attribute the tenant's objects are anchored
+	// on (their onPremisesImmutableId): SourceAnchorObjectGUID (the
+	// default) or SourceAnchorConsistencyGUID. It must match the sync
+	// engine's. Written case-insensitively; Load stores the canonical
+	// spelling.
+	SourceAnchor string `yaml:"source_anchor"`
+	// CertificateUserIDsAttribute is the AD attribute that a sync rule maps
+	// to the users' certificateUserIds, an LDAP attribute name (a letter
+	// followed by letters, digits and hyphens, or a numeric OID). Empty
+	// means none is mapped.
+	CertificateUserIDsAttribute string `yaml:"certificate_user_ids_attribute"`
+	// VerifyTimeout is how long apply waits for the next sync cycle to
+	// show a fix in the cloud, greater than 0 and at most 6h. Zero means
+	// the default, 45m.
+	VerifyTimeout Duration `yaml:"verify_timeout"`
+	// Concurrency is the number of workers reading and writing at once, 1
+	// to 32. Zero means the default, 4.
+	Concurrency int `yaml:"concurrency"`
+}
+
+// JitterFraction returns Jitter, or the default 0.1 when it is nil.
+func (r Reconcile) JitterFraction() float64 {
+	if r.Jitter == nil {
+		return defaultJitter
+	}
+	return *r.Jitter
+}
+
+// ReconcileScope narrows what plan and apply consider. It never widens
+// what ad.sync_ous select.
+type ReconcileScope struct {
+	// OUs limits the objects to these subtrees. Each is a DN equal to or
+	// below ad.base_dn, inside one of ad.sync_ous when those are set and
+	// not inside ad.nosync_ou; none may repeat or lie inside another. Empty
+	// means every synchronised OU.
+	OUs []string `yaml:"ous"`
+	// Kinds limits the object kinds: KindUser, KindGroup and KindContact,
+	// each at most once. Empty in the file means all three, which Load
+	// fills in.
+	Kinds []string `yaml:"kinds"`
+	// Domains limits the objects to those with a primary address in one of
+	// these domains. Each is a DNS name such as example.com, lower-cased
+	// when loaded; none may repeat. Empty means every domain.
+	Domains []string `yaml:"domains"`
+}
+
+// ReconcileLimits are the safety limits of an apply. A plan over any limit
+// is not applied.
+type ReconcileLimits struct {
+	// MaxDeletes is the most deletes one apply may make: -1 means no
+	// limit, 0 means no deletes at all. Nil means the default, 500 (Entra
+	// Connect's accidental-delete threshold); Load never leaves it nil.
+	MaxDeletes *int `yaml:"max_deletes"`
+	// MaxDeletePercent is the most deletes one apply may make, as a
+	// percentage of the objects in scope, 0 to 100. 0 (the default) means
+	// no limit.
+	MaxDeletePercent int `yaml:"max_delete_percent"`
+	// MaxChanges is the most changes (creates, updates and deletes) one
+	// apply may make, 0 or more. 0 (the default) means no limit.
+	MaxChanges int `yaml:"max_changes"`
+	// MaxChangePercent is the most changes one apply may make, as a
+	// percentage of the objects in scope, 0 to 100. 0 (the default) means
+	// no limit.
+	MaxChangePercent int `yaml:"max_change_percent"`
+}
+
+// Migrations lists the distribution lists to migrate to the cloud. The
+// groups may be written inline, in a separate file, or both.
+type Migrations struct {
+	// File is an optional YAML file holding more groups, as a mapping with
+	// the single key groups in the same format as Groups. A relative path
+	// is resolved against the config file's directory; if set, the file
+	// must exist. Problems in it are reported with its name and lines.
+	File string `yaml:"file"`
+	// Defaults are the options of every group that does not set them. Load
+	// completes them with the built-in defaults: HybridMailFlow true,
+	// KeepOnPremisesGroup false, GroupType GroupTypeKeep, NotBefore zero
+	// and NoSyncOU ad.nosync_ou.
+	Defaults MigrationOptions `yaml:"defaults"`
+	// Groups are the groups to migrate. After Load it holds the inline
+	// groups followed by File's, each with its options completed from
+	// Defaults and its Source set. No group may be listed twice, in either
+	// place. Any group needs a cloud section.
+	Groups []MigrationGroup `yaml:"groups"`
+}
+
+// MigrationGroup is one group to migrate.
+type MigrationGroup struct {
+	// Group identifies the on-premises group: its primary SMTP address
+	// (local@domain) or its objectGUID in registry form,
+	// {xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx} (the braces may be left out).
+	// Required. See [MigrationGroup.GUID].
+	Group string `yaml:"group"`
+	// MigrationOptions are this group's options; unset ones are taken from
+	// Migrations.Defaults.
+	MigrationOptions `yaml:",inline"`
+	// Source is where the entry is written. It is set by Load, not read
+	// from the file.
+	Source Source `yaml:"-"`
+}
+
+// GUID returns the group's objectGUID in lower case, without braces, if
+// Group is one; ok is false when Group is an address.
+func (g MigrationGroup) GUID() (guid string, ok bool) {
+	if s, braced := strings.CutPrefix(g.Group, "{"); braced {
+		s, braced = strings.CutSuffix(s, "}")
+		if !braced || !isGUID(s) {
+			return "", false
+		}
+		return strings.ToLower(s), true
+	}
+	if !isGUID(g.Group) {
+		return "", false
+	}
+	return strings.ToLower(g.Group), true
+}
+
+// MigrationOptions are the per-group options of a migration. In
+// Migrations.Defaults and in a group, an unset option (nil, "" or the zero
+// time) is filled in by Load, so they are all set after Load except
+// NotBefore and, when nothing sets one, NoSyncOU.
+type MigrationOptions struct {
+	// HybridMailFlow keeps a mail-enabled contact (with forwarding) on
+	// premises in place of the group, so that on-premises senders reach
+	// the cloud group. Default true.
+	HybridMailFlow *bool `yaml:"hybrid_mail_flow"`
+	// KeepOnPremisesGroup keeps the on-premises group (moved to NoSyncOU)
+	// instead of deleting it once the cloud group exists. Default false.
+	KeepOnPremisesGroup *bool `yaml:"keep_on_premises_group"`
+	// GroupType is the type of the cloud group: GroupTypeKeep (the
+	// default: the on-premises group's type), GroupTypeDistribution or
+	// GroupTypeSecurity (mail-enabled security). The file may also say
+	// "keep", to override a default; Load stores it as GroupTypeKeep.
+	GroupType string `yaml:"group_type"`
+	// NotBefore is the earliest time the migration may start. The zero
+	// time means no restriction.
+	NotBefore Time `yaml:"not_before"`
+	// NoSyncOU is the OU the on-premises group is moved to, to take it out
+	// of the sync scope: a DN strictly below ad.base_dn, outside the sync
+	// scope (not inside any of ad.sync_ous, or inside ad.nosync_ou).
+	// Default ad.nosync_ou; every group needs one.
+	NoSyncOU string `yaml:"nosync_ou"`
+}
+
+// Group types, the values of MigrationOptions.GroupType after Load.
+const (
+	GroupTypeKeep         = ""
+	GroupTypeDistribution = "distribution"
+	GroupTypeSecurity     = "security"
+)
+
+// Source locates an entry in the file it is written in.
+type Source struct {
+	// File is the config file's name as given to Load or Parse, or the
+	// resolved path of Migrations.File.
+	File string
+	// Line is the 1-based line of the entry.
+	Line int
+	// Path is the entry's key path within File, such as
+	// "migrations.groups[2]" in the config file or "groups[0]" in
+	// Migrations.File.
+	Path string
+}
+
+// String returns "FILE:LINE".
+func (s Source) String() string {
+	return fmt.Sprintf("%s:%d", s.File, s.Line)
+}
+
+// HTTP configures the agent service's HTTP listener.
+type HTTP struct {
+	// Listen is the address to listen on, host:port with a numeric port
+	// from 1 to 65535; an empty host means every interface. Default
+	// 127.0.0.1:9847.
+	Listen string `yaml:"listen"`
+	// TLS optionally serves HTTPS instead of HTTP.
+	TLS HTTPTLS `yaml:"tls"`
+}
+
+// HTTPTLS is the listener's certificate. Either both files are set or
+// neither (plain HTTP).
+type HTTPTLS struct {
+	// CertFile is a PEM file with the certificate chain. A relative path
+	// is resolved against the config file's directory.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is a PEM file with the certificate's unencrypted private
+	// key; it may be CertFile. A relative path is resolved against the
+	// config file's directory. The two files must load as a key pair with
+	// tls.LoadX509KeyPair.
+	KeyFile string `yaml:"key_file"`
+}
+
+// Enabled reports whether HTTPS is configured.
+func (t HTTPTLS) Enabled() bool {
+	return t.CertFile != "" && t.KeyFile != ""
+}
+
 // Load reads, strictly decodes, fills defaults and validates the file at
 // path. Relative paths inside the file are resolved against the directory
 // of path as given (not made absolute). A read failure is returned wrapped
@@ -286,9 +562,10 @@ func Load(path string) (*Config, error) {
 // Parse strictly decodes data, fills defaults and validates the result. name
 // identifies the source in messages (usually the file path). baseDir is the
 // directory that relative file paths (the ca_file keys, the keytab,
-// krb5_conf, the cloud certificate file and file: secret references) are
-// resolved against; empty means the current directory. All problems are
-// returned at once as a *ValidationError.
+// krb5_conf, the cloud certificate file, file: secret references,
+// state_dir, migrations.file and the http.tls files) are resolved against;
+// empty means the current directory. Parse reads migrations.file, if set.
+// All problems are returned at once as a *ValidationError.
 func Parse(name string, data []byte, baseDir string) (*Config, error) {
 	return newLoader().parse(name, data, baseDir)
 }
@@ -323,16 +600,26 @@ func defaultStateDir() string {
 func (l loader) parse(name string, data []byte, baseDir string) (*Config, error) {
 	var c Config
 	root, probs := decode(data, &c)
+	if root == nil && len(probs) == 0 {
+		probs = []Problem{emptyProblem()}
+	}
 	if len(probs) > 0 {
 		return nil, newValidationError(name, probs)
 	}
 	resolvePaths(&c, baseDir)
+	// The node tree of each file read, to find the lines of problems.
+	trees := map[string]*yaml.Node{name: root}
+	fileTree, probs := c.Migrations.gather(name, root)
+	if fileTree != nil {
+		trees[c.Migrations.File] = fileTree
+	}
 	applyDefaults(&c, l)
-	probs = validate(&c, l)
+	probs = append(probs, validate(&c, l)...)
 	if len(probs) > 0 {
 		for i := range probs {
-			if probs[i].Line == 0 {
-				probs[i].Line = lineOf(root, probs[i].Path)
+			tree := trees[cmp.Or(probs[i].File, name)]
+			if probs[i].Line == 0 && tree != nil {
+				probs[i].Line = lineOf(tree, probs[i].Path)
 			}
 		}
 		return nil, newValidationError(name, probs)

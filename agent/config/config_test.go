@@ -14,17 +14,26 @@ import (
 	"time"
 )
 
-// TestLoadInvalid loads every testdata/invalid-*.yaml file, one broken rule
-// each (the invalid-many* files break several), and compares the whole error
-// text.
+// invalidDir holds the invalid-*.yaml fixtures, relative to this package.
+// The tests that load them change into it, so that names and paths in
+// messages read as they would for a user there: testdata/FILE.
+const invalidDir = "../../configs"
+
+// invalidCase is an invalid fixture and the exact error text it gives.
+type invalidCase struct {
+	file string // in configs/testdata
+	want string
+	// paths are resolved file paths in want (quoted in messages, or
+	// naming the file of a problem in migrations.file), written with "/";
+	// they are converted to the OS separator before comparing.
+	paths []string
+}
+
+// TestLoadInvalid loads every configs/testdata/invalid-*.yaml file, one
+// broken rule each (the invalid-many* files break several), and compares the
+// whole error text.
 func TestLoadInvalid(t *testing.T) {
-	type invalidCase struct {
-		file string // in testdata
-		want string
-		// paths are resolved file paths quoted in want, written with "/";
-		// they are converted to the OS separator before comparing.
-		paths []string
-	}
+	t.Chdir(invalidDir)
 	tests := []invalidCase{
 		{
 			file: "invalid-unknown-key.yaml",
@@ -289,9 +298,11 @@ func TestLoadInvalid(t *testing.T) {
   testdata/invalid-many-decode.yaml:8: ad.tls.start_tls: must be true or false, got "maybe"
   testdata/invalid-many-decode.yaml:9: ad.tls.verify: unknown key "verify" (hint: valid keys here: ca_file, server_name, start_tls, min_version)
   testdata/invalid-many-decode.yaml:12: ad.bind.dn: duplicate key "dn" (first set at line 11) (hint: keep only one of them)
-  testdata/invalid-many-decode.yaml:14: loging: unknown key "loging" (hint: valid keys here: ad, cloud, state_dir, logging)`,
+  testdata/invalid-many-decode.yaml:14: loging: unknown key "loging" (hint: valid keys here: ad, cloud, reconcile, migrations, staging, state_dir, http, logging)`,
 		},
 	}
+
+	tests = append(tests, serviceInvalidCases()...)
 
 	// Every fixture must have a case, so a new rule cannot be added
 	// without its exact message.
@@ -302,7 +313,7 @@ func TestLoadInvalid(t *testing.T) {
 	for _, f := range fixtures {
 		name := filepath.Base(f)
 		if !slices.ContainsFunc(tests, func(tc invalidCase) bool { return tc.file == name }) {
-			t.Errorf("testdata/%s has no test case", name)
+			t.Errorf("configs/testdata/%s has no test case", name)
 		}
 	}
 
@@ -311,6 +322,7 @@ func TestLoadInvalid(t *testing.T) {
 			want := tc.want
 			for _, p := range tc.paths {
 				want = strings.ReplaceAll(want, strconv.Quote(p), strconv.Quote(filepath.FromSlash(p)))
+				want = strings.ReplaceAll(want, p, filepath.FromSlash(p))
 			}
 			cfg, err := Load("testdata/" + tc.file)
 			if err == nil {
@@ -334,6 +346,7 @@ func TestLoadInvalid(t *testing.T) {
 }
 
 func TestLoadInvalidProblems(t *testing.T) {
+	t.Chdir(invalidDir)
 	_, err := Load("testdata/invalid-many.yaml")
 	var ve *ValidationError
 	if !errors.As(err, &ve) {

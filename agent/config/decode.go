@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,22 +43,59 @@ func (d Duration) MarshalYAML() (any, error) {
 	return d.String(), nil
 }
 
-// decode parses data into out. It returns the document's node tree, used to
-// find the line of each problem, and every syntax, structure, unknown-key and
-// type problem found. The tree is nil when the file could not be parsed or
-// is empty.
-func decode(data []byte, out *Config) (*yaml.Node, []Problem) {
+// Time is a time.Time written in the config file as an RFC 3339 time such
+// as "2025-07-01T18:00:00Z" or "2025-07-01T20:00:00+02:00". The zero Time
+// means unset.
+type Time struct{ time.Time }
+
+// UnmarshalYAML decodes an RFC 3339 time, quoted or not; "" is the zero
+// Time. A bad value is reported as a *yaml.TypeError, like a bad Duration.
+func (t *Time) UnmarshalYAML(value *yaml.Node) error {
+	if value.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{
+			fmt.Sprintf("line %d: cannot unmarshal %s into config.Time", value.Line, value.ShortTag()),
+		}}
+	}
+	if value.Value == "" {
+		t.Time = time.Time{}
+		return nil
+	}
+	v, err := time.Parse(time.RFC3339, value.Value)
+	if err != nil {
+		return &yaml.TypeError{Errors: []string{
+			fmt.Sprintf("line %d: cannot unmarshal %s `%s` into config.Time", value.Line, value.ShortTag(), value.Value),
+		}}
+	}
+	t.Time = v
+	return nil
+}
+
+// MarshalYAML encodes the time in RFC 3339 form, and the zero Time as null.
+func (t Time) MarshalYAML() (any, error) {
+	if t.IsZero() {
+		return nil, nil
+	}
+	return t.Format(time.RFC3339), nil
+}
+
+// decode parses data into out, a pointer to a struct whose yaml tags
+// describe the file (*Config, or *migrationsFile for migrations.file). It
+// returns the document's node tree, used to find the line of each problem,
+// and every syntax, structure, unknown-key and type problem found. The tree
+// is nil when the file could not be parsed; it is nil with no problems when
+// the file is empty (no document, or only null), which the caller judges.
+func decode(data []byte, out any) (*yaml.Node, []Problem) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, []Problem{emptyProblem()}
+			return nil, nil
 		}
 		return nil, []Problem{syntaxProblem(err, data)}
 	}
 	root := documentRoot(&doc)
 	if root == nil || root.ShortTag() == "!!null" {
-		return nil, []Problem{emptyProblem()}
+		return nil, nil
 	}
 
 	var probs []Problem
@@ -84,7 +122,7 @@ func decode(data []byte, out *Config) (*yaml.Node, []Problem) {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
 			for _, msg := range te.Errors {
-				probs = append(probs, typeProblem(root, msg))
+				probs = append(probs, typeProblem(root, reflect.TypeOf(out).Elem(), msg))
 			}
 		} else {
 			probs = append(probs, syntaxProblem(err, data))
@@ -134,14 +172,15 @@ func splitLine(msg string) (int, string) {
 
 // typeProblem turns one yaml.TypeError entry into a Problem, finding its
 // path in the node tree and rewording yaml.v3's messages, which name Go
-// types, in the terms of the config file.
-func typeProblem(root *yaml.Node, msg string) Problem {
+// types, in the terms of the config file. rootType is the struct type the
+// file was decoded into.
+func typeProblem(root *yaml.Node, rootType reflect.Type, msg string) Problem {
 	line, rest := splitLine(msg)
 
 	if name, ok := between(rest, "field ", " not found in type "); ok {
 		path := findKey(root, line, name)
 		p := Problem{Line: line, Path: path, Message: fmt.Sprintf("unknown key %q", name)}
-		if keys := knownKeys(parentPath(path)); len(keys) > 0 {
+		if keys := knownKeys(rootType, parentPath(path)); len(keys) > 0 {
 			p.Hint = "valid keys here: " + strings.Join(keys, ", ")
 		}
 		return p
@@ -167,10 +206,16 @@ func typeProblem(root *yaml.Node, msg string) Problem {
 			if n != nil && n.Kind == yaml.ScalarNode {
 				value = n.Value // yaml.v3 cuts values to 10 characters
 			}
+			got := describeValue(tag, value)
+			if path == "" && n != nil && n.Kind == yaml.ScalarNode {
+				// The whole file is one value: not a config file at all,
+				// perhaps a key or a secret, so do not quote it.
+				got = "a single value"
+			}
 			return Problem{
 				Line:    line,
 				Path:    path,
-				Message: fmt.Sprintf("must be %s, got %s", describeGoType(body[i+len(" into "):]), describeValue(tag, value)),
+				Message: fmt.Sprintf("must be %s, got %s", describeGoType(body[i+len(" into "):]), got),
 			}
 		}
 	}
@@ -208,6 +253,8 @@ func describeGoType(goType string) string {
 	switch goType {
 	case "int":
 		return "an integer"
+	case "float64":
+		return "a number"
 	case "bool":
 		return "true or false"
 	case "string", "config.SecretRef":
@@ -216,6 +263,11 @@ func describeGoType(goType string) string {
 		return "a list of strings"
 	case "config.Duration":
 		return `a duration such as "30s" or "5m"`
+	case "config.Time":
+		return `an RFC 3339 time such as "2025-07-01T18:00:00Z"`
+	}
+	if strings.HasPrefix(goType, "[]") {
+		return "a list"
 	}
 	if strings.HasPrefix(goType, "config.") {
 		return "a mapping"
@@ -389,9 +441,9 @@ func parentPath(path string) string {
 }
 
 // knownKeys lists the keys allowed in the mapping at path, in declaration
-// order, by following the yaml tags of Config.
-func knownKeys(path string) []string {
-	t := reflect.TypeFor[Config]()
+// order, by following the yaml tags of struct type t (Config for the
+// config file).
+func knownKeys(t reflect.Type, path string) []string {
 	for _, seg := range splitPath(path) {
 		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
 			t = t.Elem()
@@ -411,7 +463,7 @@ func knownKeys(path string) []string {
 	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
 		t = t.Elem()
 	}
-	if t.Kind() != reflect.Struct || t == reflect.TypeFor[Duration]() {
+	if t.Kind() != reflect.Struct || isScalarStruct(t) {
 		return nil
 	}
 	var keys []string
@@ -421,7 +473,15 @@ func knownKeys(path string) []string {
 	return keys
 }
 
-// fields yields the exported fields of struct type t that YAML decodes.
+// isScalarStruct reports whether struct type t is written as one scalar
+// (a Duration or a Time), not as a mapping.
+func isScalarStruct(t reflect.Type) bool {
+	return t == reflect.TypeFor[Duration]() || t == reflect.TypeFor[Time]()
+}
+
+// fields yields the exported fields of struct type t that YAML decodes as
+// keys, in declaration order. The fields of an inline struct (tag
+// ",inline") are yielded in its place.
 func fields(t reflect.Type) func(yield func(reflect.StructField) bool) {
 	return func(yield func(reflect.StructField) bool) {
 		for i := range t.NumField() {
@@ -429,11 +489,26 @@ func fields(t reflect.Type) func(yield func(reflect.StructField) bool) {
 			if !f.IsExported() || yamlName(f) == "-" {
 				continue
 			}
+			if isInline(f) {
+				for inner := range fields(f.Type) {
+					if !yield(inner) {
+						return
+					}
+				}
+				continue
+			}
 			if !yield(f) {
 				return
 			}
 		}
 	}
+}
+
+// isInline reports whether f is a struct whose keys yaml.v3 reads as keys
+// of the enclosing mapping.
+func isInline(f reflect.StructField) bool {
+	_, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	return f.Type.Kind() == reflect.Struct && slices.Contains(strings.Split(opts, ","), "inline")
 }
 
 func fieldByKey(t reflect.Type, name string) (reflect.StructField, bool) {

@@ -30,7 +30,40 @@ const (
 
 	defaultLogLevel  = "info"
 	defaultLogFormat = "text"
+
+	defaultReconcileMode  = ModeObserve
+	defaultInterval       = 5 * time.Minute
+	minInterval           = time.Minute
+	maxInterval           = 24 * time.Hour
+	defaultFullInterval   = 24 * time.Hour
+	maxFullInterval       = 24 * time.Hour
+	defaultJitter         = 0.1
+	maxJitter             = 0.5
+	defaultMaxDeletes     = 500 // Entra Connect's accidental-delete threshold
+	maxPercent            = 100
+	defaultSourceAnchor   = SourceAnchorObjectGUID
+	defaultVerifyTimeout  = 45 * time.Minute
+	maxVerifyTimeout      = 6 * time.Hour
+	defaultConcurrency    = 4
+	maxConcurrency        = 32
+	defaultHybridMailFlow = true
+	defaultKeepOnPremises = false
+	// groupTypeKeepWord is how the file may spell GroupTypeKeep, to
+	// override a default group type.
+	groupTypeKeepWord = "keep"
+
+	defaultHTTPListen = "127.0.0.1:9847"
 )
+
+// allKinds returns the object kinds, in the order scope.kinds defaults to.
+func allKinds() []string {
+	return []string{KindUser, KindGroup, KindContact}
+}
+
+// sourceAnchors returns the valid source anchors, in canonical spelling.
+func sourceAnchors() []string {
+	return []string{SourceAnchorObjectGUID, SourceAnchorConsistencyGUID}
+}
 
 // applyDefaults fills every unset field that has a default. It runs after
 // decoding succeeded and before validate. l supplies the environment
@@ -38,9 +71,101 @@ const (
 func applyDefaults(c *Config, l loader) {
 	c.AD.setDefaults(l)
 	c.Cloud.setDefaults()
+	c.Reconcile.setDefaults()
+	c.Migrations.setDefaults(c.AD.NoSyncOU)
+	c.HTTP.setDefaults()
 	c.Logging.setDefaults()
 	if c.StateDir == "" {
 		c.StateDir = l.stateDirDefault
+	}
+}
+
+func (r *Reconcile) setDefaults() {
+	if r.Mode == "" {
+		r.Mode = defaultReconcileMode
+	}
+	if r.Interval.Duration == 0 {
+		r.Interval.Duration = defaultInterval
+	}
+	if r.FullInterval.Duration == 0 {
+		r.FullInterval.Duration = defaultFullInterval
+	}
+	if r.Jitter == nil {
+		j := defaultJitter
+		r.Jitter = &j
+	}
+	if len(r.Scope.Kinds) == 0 {
+		r.Scope.Kinds = allKinds()
+	}
+	for i, d := range r.Scope.Domains {
+		r.Scope.Domains[i] = strings.ToLower(d)
+	}
+	if r.Limits.MaxDeletes == nil {
+		n := defaultMaxDeletes
+		r.Limits.MaxDeletes = &n
+	}
+	if r.SourceAnchor == "" {
+		r.SourceAnchor = defaultSourceAnchor
+	}
+	for _, a := range sourceAnchors() {
+		if strings.EqualFold(r.SourceAnchor, a) {
+			r.SourceAnchor = a
+		}
+	}
+	if r.VerifyTimeout.Duration == 0 {
+		r.VerifyTimeout.Duration = defaultVerifyTimeout
+	}
+	if r.Concurrency == 0 {
+		r.Concurrency = defaultConcurrency
+	}
+}
+
+// setDefaults completes Defaults (adNoSyncOU is ad.nosync_ou) and then
+// every group's unset options from Defaults.
+func (m *Migrations) setDefaults(adNoSyncOU string) {
+	d := &m.Defaults
+	if d.HybridMailFlow == nil {
+		v := defaultHybridMailFlow
+		d.HybridMailFlow = &v
+	}
+	if d.KeepOnPremisesGroup == nil {
+		v := defaultKeepOnPremises
+		d.KeepOnPremisesGroup = &v
+	}
+	if d.GroupType == groupTypeKeepWord {
+		d.GroupType = GroupTypeKeep
+	}
+	if d.NoSyncOU == "" {
+		d.NoSyncOU = adNoSyncOU
+	}
+	for i := range m.Groups {
+		g := &m.Groups[i].MigrationOptions
+		if g.HybridMailFlow == nil {
+			v := *d.HybridMailFlow
+			g.HybridMailFlow = &v
+		}
+		if g.KeepOnPremisesGroup == nil {
+			v := *d.KeepOnPremisesGroup
+			g.KeepOnPremisesGroup = &v
+		}
+		switch g.GroupType {
+		case "":
+			g.GroupType = d.GroupType
+		case groupTypeKeepWord:
+			g.GroupType = GroupTypeKeep
+		}
+		if g.NotBefore.IsZero() {
+			g.NotBefore = d.NotBefore
+		}
+		if g.NoSyncOU == "" {
+			g.NoSyncOU = d.NoSyncOU
+		}
+	}
+}
+
+func (h *HTTP) setDefaults() {
+	if h.Listen == "" {
+		h.Listen = defaultHTTPListen
 	}
 }
 
@@ -111,6 +236,9 @@ func resolvePaths(c *Config, baseDir string) {
 	c.Cloud.Credential.ClientSecret = c.Cloud.Credential.ClientSecret.resolve(baseDir)
 	c.Cloud.Credential.Certificate.File = resolvePath(baseDir, c.Cloud.Credential.Certificate.File)
 	c.Cloud.Credential.Certificate.Password = c.Cloud.Credential.Certificate.Password.resolve(baseDir)
+	c.Migrations.File = resolvePath(baseDir, c.Migrations.File)
+	c.HTTP.TLS.CertFile = resolvePath(baseDir, c.HTTP.TLS.CertFile)
+	c.HTTP.TLS.KeyFile = resolvePath(baseDir, c.HTTP.TLS.KeyFile)
 }
 
 // resolvePath joins a relative p to baseDir. Empty and absolute paths are

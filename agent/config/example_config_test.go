@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,7 +18,8 @@ const examplePath = "../../configs/hybridsync.example.yaml"
 // TestExampleConfigLoads loads configs/hybridsync.example.yaml after moving
 // its /etc/hybridsync/ files into a temporary directory and creating them:
 // a real certificate and key for the cloud certificate's file:, a real CA
-// certificate for other *.pem files and a placeholder for the others.
+// certificate for other *.pem files, a list of one group for *.yaml (the
+// migrations file) and a placeholder for the others.
 func TestExampleConfigLoads(t *testing.T) {
 	data, err := os.ReadFile(examplePath)
 	if err != nil {
@@ -43,6 +45,8 @@ func TestExampleConfigLoads(t *testing.T) {
 		for _, m := range ref.FindAllStringSubmatch(line, -1) {
 			content := []byte("placeholder secret\n")
 			switch {
+			case strings.HasSuffix(m[1], ".yaml"): // migrations.file
+				content = []byte("groups:\n  - group: support@example.com\n")
 			case strings.HasPrefix(strings.TrimSpace(line), "file:"): // cloud.credential.certificate
 				content = appCert
 			case strings.HasSuffix(m[1], ".pem"):
@@ -76,6 +80,13 @@ func TestExampleConfigLoads(t *testing.T) {
 	if got, want := filepath.Clean(cfg.Cloud.Credential.Certificate.File), filepath.Join(dir, "app.pem"); got != want {
 		t.Errorf("example certificate file = %q, want %q", got, want)
 	}
+	var groups []string
+	for _, g := range cfg.Migrations.Groups {
+		groups = append(groups, g.Group)
+	}
+	if want := []string{"sales@example.com", "{6f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f}", "support@example.com"}; !slices.Equal(groups, want) {
+		t.Errorf("example migration groups = %q, want %q (inline, then the file's)", groups, want)
+	}
 }
 
 // TestExampleConfigHasEveryKey checks that the example shows every key the
@@ -89,13 +100,7 @@ func TestExampleConfigHasEveryKey(t *testing.T) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
 	}
-	present := map[string]bool{}
-	walk(documentRoot(&doc), "", func(path string, k, _ *yaml.Node) bool {
-		if k != nil {
-			present[path] = true
-		}
-		return true
-	})
+	present := keyPaths(&doc)
 	for _, path := range configKeys(reflect.TypeFor[Config](), "") {
 		if !present[path] {
 			t.Errorf("%s: key %s is not shown", examplePath, path)
@@ -103,14 +108,32 @@ func TestExampleConfigHasEveryKey(t *testing.T) {
 	}
 }
 
-// configKeys lists the dotted paths of every key under struct type t.
+// keyPaths returns the dotted path of every key in the parsed document
+// doc, with list indexes written "[]" (so "a.b[2].c" is "a.b[].c").
+func keyPaths(doc *yaml.Node) map[string]bool {
+	listIndex := regexp.MustCompile(`\[\d+\]`)
+	present := map[string]bool{}
+	walk(documentRoot(doc), "", func(path string, k, _ *yaml.Node) bool {
+		if k != nil {
+			present[listIndex.ReplaceAllString(path, "[]")] = true
+		}
+		return true
+	})
+	return present
+}
+
+// configKeys lists the dotted paths of every key under struct type t; the
+// keys of the items of a list of mappings are under "PATH[]".
 func configKeys(t reflect.Type, prefix string) []string {
 	var keys []string
 	for f := range fields(t) {
 		path := key(prefix, yamlName(f))
 		keys = append(keys, path)
 		ft := f.Type
-		if ft.Kind() == reflect.Struct && ft != reflect.TypeFor[Duration]() {
+		if ft.Kind() == reflect.Slice {
+			ft, path = ft.Elem(), path+"[]"
+		}
+		if ft.Kind() == reflect.Struct && !isScalarStruct(ft) {
 			keys = append(keys, configKeys(ft, path)...)
 		}
 	}

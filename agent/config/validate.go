@@ -1,13 +1,16 @@
 package config
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,18 +24,69 @@ import (
 // same list and never stops early.
 func validate(c *Config, l loader) []Problem {
 	var ps problems
-	c.AD.validate(&ps, "ad", l)
+	scope := c.AD.validate(&ps, "ad", l)
 	c.Cloud.validate(&ps, "cloud")
+	c.Reconcile.validate(&ps, "reconcile", scope, !c.Cloud.IsZero())
+	c.Migrations.validate(&ps, "migrations", scope, !c.Cloud.IsZero())
+	c.HTTP.validate(&ps, "http")
 	c.Logging.validate(&ps, "logging")
 	return ps
 }
 
-func (a *AD) validate(ps *problems, path string, l loader) {
+// adScope holds the parsed DNs of the ad section, for the rules of other
+// sections that refer to them. A DN that is not valid is nil (its problem
+// is reported at its own key), and rules that need it are skipped.
+type adScope struct {
+	base *ldap.DN
+	// syncOUs are the parsed ad.sync_ous; empty means all of base.
+	syncOUs []*ldap.DN
+	// syncOUsValid reports whether every sync OU is valid, so that
+	// syncOUs can tell what is in scope.
+	syncOUsValid bool
+	// noSync is ad.nosync_ou, nil if unset.
+	noSync *ldap.DN
+	// noSyncValid reports whether ad.nosync_ou is unset or valid.
+	noSyncValid bool
+	// noSyncText is ad.nosync_ou as written, valid or not.
+	noSyncText string
+}
+
+// synchronised reports whether objects in dn are in the sync scope: inside
+// a sync OU (or anywhere, with none) and not inside nosync_ou. ok is false
+// when that cannot be told because a sync OU or nosync_ou is not valid.
+func (s adScope) synchronised(dn *ldap.DN) (in, ok bool) {
+	if !s.syncOUsValid || !s.noSyncValid {
+		return false, false
+	}
+	if s.noSync != nil && (s.noSync.EqualFold(dn) || s.noSync.AncestorOfFold(dn)) {
+		return false, true
+	}
+	if len(s.syncOUs) == 0 {
+		return true, true
+	}
+	for _, ou := range s.syncOUs {
+		if ou.EqualFold(dn) || ou.AncestorOfFold(dn) {
+			return true, true
+		}
+	}
+	return false, true
+}
+
+// validate checks the ad section and returns its parsed DNs.
+func (a *AD) validate(ps *problems, path string, l loader) adScope {
 	plainURL := validateURLs(ps, key(path, "urls"), a.URLs)
 
 	base := validateRequiredDN(ps, key(path, "base_dn"), a.BaseDN)
 	syncOUs := validateSyncOUs(ps, key(path, "sync_ous"), a.SyncOUs, base)
-	validateNoSyncOU(ps, path, a.NoSyncOU, base, syncOUs)
+	noSync, noSyncValid := validateNoSyncOU(ps, path, a.NoSyncOU, base, syncOUs)
+	scope := adScope{
+		base:         base,
+		syncOUs:      syncOUs,
+		syncOUsValid: !slices.Contains(syncOUs, nil),
+		noSync:       noSync,
+		noSyncValid:  noSyncValid,
+		noSyncText:   a.NoSyncOU,
+	}
 
 	if a.PageSize < 1 || a.PageSize > maxPageSize {
 		ps.add(key(path, "page_size"),
@@ -50,6 +104,7 @@ func (a *AD) validate(ps *problems, path string, l loader) {
 				index(key(path, "urls"), plainURL)),
 			"use ldaps://, remove start_tls: false, or set ad.bind.allow_plaintext: true")
 	}
+	return scope
 }
 
 // validateTimeout checks that d is greater than 0 and at most limit.
@@ -163,10 +218,31 @@ func validateDN(ps *problems, path, s string) *ldap.DN {
 	return dn
 }
 
+// ouListWords words the problems of a list of OUs.
+type ouListWords struct {
+	// baseName names the base DN in messages.
+	baseName string
+	// baseHint is the hint for an OU that is not under the base DN.
+	baseHint string
+	// nestedHint is the hint for an OU inside another.
+	nestedHint string
+}
+
 // validateSyncOUs checks that each sync OU is a DN equal to or below base
 // (when base is valid) and that none repeats or lies inside another. It
 // returns the parsed OUs, nil for invalid ones.
 func validateSyncOUs(ps *problems, path string, ous []string, base *ldap.DN) []*ldap.DN {
+	return validateOUList(ps, path, ous, base, ouListWords{
+		baseName:   "base_dn",
+		baseHint:   "every sync OU must be base_dn or an OU below it",
+		nestedHint: "list only the outer OU; its whole subtree is synchronised",
+	})
+}
+
+// validateOUList checks that each OU is a DN equal to or below base (when
+// base is valid) and that none repeats or lies inside another. It returns
+// the parsed OUs, nil for those that are not DNs.
+func validateOUList(ps *problems, path string, ous []string, base *ldap.DN, words ouListWords) []*ldap.DN {
 	parsed := make([]*ldap.DN, len(ous))
 	for i, s := range ous {
 		p := index(path, i)
@@ -176,8 +252,7 @@ func validateSyncOUs(ps *problems, path string, ous []string, base *ldap.DN) []*
 		}
 		parsed[i] = dn
 		if base != nil && !base.EqualFold(dn) && !base.AncestorOfFold(dn) {
-			ps.add(p, "is not under base_dn",
-				"every sync OU must be base_dn or an OU below it")
+			ps.add(p, "is not under "+words.baseName, words.baseHint)
 			continue
 		}
 		for j, other := range parsed[:i] {
@@ -186,11 +261,9 @@ func validateSyncOUs(ps *problems, path string, ous []string, base *ldap.DN) []*
 			case other.EqualFold(dn):
 				ps.add(p, fmt.Sprintf("repeats %s", index(path, j)), "list each OU once")
 			case other.AncestorOfFold(dn):
-				ps.add(p, fmt.Sprintf("is inside %s", index(path, j)),
-					"list only the outer OU; its whole subtree is synchronised")
+				ps.add(p, fmt.Sprintf("is inside %s", index(path, j)), words.nestedHint)
 			case dn.AncestorOfFold(other):
-				ps.add(p, fmt.Sprintf("contains %s", index(path, j)),
-					"list only the outer OU; its whole subtree is synchronised")
+				ps.add(p, fmt.Sprintf("contains %s", index(path, j)), words.nestedHint)
 			}
 		}
 	}
@@ -198,27 +271,34 @@ func validateSyncOUs(ps *problems, path string, ous []string, base *ldap.DN) []*
 }
 
 // validateNoSyncOU checks the optional excluded OU: strictly below base and
-// not one of the sync OUs.
-func validateNoSyncOU(ps *problems, adPath, s string, base *ldap.DN, syncOUs []*ldap.DN) {
+// not one of the sync OUs. It returns the parsed OU (nil if unset or not
+// valid) and whether it is unset or valid.
+func validateNoSyncOU(ps *problems, adPath, s string, base *ldap.DN, syncOUs []*ldap.DN) (*ldap.DN, bool) {
 	if s == "" {
-		return
+		return nil, true
 	}
 	p := key(adPath, "nosync_ou")
 	dn := validateDN(ps, p, s)
 	if dn == nil {
-		return
+		return nil, false
 	}
 	if base != nil && !base.AncestorOfFold(dn) {
 		ps.add(p, "is not below base_dn",
 			"the excluded OU must be an OU inside base_dn")
-		return
+		return nil, false
 	}
+	valid := true
 	for j, ou := range syncOUs {
 		if ou != nil && ou.EqualFold(dn) {
 			ps.add(p, fmt.Sprintf("is the same OU as %s", index(key(adPath, "sync_ous"), j)),
 				"an OU cannot be both synchronised and excluded")
+			valid = false
 		}
 	}
+	if !valid {
+		return nil, false
+	}
+	return dn, true
 }
 
 func (t *TLS) validate(ps *problems, path string) {
@@ -559,5 +639,363 @@ func (g *Logging) validate(ps *problems, path string) {
 	case "text", "json":
 	default:
 		ps.add(key(path, "format"), fmt.Sprintf("must be text or json, got %q", g.Format), "")
+	}
+}
+
+func (r *Reconcile) validate(ps *problems, path string, scope adScope, hasCloud bool) {
+	mp := key(path, "mode")
+	switch r.Mode {
+	case ModeObserve:
+	case ModeEnforce:
+		if !hasCloud {
+			ps.add(mp, "is enforce but there is no cloud section",
+				"enforce writes to the tenant; add a cloud section, or use mode observe")
+		}
+	default:
+		ps.add(mp, fmt.Sprintf("must be %s or %s, got %q", ModeObserve, ModeEnforce, r.Mode), "")
+	}
+
+	iv, fi := r.Interval.Duration, r.FullInterval.Duration
+	intervalValid := iv >= minInterval && iv <= maxInterval
+	if !intervalValid {
+		ps.add(key(path, "interval"), fmt.Sprintf("must be between %s and %s, got %s",
+			formatDuration(minInterval), formatDuration(maxInterval), formatDuration(iv)), "")
+	}
+	switch fp := key(path, "full_interval"); {
+	case fi <= 0 || fi > maxFullInterval:
+		ps.add(fp, fmt.Sprintf("must be greater than 0s and at most %s, got %s",
+			formatDuration(maxFullInterval), formatDuration(fi)), "a full read must run at least daily")
+	case intervalValid && fi < iv:
+		ps.add(fp, fmt.Sprintf("must be at least %s (%s), got %s",
+			key(path, "interval"), formatDuration(iv), formatDuration(fi)), "")
+	}
+	if j := r.JitterFraction(); !(j >= 0 && j <= maxJitter) { // also rejects NaN
+		ps.add(key(path, "jitter"), fmt.Sprintf("must be between 0 and %s, got %s",
+			formatFloat(maxJitter), formatFloat(j)), "a fraction of the interval; 0 turns jitter off")
+	}
+
+	r.Scope.validate(ps, key(path, "scope"), scope)
+	r.Limits.validate(ps, key(path, "limits"))
+
+	if !slices.Contains(sourceAnchors(), r.SourceAnchor) {
+		ps.add(key(path, "source_anchor"), fmt.Sprintf("must be %s or %s, got %q",
+			SourceAnchorObjectGUID, SourceAnchorConsistencyGUID, r.SourceAnchor),
+			"use the source anchor the sync engine is configured with")
+	}
+	if a := r.CertificateUserIDsAttribute; a != "" && !isAttributeName(a) {
+		ps.add(key(path, "certificate_user_ids_attribute"), fmt.Sprintf("%q is not an LDAP attribute name", a),
+			"write the attribute's lDAPDisplayName, such as extensionAttribute10: a letter, then letters, digits and hyphens")
+	}
+	validateTimeout(ps, key(path, "verify_timeout"), r.VerifyTimeout.Duration, maxVerifyTimeout)
+	if r.Concurrency < 1 || r.Concurrency > maxConcurrency {
+		ps.add(key(path, "concurrency"),
+			fmt.Sprintf("must be between 1 and %d, got %d", maxConcurrency, r.Concurrency), "")
+	}
+}
+
+// formatFloat formats f in the shortest form that reads back as f.
+func formatFloat(f float64) string {
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+// isAttributeName reports whether s is an LDAP attribute description
+// without options (RFC 4512 oid): a descr (a letter followed by letters,
+// digits and hyphens) or a numericoid (digits separated by dots, without
+// leading zeros).
+func isAttributeName(s string) bool {
+	if s == "" {
+		return false
+	}
+	if '0' <= s[0] && s[0] <= '9' {
+		for part := range strings.SplitSeq(s, ".") {
+			if part == "" || (len(part) > 1 && part[0] == '0') || strings.Trim(part, "0123456789") != "" {
+				return false
+			}
+		}
+		return true
+	}
+	for i := range len(s) {
+		c := s[i]
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if !letter && (i == 0 || !('0' <= c && c <= '9' || c == '-')) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *ReconcileScope) validate(ps *problems, path string, scope adScope) {
+	op := key(path, "ous")
+	ous := validateOUList(ps, op, s.OUs, scope.base, ouListWords{
+		baseName:   "ad.base_dn",
+		baseHint:   "every scope OU must be ad.base_dn or an OU below it",
+		nestedHint: "list only the outer OU; its whole subtree is in scope",
+	})
+	for i, dn := range ous {
+		if dn == nil || (scope.base != nil && !scope.base.EqualFold(dn) && !scope.base.AncestorOfFold(dn)) {
+			continue // reported above
+		}
+		in, known := scope.synchronised(dn)
+		if !known || in {
+			continue
+		}
+		if scope.noSync != nil && (scope.noSync.EqualFold(dn) || scope.noSync.AncestorOfFold(dn)) {
+			ps.add(index(op, i), "is inside ad.nosync_ou, whose objects are never synchronised",
+				"pick an OU inside the sync scope")
+		} else {
+			ps.add(index(op, i), "is not inside any of ad.sync_ous",
+				"objects outside ad.sync_ous are never synchronised; pick an OU inside one of them")
+		}
+	}
+
+	kp := key(path, "kinds")
+	kinds := allKinds()
+	for i, k := range s.Kinds {
+		p := index(kp, i)
+		if !slices.Contains(kinds, k) {
+			ps.add(p, fmt.Sprintf("must be %s, got %q", joinOr(kinds), k), "")
+		} else if j := slices.Index(s.Kinds, k); j < i {
+			ps.add(p, fmt.Sprintf("repeats %s", index(kp, j)), "list each kind once")
+		}
+	}
+
+	dp := key(path, "domains")
+	for i, d := range s.Domains {
+		p := index(dp, i)
+		if !isDomainName(d) {
+			ps.add(p, fmt.Sprintf("%q is not a domain name", d),
+				"write the address domain, such as example.com, without @ or a trailing dot")
+		} else if j := slices.Index(s.Domains, d); j < i {
+			ps.add(p, fmt.Sprintf("repeats %s", index(dp, j)), "list each domain once")
+		}
+	}
+}
+
+// isDomainName reports whether s is a DNS name of at least two labels, at
+// most 253 characters, with no trailing dot.
+func isDomainName(s string) bool {
+	return strings.Contains(s, ".") && isHostName(s)
+}
+
+// isHostName reports whether s is a DNS name of one or more labels, at
+// most 253 characters, with no trailing dot.
+func isHostName(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if !isDNSLabel(label) {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *ReconcileLimits) validate(ps *problems, path string) {
+	if n := *l.MaxDeletes; n < -1 {
+		ps.add(key(path, "max_deletes"), fmt.Sprintf("must be -1 (no limit), 0 or more, got %d", n), "")
+	}
+	validatePercent(ps, key(path, "max_delete_percent"), l.MaxDeletePercent)
+	if l.MaxChanges < 0 {
+		ps.add(key(path, "max_changes"), fmt.Sprintf("must be 0 (no limit) or more, got %d", l.MaxChanges), "")
+	}
+	validatePercent(ps, key(path, "max_change_percent"), l.MaxChangePercent)
+}
+
+// validatePercent checks a percentage limit: 0 (no limit) to 100.
+func validatePercent(ps *problems, path string, n int) {
+	if n < 0 || n > maxPercent {
+		ps.add(path, fmt.Sprintf("must be between 0 and %d, got %d", maxPercent, n), "0 means no limit")
+	}
+}
+
+// validate checks the migrations section after defaults were applied. An
+// option that a group has the same value of as Defaults (because it was
+// inherited, or written the same) is checked only once, at
+// migrations.defaults; Defaults.NoSyncOU equal to ad.nosync_ou is checked
+// by the ad rules. Problems of groups from File name that file.
+func (m *Migrations) validate(ps *problems, path string, scope adScope, hasCloud bool) {
+	if len(m.Groups) > 0 && !hasCloud {
+		ps.add(path, "lists groups to migrate but there is no cloud section",
+			"a migration creates the groups in the tenant; add a cloud section")
+	}
+	d := &m.Defaults
+	dp := key(path, "defaults")
+	validateGroupType(ps, key(dp, "group_type"), d.GroupType)
+	if d.NoSyncOU != scope.noSyncText {
+		validateMigrationOU(ps, key(dp, "nosync_ou"), d.NoSyncOU, scope)
+	}
+
+	first := make(map[string]int, len(m.Groups))
+	for i := range m.Groups {
+		g := &m.Groups[i]
+		gp := g.Source.Path
+		ps.in(g.Source.File, func(ps *problems) {
+			if id := validateGroupID(ps, key(gp, "group"), g.Group); id != "" {
+				if j, dup := first[id]; dup {
+					prev := m.Groups[j].Source
+					where := prev.Path
+					if prev.File != g.Source.File {
+						where += " in " + prev.File
+					}
+					ps.add(key(gp, "group"), fmt.Sprintf("repeats %s", where), "list each group once")
+				} else {
+					first[id] = i
+				}
+			}
+			if g.GroupType != d.GroupType {
+				validateGroupType(ps, key(gp, "group_type"), g.GroupType)
+			}
+			switch {
+			case g.NoSyncOU == "":
+				ps.add(key(gp, "nosync_ou"), "is required because neither ad.nosync_ou nor migrations.defaults.nosync_ou is set",
+					"the OU the group is moved to, to take it out of the sync scope")
+			case g.NoSyncOU != d.NoSyncOU:
+				validateMigrationOU(ps, key(gp, "nosync_ou"), g.NoSyncOU, scope)
+			}
+		})
+	}
+}
+
+// groupHint describes the values of a migration's group key.
+const groupHint = "a primary SMTP address such as sales@example.com, or an objectGUID in registry form such as {" + exampleGUID + "}"
+
+// validateGroupID checks a migration's group: a primary SMTP address or an
+// objectGUID. It returns a key that is equal for two entries naming the
+// same group the same way, or "" if s is not valid.
+func validateGroupID(ps *problems, path, s string) string {
+	switch {
+	case strings.TrimSpace(s) == "":
+		ps.add(path, "is required", groupHint)
+	case strings.Contains(s, "@"):
+		if isSMTPAddress(s) {
+			return "smtp:" + strings.ToLower(s)
+		}
+		ps.add(path, fmt.Sprintf("%q is not a valid SMTP address", s), groupHint)
+	default:
+		if guid, ok := (MigrationGroup{Group: s}).GUID(); ok {
+			return "guid:" + guid
+		}
+		if strings.HasPrefix(s, "{") {
+			ps.add(path, fmt.Sprintf("%q is not an objectGUID in registry form", s),
+				"write {xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx} with hexadecimal digits")
+		} else {
+			ps.add(path, fmt.Sprintf("must be a primary SMTP address or an objectGUID, got %q", s), groupHint)
+		}
+	}
+	return ""
+}
+
+// isSMTPAddress reports whether s is local@domain with a dot-atom local
+// part of at most 64 characters and a domain name.
+func isSMTPAddress(s string) bool {
+	i := strings.LastIndexByte(s, '@')
+	if i < 0 {
+		return false
+	}
+	local, domain := s[:i], s[i+1:]
+	if local == "" || len(local) > 64 || !isDomainName(domain) {
+		return false
+	}
+	for atom := range strings.SplitSeq(local, ".") {
+		if atom == "" {
+			return false
+		}
+		for j := range len(atom) {
+			c := atom[j]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+				strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// validateGroupType checks a group type after defaults: keep (stored as
+// ""), distribution or security.
+func validateGroupType(ps *problems, path, t string) {
+	switch t {
+	case GroupTypeKeep, GroupTypeDistribution, GroupTypeSecurity:
+	default:
+		ps.add(path, fmt.Sprintf("must be %s, %s or %s, got %q",
+			groupTypeKeepWord, GroupTypeDistribution, GroupTypeSecurity, t),
+			"keep gives the cloud group the on-premises group's type")
+	}
+}
+
+// validateMigrationOU checks an OU a migrated group is moved to: a DN
+// strictly below ad.base_dn and outside the sync scope. "" is allowed.
+func validateMigrationOU(ps *problems, path, s string, scope adScope) {
+	if s == "" {
+		return
+	}
+	dn := validateDN(ps, path, s)
+	if dn == nil {
+		return
+	}
+	if scope.base != nil && !scope.base.AncestorOfFold(dn) {
+		ps.add(path, "is not below ad.base_dn",
+			"the group is moved there, so it must be an OU inside ad.base_dn")
+		return
+	}
+	if in, known := scope.synchronised(dn); known && in {
+		hint := "pick an OU outside ad.sync_ous, or inside ad.nosync_ou"
+		if len(scope.syncOUs) == 0 {
+			hint = "ad.sync_ous is empty, so all of ad.base_dn is synchronised; pick an OU inside ad.nosync_ou"
+		}
+		ps.add(path, "is inside the sync scope, so the group would stay synchronised", hint)
+	}
+}
+
+func (h *HTTP) validate(ps *problems, path string) {
+	const listenHint = "for example 127.0.0.1:9847, or :9847 to listen on every interface"
+	lp := key(path, "listen")
+	host, port, err := net.SplitHostPort(h.Listen)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			err = errors.New(ae.Err)
+		}
+		ps.add(lp, fmt.Sprintf("%q is not host:port: %v", h.Listen, err), listenHint)
+	} else {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strings.Trim(port, "0123456789") != "" {
+			ps.add(lp, fmt.Sprintf("has invalid port %q", port), "use a port from 1 to 65535")
+		}
+		if _, err := netip.ParseAddr(host); host != "" && err != nil && !isHostName(host) {
+			ps.add(lp, fmt.Sprintf("has invalid host %q", host), listenHint)
+		}
+	}
+	h.TLS.validate(ps, key(path, "tls"))
+}
+
+func (t *HTTPTLS) validate(ps *problems, path string) {
+	const hint = "set both cert_file and key_file for HTTPS, or neither for HTTP"
+	cp, kp := key(path, "cert_file"), key(path, "key_file")
+	switch {
+	case t.CertFile == "" && t.KeyFile == "":
+		return
+	case t.CertFile == "":
+		ps.add(cp, "is required when key_file is set", hint)
+	case t.KeyFile == "":
+		ps.add(kp, "is required when cert_file is set", hint)
+	}
+	ok := t.Enabled()
+	for _, f := range []struct{ path, file string }{{cp, t.CertFile}, {kp, t.KeyFile}} {
+		if f.file == "" {
+			continue
+		}
+		if msg := fileProblem("file", f.file); msg != "" {
+			ps.add(f.path, msg, "")
+			ok = false
+		}
+	}
+	if !ok {
+		return
+	}
+	// The errors of LoadX509KeyPair name the problem, never key material.
+	if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+		ps.add(path, fmt.Sprintf("cert_file and key_file do not load as a key pair: %v", pathErrCause(err)),
+			"cert_file must hold the PEM certificate chain and key_file its unencrypted PEM private key")
 	}
 }
