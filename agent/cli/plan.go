@@ -110,6 +110,7 @@ func (a *app) planCmd() *cobra.Command {
 		cfgPath, out     string
 		asJSON, detailed bool
 		allowDeletes     bool
+		allowChanges     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "plan -c CONFIG",
@@ -135,15 +136,7 @@ Exit codes with --detailed-exitcode: 0 nothing to do, 2 actions pending,
 			if cfg.Cloud.IsZero() {
 				return fmt.Errorf("plan: %s has no cloud section: a plan compares AD with the tenant", cfgPath)
 			}
-			log := a.logger()
-			as, cs, err := snapshots(cmd.Context(), cfg, log)
-			if err != nil {
-				return fmt.Errorf("plan: %w", err)
-			}
-			if len(as.Objects) == 0 {
-				return fmt.Errorf("plan: no mail-enabled recipient under %s: check ad.sync_ous and ad.base_dn in %s", strings.Join(as.Scope, "; "), cfgPath)
-			}
-			p, err := plan.Build(as, cs, plan.Options{AllowDeletes: allowDeletes})
+			p, _, err := buildPlan(cmd.Context(), cfg, cfgPath, a.logger(), allowDeletes, allowChanges)
 			if err != nil && !errors.Is(err, plan.ErrLimitExceeded) {
 				return fmt.Errorf("plan: %w", err)
 			}
@@ -184,5 +177,6 @@ Exit codes with --detailed-exitcode: 0 nothing to do, 2 actions pending,
 	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when actions are pending, 0 when there is nothing to do")
 	cmd.Flags().StringVarP(&out, "out", "o", "", "also save the plan as JSON to this file (for a later apply)")
 	cmd.Flags().BoolVar(&allowDeletes, "allow-deletes", false, "accept a plan whose deletions exceed the configured limits")
+	cmd.Flags().BoolVar(&allowChanges, "allow-changes", false, "accept a plan whose changes exceed the configured limits")
 	return cmd
 }
