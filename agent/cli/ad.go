@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -16,36 +15,6 @@ import (
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/agent/config"
 )
-
-// adConfig turns the file's AD section into the client's config.
-func adConfig(c *config.Config, log *slog.Logger) ad.Config {
-	a := c.AD
-	method := ad.BindSimple
-	if a.Bind.Method == "kerberos" {
-		method = ad.BindKerberos
-	}
-	pw := a.Bind.Password
-	return ad.Config{
-		URLs:           a.URLs,
-		BaseDN:         a.BaseDN,
-		CAFile:         a.TLS.CAFile,
-		ServerName:     a.TLS.ServerName,
-		StartTLS:       a.TLS.UseStartTLS(),
-		MinTLSVersion:  a.TLS.MinTLSVersion(),
-		Method:         method,
-		BindDN:         a.Bind.DN,
-		Password:       pw.Resolve,
-		AllowPlaintext: a.Bind.AllowPlaintext,
-		Principal:      a.Bind.Kerberos.Principal,
-		Realm:          a.Bind.Kerberos.Realm,
-		Keytab:         a.Bind.Kerberos.Keytab,
-		Krb5Conf:       a.Bind.Kerberos.Krb5Conf,
-		SPN:            a.Bind.Kerberos.SPN,
-		PageSize:       a.PageSize,
-		Timeout:        a.Timeout.Duration,
-		Logger:         log,
-	}
-}
 
 func (a *app) adCmd() *cobra.Command {
 	cmd := groupCmd("ad", "Read on-premises Active Directory")

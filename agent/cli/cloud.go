@@ -2,68 +2,20 @@ package cli
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"log/slog"
-	"net/http"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hybridsync/hybridsync/agent/config"
 	"github.com/hybridsync/hybridsync/cloud"
-	"github.com/hybridsync/hybridsync/cloud/auth"
-	"github.com/hybridsync/hybridsync/cloud/exo"
-	"github.com/hybridsync/hybridsync/cloud/graph"
 )
 
 // requestCounter counts the HTTP requests the cloud clients make.
 type requestCounter struct{ n int }
 
 func (r *requestCounter) observe(string, string, time.Duration) { r.n++ }
-
-// cloudTenant builds the Graph and Exchange clients from the config's
-// cloud section.
-func cloudTenant(c *config.Config, log *slog.Logger, observe func(op, result string, d time.Duration)) (cloud.Tenant, error) {
-	if c.Cloud.IsZero() {
-		return nil, errors.New("the config has no cloud section")
-	}
-	cc := c.Cloud
-	ac := auth.Config{
-		TenantID: cc.TenantID, ClientID: cc.ClientID, Cloud: auth.Cloud(cc.NationalCloud),
-		Override: auth.Endpoints{Authority: cc.Endpoints.Authority, Graph: cc.Endpoints.Graph, Exchange: cc.Endpoints.Exchange},
-		CAFile:   cc.CAFile, Timeout: cc.Timeout.Duration,
-	}
-	if cc.Credential.ClientSecret != "" {
-		ac.ClientSecret = cc.Credential.ClientSecret.Resolve
-	} else {
-		file := cc.Credential.Certificate.File
-		ac.Certificate = func() ([]byte, error) { return os.ReadFile(file) }
-		if cc.Credential.Certificate.Password != "" {
-			ac.CertificatePassword = cc.Credential.Certificate.Password.Resolve
-		}
-	}
-	sess, err := auth.NewSession(ac)
-	if err != nil {
-		return nil, err
-	}
-	// Exchange cmdlets may run for up to 15 minutes on the server: the
-	// Exchange client keeps its own (longer) timeout over the session's
-	// transport, which trusts the configured CAs.
-	ex, err := exo.New(exo.Config{
-		BaseURL: sess.Endpoints.Exchange, TenantID: cc.TenantID, InitialDomain: cc.InitialDomain,
-		HTTPClient: &http.Client{Transport: sess.HTTPClient.Transport, Timeout: exchangeTimeout},
-		Logger:     log, Observe: observe,
-		Token: func(ctx context.Context) (string, error) { return sess.Token(ctx, sess.Scopes.ExchangeScope()) },
-	})
-	if err != nil {
-		return nil, err
-	}
-	return graph.New(graph.Config{Session: sess, Exchange: ex, Logger: log, Observe: observe})
-}
 
 // cloudExportRecord is one line of `cloud export`.
 type cloudExportRecord struct {
@@ -149,6 +101,4 @@ member ids. The exit code is non-zero if any listing was incomplete; with
 	return cmd
 }
 
-// exchangeTimeout bounds one Exchange admin API request: the service lets
-// a cmdlet run for up to 15 minutes, as ExchangeOnlineManagement v3 allows.
 const exchangeTimeout = 16 * time.Minute

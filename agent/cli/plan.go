@@ -1,109 +1,15 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/agent/config"
-	"github.com/hybridsync/hybridsync/cloud"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
 )
-
-// snapshots reads both sides for a plan: every mail-enabled recipient
-// under the config's sync OUs (the base DN when none) except the no-sync
-// OU, and every user, group and contact of the tenant, with the tenant's
-// accepted domains and which users are Exchange Online mailboxes (the
-// "licensed" half of KB 3190357, read from Get-Recipient).
-func snapshots(ctx context.Context, cfg *config.Config, log *slog.Logger) (plan.ADSnapshot, plan.CloudSnapshot, error) {
-	var (
-		as plan.ADSnapshot
-		cs plan.CloudSnapshot
-	)
-	c, err := ad.Dial(ctx, adConfig(cfg, log))
-	if err != nil {
-		return as, cs, err
-	}
-	defer c.Close()
-	as.Scope = cfg.AD.SyncOUs
-	if len(as.Scope) == 0 {
-		as.Scope = []string{cfg.AD.BaseDN}
-	}
-	if cfg.AD.NoSyncOU != "" {
-		as.Exclude = []string{cfg.AD.NoSyncOU}
-	}
-	as.Complete = true
-	for _, base := range as.Scope {
-		res, err := c.StreamRecipients(ctx, base, func(r *ad.Recipient) error {
-			if cfg.AD.NoSyncOU != "" && ad.IsUnder(r.DN, cfg.AD.NoSyncOU) {
-				return nil
-			}
-			as.Objects = append(as.Objects, r)
-			return nil
-		})
-		if err != nil {
-			return as, cs, fmt.Errorf("read AD under %s: %w", base, err)
-		}
-		as.Complete = as.Complete && res.Complete
-	}
-	tenant, err := cloudTenant(cfg, log, nil)
-	if err != nil {
-		return as, cs, err
-	}
-	cs.Complete = true
-	for _, kind := range []cloud.Kind{cloud.KindUser, cloud.KindGroup, cloud.KindContact} {
-		res, err := tenant.List(ctx, kind, cloud.ListOptions{}, func(o *cloud.Object) error {
-			cs.Objects = append(cs.Objects, o)
-			return nil
-		})
-		if err != nil {
-			return as, cs, fmt.Errorf("read the tenant's %ss: %w", kind, err)
-		}
-		cs.Complete = cs.Complete && res.Complete
-	}
-	domains, err := tenant.Exchange().AcceptedDomains(ctx)
-	if err != nil {
-		return as, cs, fmt.Errorf("read accepted domains: %w", err)
-	}
-	for _, d := range domains {
-		cs.AcceptedDomains = append(cs.AcceptedDomains, d.DomainName)
-	}
-	cs.InitialDomain = cfg.Cloud.InitialDomain
-	mailboxes := map[string]bool{}
-	res, err := tenant.Exchange().ListRecipients(ctx, "", func(r *cloud.ExoRecipient) error {
-		if strings.HasSuffix(r.RecipientTypeDetails, "Mailbox") {
-			mailboxes[r.ExternalDirectoryObjectID] = true
-		}
-		return nil
-	})
-	if err != nil {
-		return as, cs, fmt.Errorf("read Exchange recipients: %w", err)
-	}
-	cs.Complete = cs.Complete && res.Complete
-	byAnchor := map[string]string{}
-	for _, o := range cs.Objects {
-		if o.Kind == cloud.KindUser && o.OnPremisesImmutableID != "" {
-			byAnchor[o.OnPremisesImmutableID] = o.ID
-		}
-	}
-	as.Licensed = map[string]bool{}
-	for _, r := range as.Objects {
-		if r.Kind != ad.KindUser {
-			continue
-		}
-		anchor, err := plan.ImmutableID(r.GUID)
-		if err == nil && mailboxes[byAnchor[anchor]] {
-			as.Licensed[plan.DNKey(r.DN)] = true
-		}
-	}
-	return as, cs, nil
-}
 
 func (a *app) planCmd() *cobra.Command {
 	var (

@@ -61,10 +61,8 @@ const (
 	apiExchange = "exchange"
 )
 
-// resultThrottled is the request result a client reports for a request the
-// server refused for throttling. No client reports it yet (they report
-// throttling as "retryable"); it is accepted so that the throttling
-// counter works as soon as one does.
+// resultThrottled is the request result the Graph and Exchange clients
+// report for a request the server refused for throttling (retry.ResultOf).
 const resultThrottled = "throttled"
 
 // Subsystems whose retry.Policy reports to RetryObserver.

@@ -1,0 +1,343 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hybridsync/hybridsync/agent/lab"
+	"github.com/hybridsync/hybridsync/agent/lab/labtest"
+)
+
+// proxy is a TCP relay the test can stop and start, standing for a DC or
+// the tenant going away and coming back.
+type proxy struct {
+	t      *testing.T
+	addr   string
+	target string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]bool
+}
+
+func startProxy(t *testing.T, listenIP, target string) *proxy {
+	t.Helper()
+	p := &proxy{t: t, addr: net.JoinHostPort(listenIP, "0"), target: target, conns: map[net.Conn]bool{}}
+	p.start()
+	p.addr = p.ln.Addr().String()
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *proxy) start() {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Fatalf("proxy: %v", err)
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.relay(c)
+		}
+	}()
+}
+
+func (p *proxy) relay(c net.Conn) {
+	u, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[c], p.conns[u] = true, true
+	p.mu.Unlock()
+	go func() { _, _ = io.Copy(u, c); u.Close() }()
+	_, _ = io.Copy(c, u)
+	c.Close()
+}
+
+// stop refuses new connections and cuts the open ones.
+func (p *proxy) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+	p.conns = map[net.Conn]bool{}
+}
+
+// agentConfig writes the lab's config with its own state directory and the
+// DC and tenant reached through proxies. It returns the config path and
+// the two proxies.
+func agentConfig(t *testing.T, l *labtest.Lab, extra string) (string, *proxy, *proxy) {
+	t.Helper()
+	base, err := os.ReadFile(l.Env[lab.EnvConfig])
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(base)
+	ldapURL := regexp.MustCompile(`ldaps://[0-9.]+:[0-9]+`).FindString(text)
+	emuURL := regexp.MustCompile(`https://[0-9.]+:[0-9]+`).FindString(text)
+	if ldapURL == "" || emuURL == "" {
+		t.Fatalf("the lab config has no ldaps:// or https:// URL:\n%s", text)
+	}
+	lu, _ := url.Parse(ldapURL)
+	eu, _ := url.Parse(emuURL)
+	adp := startProxy(t, lu.Hostname(), lu.Host)
+	cp := startProxy(t, eu.Hostname(), eu.Host)
+	text = strings.ReplaceAll(text, ldapURL, "ldaps://"+adp.addr)
+	text = strings.ReplaceAll(text, emuURL, "https://"+cp.addr)
+	state := filepath.Join(t.TempDir(), "state")
+	text = regexp.MustCompile(`(?m)^state_dir: .*$`).ReplaceAllLiteralString(text, fmt.Sprintf("state_dir: %q", state))
+	text += extra
+	return labtest.WriteConfig(t, text), adp, cp
+}
+
+// running is an agent started by startAgent.
+type running struct {
+	base string
+	done chan error
+	stop context.CancelFunc
+}
+
+func startAgent(t *testing.T, cfgPath string) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	r := &running{done: make(chan error, 1), stop: cancel}
+	go func() {
+		r.done <- Run(ctx, Options{
+			ConfigPath: cfgPath, Listen: "127.0.0.1:0", Version: "test",
+			Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Interval: 2 * time.Second, RetryBase: 500 * time.Millisecond, ReloadEvery: 200 * time.Millisecond,
+			OnListen: func(a string) { addr <- a },
+		})
+	}()
+	select {
+	case a := <-addr:
+		r.base = "http://" + a
+	case err := <-r.done:
+		cancel()
+		t.Fatalf("the agent did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("the agent did not listen within 30s")
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-r.done:
+			if err != nil {
+				t.Errorf("Run returned %v after cancel", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("the agent did not stop within 20s of cancel")
+		}
+	})
+	return r
+}
+
+func (r *running) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(r.base + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (r *running) status(t *testing.T) Status {
+	t.Helper()
+	code, body := r.get(t, "/status")
+	var st Status
+	if code != 200 || json.Unmarshal([]byte(body), &st) != nil {
+		t.Fatalf("/status: %d %s", code, body)
+	}
+	return st
+}
+
+// eventually polls cond every 250ms for up to d.
+func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, info := cond()
+		if ok {
+			return
+		}
+		last = info
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %s; last: %s", what, d, last)
+}
+
+func metricValue(body, series string) string {
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, series+" ") {
+			return strings.TrimPrefix(line, series+" ")
+		}
+	}
+	return ""
+}
+
+func TestLabAgentReconcilesServesAndReloads(t *testing.T) {
+	l := labtest.Get(t)
+	cfg, _, _ := agentConfig(t, l, "")
+	r := startAgent(t, cfg)
+
+	if code, body := r.get(t, "/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
+		t.Fatalf("/healthz %d %q", code, body)
+	}
+	eventually(t, 60*time.Second, "ready after the first full read", func() (bool, string) {
+		code, body := r.get(t, "/readyz")
+		return code == 200, body
+	})
+	eventually(t, 30*time.Second, "an incremental run after the full one", func() (bool, string) {
+		st := r.status(t)
+		for _, run := range st.LastRuns {
+			if run.Kind == "incremental" && run.Result == "success" {
+				return true, ""
+			}
+		}
+		b, _ := json.Marshal(st.LastRuns)
+		return false, string(b)
+	})
+	st := r.status(t)
+	full := st.LastRuns[len(st.LastRuns)-1]
+	if full.Kind != "full" || full.ADRead == 0 || full.Cloud == 0 || st.Mode != "observe" {
+		t.Fatalf("first run %+v, mode %s", full, st.Mode)
+	}
+
+	// The metrics pass promtool and say what happened.
+	_, metrics := r.get(t, "/metrics")
+	cmd := exec.Command("promtool", "check", "metrics")
+	cmd.Stdin = strings.NewReader(metrics)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		if errors.Is(err, exec.ErrNotFound) && os.Getenv("HYBRIDSYNC_REQUIRE_LAB") != "1" {
+			t.Log("promtool not installed; metrics not linted")
+		} else {
+			t.Fatalf("promtool check metrics: %v\n%s", err, out)
+		}
+	}
+	for _, series := range []string{
+		`hybridsync_reconcile_runs_total{kind="full",result="success"}`,
+		`hybridsync_source_up{source="ad"}`,
+		`hybridsync_source_up{source="cloud"}`,
+		`hybridsync_config_last_reload_successful`,
+	} {
+		if v := metricValue(metrics, series); v == "" || v == "0" {
+			t.Errorf("%s = %q, want > 0", series, v)
+		}
+	}
+	if !regexp.MustCompile(`hybridsync_ldap_requests_total\{operation="ad.Search",result="success"\} [1-9]`).MatchString(metrics) ||
+		!regexp.MustCompile(`hybridsync_cloud_requests_total\{api="graph",operation="[^"]+",result="success"\} [1-9]`).MatchString(metrics) {
+		t.Errorf("no successful LDAP or Graph requests counted:\n%s", grepLines(metrics, "requests_total"))
+	}
+
+	// A second instance on the same state directory is refused.
+	err := Run(t.Context(), Options{ConfigPath: cfg, Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	if err == nil || !strings.Contains(err.Error(), "another hybridsync is running") {
+		t.Fatalf("second instance: %v", err)
+	}
+
+	// A bad new config is rejected and the running one kept.
+	orig, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, append(orig, []byte("reconcile:\n  mode: sometimes\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the bad config rejected", func() (bool, string) {
+		st := r.status(t)
+		return !st.LastReload.OK && strings.Contains(st.LastReload.Error, "mode"), fmt.Sprintf("%+v", st.LastReload)
+	})
+	if st2 := r.status(t); st2.ConfigVersion != st.ConfigVersion {
+		t.Fatalf("config version changed to %s after a rejected reload", st2.ConfigVersion)
+	}
+	if _, m := r.get(t, "/metrics"); metricValue(m, "hybridsync_config_last_reload_successful") != "0" ||
+		metricValue(m, `hybridsync_config_reloads_total{result="failure"}`) == "0" {
+		t.Errorf("a rejected reload is not in the metrics:\n%s", grepLines(m, "hybridsync_config"))
+	}
+	// A good one is taken.
+	if err := os.WriteFile(cfg, append(orig, []byte("reconcile:\n  mode: observe\n  jitter: 0\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the good config taken", func() (bool, string) {
+		st2 := r.status(t)
+		return st2.LastReload.OK && st2.ConfigVersion != st.ConfigVersion, fmt.Sprintf("%+v", st2.LastReload)
+	})
+}
+
+func grepLines(body, sub string) string {
+	var out []string
+	for _, line := range strings.Split(body, "\n") {
+		if strings.Contains(line, sub) && !strings.HasPrefix(line, "#") {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// With the DC or the tenant gone, the agent keeps running, turns unready,
+// counts the failures, and recovers by itself when they return.
+func TestLabAgentSurvivesOutages(t *testing.T) {
+	l := labtest.Get(t)
+	cfg, adp, cp := agentConfig(t, l, "")
+	r := startAgent(t, cfg)
+	ready := func() (bool, string) {
+		code, body := r.get(t, "/readyz")
+		return code == 200, body
+	}
+	eventually(t, 60*time.Second, "ready", ready)
+
+	for _, tc := range []struct {
+		name   string
+		p      *proxy
+		source string
+	}{{"DC stopped", adp, "ad"}, {"tenant stopped", cp, "cloud"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.p.stop()
+			eventually(t, 90*time.Second, "unready", func() (bool, string) {
+				code, body := r.get(t, "/readyz")
+				return code == 503 && strings.Contains(body, tc.source+": failing"), body
+			})
+			if code, _ := r.get(t, "/healthz"); code != 200 {
+				t.Fatalf("/healthz %d during the outage", code)
+			}
+			_, m := r.get(t, "/metrics")
+			if v := metricValue(m, fmt.Sprintf(`hybridsync_source_up{source=%q}`, tc.source)); v != "0" {
+				t.Errorf("source_up{%s} = %q during the outage", tc.source, v)
+			}
+			if v := metricValue(m, `hybridsync_reconcile_runs_total{kind="incremental",result="failure"}`) + metricValue(m, `hybridsync_reconcile_runs_total{kind="full",result="failure"}`); strings.Trim(v, "0") == "" {
+				t.Errorf("no failed run counted:\n%s", grepLines(m, "runs_total"))
+			}
+			tc.p.start()
+			eventually(t, 90*time.Second, "ready again", ready)
+		})
+	}
+}
