@@ -341,3 +341,128 @@ func TestLabAgentSurvivesOutages(t *testing.T) {
 		})
 	}
 }
+
+// A real Prometheus server scrapes the agent running against the lab and
+// evaluates the shipped alert rules.
+func TestLabPrometheusScrapesTheAgent(t *testing.T) {
+	l := labtest.Get(t)
+	prom, err := exec.LookPath("prometheus")
+	if err != nil {
+		if os.Getenv("HYBRIDSYNC_REQUIRE_LAB") == "1" {
+			t.Fatal("prometheus is not installed (scripts/setup-debian.sh installs it)")
+		}
+		t.Skip("prometheus is not installed")
+	}
+	cfg, _, _ := agentConfig(t, l, "")
+	r := startAgent(t, cfg)
+	rules, err := filepath.Abs("../../configs/prometheus/alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	promCfg := filepath.Join(dir, "prometheus.yml")
+	target := strings.TrimPrefix(r.base, "http://")
+	if err := os.WriteFile(promCfg, []byte(fmt.Sprintf(`global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - %q
+scrape_configs:
+  - job_name: hybridsync
+    static_configs:
+      - targets: [%q]
+`, rules, target)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	promAddr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, prom, "--config.file="+promCfg, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+promAddr)
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+
+	query := func(q string) (string, int) {
+		resp, err := http.Get("http://" + promAddr + "/api/v1/query?query=" + url.QueryEscape(q))
+		if err != nil {
+			return err.Error(), 0
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Status string `json:"status"`
+			Data   struct {
+				Result []struct {
+					Value []any `json:"value"`
+				} `json:"result"`
+			} `json:"data"`
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if json.Unmarshal(b, &out) != nil || out.Status != "success" || len(out.Data.Result) == 0 {
+			return string(b), 0
+		}
+		return fmt.Sprint(out.Data.Result[0].Value[1]), len(out.Data.Result)
+	}
+	for _, q := range []string{
+		`up{job="hybridsync"} == 1`,
+		`hybridsync_build_info{version="test"}`,
+		`hybridsync_reconcile_runs_total{kind="full",result="success"} > 0`,
+		`hybridsync_source_up{source="ad"} == 1`,
+		`hybridsync_source_up{source="cloud"} == 1`,
+	} {
+		eventually(t, 90*time.Second, "Prometheus has "+q, func() (bool, string) {
+			v, n := query(q)
+			return n > 0, v + "\n" + tail(logs.String(), 800)
+		})
+	}
+	// The shipped rules load and evaluate without errors.
+	eventually(t, 30*time.Second, "the alert rules evaluated", func() (bool, string) {
+		resp, err := http.Get("http://" + promAddr + "/api/v1/rules")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Data struct {
+				Groups []struct {
+					Rules []struct {
+						Name      string `json:"name"`
+						Health    string `json:"health"`
+						LastError string `json:"lastError"`
+					} `json:"rules"`
+				} `json:"groups"`
+			} `json:"data"`
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if json.Unmarshal(b, &out) != nil || len(out.Data.Groups) == 0 {
+			return false, string(b)
+		}
+		for _, g := range out.Data.Groups {
+			for _, rule := range g.Rules {
+				if rule.Health != "ok" {
+					return false, rule.Name + ": " + rule.Health + " " + rule.LastError
+				}
+			}
+		}
+		return true, ""
+	})
+	// And none fires against a healthy agent.
+	if v, n := query(`ALERTS{alertstate="firing",alertname=~"Hybridsync.*"}`); n > 0 {
+		t.Errorf("alerts fire against a healthy agent: %s", v)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
