@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/agent/config"
+	"github.com/hybridsync/hybridsync/agent/reconciler"
 )
 
 func (a *app) adCmd() *cobra.Command {
@@ -129,8 +131,14 @@ func (a *app) configCmd() *cobra.Command {
 	var offline bool
 	validate := &cobra.Command{
 		Use:   "validate -c CONFIG",
-		Short: "Check the config's syntax and rules, then that the DCs answer and accept the bind",
-		Args:  cobra.NoArgs,
+		Short: "Check the config's syntax and rules, then that every DC accepts the bind and the tenant issues tokens",
+		Long: `Loads the config strictly (unknown keys, wrong types and every rule the JSON
+Schema configs/hybridsync.schema.json states, plus the cross-field rules it
+cannot), reporting every problem with its line. Then, unless --offline, binds
+to each domain controller in ad.urls in turn and asks the cloud's token
+endpoint for a Graph and an Exchange token with the configured credential,
+reporting each result. Exits 1 when anything fails.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireFlag("config", cfgPath); err != nil {
 				return err
@@ -143,17 +151,41 @@ func (a *app) configCmd() *cobra.Command {
 			if offline {
 				return nil
 			}
-			c, err := ad.Dial(cmd.Context(), adConfig(cfg, a.logger()))
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			fmt.Fprintf(a.stdout, "%s: bound to %s\n", cfgPath, c.ServerURL())
-			return nil
+			return a.checkReachable(cmd.Context(), cfg, cfgPath)
 		},
 	}
 	validate.Flags().StringVarP(&cfgPath, "config", "c", "", "config file")
-	validate.Flags().BoolVar(&offline, "offline", false, "check syntax and rules only; do not contact the DCs")
+	validate.Flags().BoolVar(&offline, "offline", false, "check syntax and rules only; contact neither the DCs nor the token endpoint")
 	cmd.AddCommand(validate)
 	return cmd
+}
+
+// checkReachable binds to every DC and gets cloud tokens, reporting each.
+func (a *app) checkReachable(ctx context.Context, cfg *config.Config, cfgPath string) error {
+	var failed []string
+	for _, u := range cfg.AD.URLs {
+		one := *cfg
+		one.AD.URLs = []string{u}
+		c, err := ad.Dial(ctx, adConfig(&one, a.logger()))
+		if err != nil {
+			fmt.Fprintf(a.stdout, "%s: DC %s: FAILED: %v\n", cfgPath, u, err)
+			failed = append(failed, u)
+			continue
+		}
+		_ = c.Close()
+		fmt.Fprintf(a.stdout, "%s: DC %s: bound\n", cfgPath, u)
+	}
+	if !cfg.Cloud.IsZero() {
+		authority, err := reconciler.CheckTokens(ctx, cfg)
+		if err != nil {
+			fmt.Fprintf(a.stdout, "%s: token endpoint %s: FAILED: %v\n", cfgPath, authority, err)
+			failed = append(failed, "the token endpoint")
+		} else {
+			fmt.Fprintf(a.stdout, "%s: token endpoint %s: Graph and Exchange tokens issued\n", cfgPath, authority)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("config validate: %s: cannot reach %s", cfgPath, strings.Join(failed, ", "))
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -156,7 +157,27 @@ func TestLabADExportErrors(t *testing.T) {
 func TestLabConfigValidate(t *testing.T) {
 	l := labtest.Get(t)
 	code, out, errOut := runCLI(t, "config", "validate", "-c", l.Env[lab.EnvConfig])
-	if code != 0 || !strings.Contains(out, "bound to "+l.Env[lab.EnvLDAPURL]) {
+	if code != 0 || !strings.Contains(out, "DC "+l.Env[lab.EnvLDAPURL]+": bound") || !strings.Contains(out, "Graph and Exchange tokens issued") {
 		t.Fatalf("code %d out %q err %q", code, out, errOut)
+	}
+
+	// An unreachable second DC and a wrong client secret are each named.
+	base, err := os.ReadFile(l.Env[lab.EnvConfig])
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(base), "    - "+l.Env[lab.EnvLDAPURL]+"\n", "    - "+l.Env[lab.EnvLDAPURL]+"\n    - ldaps://127.0.0.1:1\n", 1)
+	secret := filepath.Join(t.TempDir(), "wrong.secret")
+	if err := os.WriteFile(secret, []byte("not-the-secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	text = regexp.MustCompile(`client_secret: .*`).ReplaceAllString(text, "client_secret: \"file:"+secret+"\"")
+	code, out, errOut = runCLI(t, "config", "validate", "-c", labtest.WriteConfig(t, text))
+	if code != 1 || !strings.Contains(out, "DC "+l.Env[lab.EnvLDAPURL]+": bound") || !strings.Contains(out, "DC ldaps://127.0.0.1:1: FAILED") ||
+		!strings.Contains(out, "token endpoint") || !strings.Contains(errOut, "cannot reach ldaps://127.0.0.1:1, the token endpoint") {
+		t.Fatalf("code %d out %q err %q", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, "not-the-secret") {
+		t.Fatal("the output leaks the secret")
 	}
 }

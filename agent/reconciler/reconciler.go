@@ -65,9 +65,9 @@ type Observers struct {
 	GraphRetry, ExchangeRetry func(attempt int, wait time.Duration, err error)
 }
 
-// Tenant builds the Graph and Exchange clients from the config's cloud
-// section.
-func Tenant(c *config.Config, log *slog.Logger, obs Observers) (cloud.Tenant, error) {
+// session builds the azidentity session the config's cloud section
+// describes.
+func session(c *config.Config) (*auth.Session, error) {
 	if c.Cloud.IsZero() {
 		return nil, errors.New("the config has no cloud section")
 	}
@@ -86,10 +86,33 @@ func Tenant(c *config.Config, log *slog.Logger, obs Observers) (cloud.Tenant, er
 			ac.CertificatePassword = cc.Credential.Certificate.Password.Resolve
 		}
 	}
-	sess, err := auth.NewSession(ac)
+	return auth.NewSession(ac)
+}
+
+// CheckTokens asks the token endpoint for a Graph and an Exchange token
+// with the config's credential: what `config validate` calls reachability
+// of the tenant. It returns the token endpoint's authority.
+func CheckTokens(ctx context.Context, c *config.Config) (string, error) {
+	sess, err := session(c)
+	if err != nil {
+		return "", err
+	}
+	for _, scope := range []string{sess.Scopes.GraphScope(), sess.Scopes.ExchangeScope()} {
+		if _, err := sess.Token(ctx, scope); err != nil {
+			return sess.Endpoints.Authority, fmt.Errorf("token for %s: %w", scope, err)
+		}
+	}
+	return sess.Endpoints.Authority, nil
+}
+
+// Tenant builds the Graph and Exchange clients from the config's cloud
+// section.
+func Tenant(c *config.Config, log *slog.Logger, obs Observers) (cloud.Tenant, error) {
+	sess, err := session(c)
 	if err != nil {
 		return nil, err
 	}
+	cc := c.Cloud
 	// Exchange cmdlets may run for up to 15 minutes on the server: the
 	// Exchange client keeps its own (longer) timeout over the session's
 	// transport, which trusts the configured CAs.
