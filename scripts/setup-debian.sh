@@ -12,8 +12,8 @@ fi
 # gcc and libc6-dev: cgo, which go test -race needs. time: /usr/bin/time
 # in scripts/bench-export.sh.
 # prometheus: promtool and a real server for the metrics tests. wixl and msitools:
-# build and inspect the Windows .msi. fakeroot: the .deb.
-packages=(samba samba-ad-dc winbind krb5-user ldb-tools ldap-utils iproute2 ca-certificates gcc libc6-dev time prometheus msitools wixl fakeroot)
+# build and inspect the Windows .msi. fakeroot: the .deb. make: `make packages`.
+packages=(samba samba-ad-dc winbind krb5-user ldb-tools ldap-utils iproute2 ca-certificates gcc libc6-dev time prometheus msitools wixl fakeroot make)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -79,7 +79,7 @@ address fixes with a journal that can undo every write.`,
 	}
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
-	root.AddCommand(a.versionCmd(), a.labCmd(), a.adCmd(), a.cloudCmd(), a.planCmd(), a.applyCmd(), a.journalCmd(), a.undoCmd(), a.configCmd())
+	root.AddCommand(a.versionCmd(), a.labCmd(), a.adCmd(), a.cloudCmd(), a.planCmd(), a.applyCmd(), a.journalCmd(), a.undoCmd(), a.configCmd(), a.runCmd(), a.serviceCmd())
 	return root
 }
 

@@ -3,8 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -21,11 +24,24 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// commandPaths lists every command of the tree, hidden ones included.
+func commandPaths(c *cobra.Command, prefix []string) [][]string {
+	out := [][]string{prefix}
+	for _, sub := range c.Commands() {
+		if sub.Name() == "help" || sub.Name() == "completion" {
+			continue
+		}
+		out = append(out, commandPaths(sub, append(slices.Clone(prefix), sub.Name()))...)
+	}
+	return out
+}
+
 func TestHelpOnEveryCommand(t *testing.T) {
-	for _, path := range [][]string{
-		{}, {"version"}, {"lab"}, {"lab", "up"}, {"lab", "down"}, {"lab", "status"},
-		{"ad"}, {"ad", "export"}, {"config"}, {"config", "validate"},
-	} {
+	paths := commandPaths((&app{}).rootCmd(), nil)
+	if len(paths) < 20 {
+		t.Fatalf("only %d commands found", len(paths))
+	}
+	for _, path := range paths {
 		t.Run(strings.Join(append([]string{"hybridsync"}, path...), " "), func(t *testing.T) {
 			code, out, _ := runCLI(t, append(path, "--help")...)
 			if code != 0 || !strings.Contains(out, "Usage:") {
@@ -44,6 +60,12 @@ func TestMissingRequiredFlags(t *testing.T) {
 		{[]string{"config", "validate"}, "--config is required"},
 		{[]string{"lab", "up"}, "--dir is required"},
 		{[]string{"lab", "down"}, "--dir is required"},
+		{[]string{"plan"}, "--config is required"},
+		{[]string{"apply"}, "--config is required"},
+		{[]string{"journal", "list"}, "--config is required"},
+		{[]string{"journal", "show", "X"}, "--config is required"},
+		{[]string{"undo", "X"}, "--config is required"},
+		{[]string{"run"}, "--config is required"},
 	} {
 		code, _, errOut := runCLI(t, tc.args...)
 		if code != 2 || !strings.Contains(errOut, tc.want) {

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -24,7 +23,7 @@ func startDaemon(name string, cmd *exec.Cmd, logPath, pidFile string) (int, erro
 	}
 	defer logf.Close()
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = newSessionAttr()
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("lab: start %s: %w", name, err)
 	}
@@ -36,7 +35,7 @@ func startDaemon(name string, cmd *exec.Cmd, logPath, pidFile string) (int, erro
 		err = os.WriteFile(pidFile, []byte(fmt.Sprintf("%d %d\n", pid, start)), 0o644)
 	}
 	if err != nil {
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		killGroup(pid, true)
 		return 0, fmt.Errorf("lab: record %s pid: %w", name, err)
 	}
 	return pid, nil
@@ -108,7 +107,7 @@ func stopDaemon(name, pidFile string, isExe func(string) bool, timeout time.Dura
 		_ = os.Remove(pidFile)
 		return nil
 	}
-	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	killGroup(pid, false)
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if _, ok := daemonPid(pidFile, isExe); !ok {
@@ -117,7 +116,7 @@ func stopDaemon(name, pidFile string, isExe func(string) bool, timeout time.Dura
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	killGroup(pid, true)
 	for i := 0; i < 50; i++ {
 		if _, ok := daemonPid(pidFile, isExe); !ok {
 			_ = os.Remove(pidFile)
