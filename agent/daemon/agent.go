@@ -91,6 +91,8 @@ func (a *agent) setConfig(cfg *config.Config, version string, at time.Time) {
 		a.reloaded = make(chan struct{}, 1)
 	}
 	a.metrics.SetReconcileInterval(a.interval(cfg))
+	// The migration engine has not landed: every configured group waits.
+	a.metrics.SetMigrations(map[metrics.MigrationState]int{metrics.MigrationPending: len(cfg.Migrations.Groups)})
 }
 
 func (a *agent) config() (*config.Config, string) {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/agent/config"
 	"github.com/hybridsync/hybridsync/cloud"
@@ -182,11 +184,24 @@ func (s *State) Read(ctx context.Context, cfg *config.Config, dir *ad.Client, te
 		// Cheaper and safer as a full read.
 		return s.Read(ctx, cfg, dir, tenant, true)
 	}
-	for _, g := range gets {
-		o, err := tenant.Get(ctx, g.Kind, g.ID)
-		if err != nil {
-			return st, cloudErr("re-read the tenant's %s %s: %w", g.Kind, g.ID, err)
-		}
+	// Re-read the changed objects, reconcile.concurrency at a time.
+	fetched := make([]*cloud.Object, len(gets))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(cfg.Reconcile.Concurrency, 1))
+	for i, want := range gets {
+		g.Go(func() error {
+			o, err := tenant.Get(gctx, want.Kind, want.ID)
+			if err != nil {
+				return cloudErr("re-read the tenant's %s %s: %w", want.Kind, want.ID, err)
+			}
+			fetched[i] = o
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return st, err
+	}
+	for _, o := range fetched {
 		cloudNext[o.ID] = o
 	}
 
