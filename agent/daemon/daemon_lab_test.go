@@ -1,12 +1,22 @@
+//go:build !windows
+
 package daemon
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -16,6 +26,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -119,27 +130,33 @@ func agentConfig(t *testing.T, l *labtest.Lab, extra string) (string, *proxy, *p
 
 // running is an agent started by startAgent.
 type running struct {
-	base string
-	done chan error
-	stop context.CancelFunc
+	base, addr string
+	// client and scheme are replaced for an agent serving TLS.
+	client *http.Client
+	scheme string
+	done   chan error
+	stop   context.CancelFunc
 }
 
-func startAgent(t *testing.T, cfgPath string) *running {
+func startAgent(t *testing.T, cfgPath string, mods ...func(*Options)) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
-	r := &running{done: make(chan error, 1), stop: cancel}
-	go func() {
-		r.done <- Run(ctx, Options{
-			ConfigPath: cfgPath, Listen: "127.0.0.1:0", Version: "test",
-			Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Interval: 2 * time.Second, RetryBase: 500 * time.Millisecond, ReloadEvery: 200 * time.Millisecond,
-			OnListen: func(a string) { addr <- a },
-		})
-	}()
+	r := &running{done: make(chan error, 1), stop: cancel, client: http.DefaultClient, scheme: "http"}
+	opts := Options{
+		ConfigPath: cfgPath, Listen: "127.0.0.1:0", Version: "test",
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Interval: 2 * time.Second, RetryBase: 500 * time.Millisecond, ReloadEvery: 200 * time.Millisecond,
+		OnListen: func(a string) { addr <- a },
+	}
+	for _, m := range mods {
+		m(&opts)
+	}
+	go func() { r.done <- Run(ctx, opts) }()
 	select {
 	case a := <-addr:
 		r.base = "http://" + a
+		r.addr = a
 	case err := <-r.done:
 		cancel()
 		t.Fatalf("the agent did not start: %v", err)
@@ -163,7 +180,7 @@ func startAgent(t *testing.T, cfgPath string) *running {
 
 func (r *running) get(t *testing.T, path string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(r.base + path)
+	resp, err := r.client.Get(r.scheme + "://" + r.addr + path)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
@@ -483,4 +500,77 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// SIGHUP reloads the config at once (the file watch is made too slow to
+// be the cause here).
+func TestLabAgentReloadsOnSIGHUP(t *testing.T) {
+	l := labtest.Get(t)
+	cfg, _, _ := agentConfig(t, l, "")
+	r := startAgent(t, cfg, func(o *Options) { o.ReloadEvery = time.Hour })
+	before := r.status(t).ConfigVersion
+	orig, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, append(orig, []byte("staging: true\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "reloaded on SIGHUP", func() (bool, string) {
+		st := r.status(t)
+		return st.ConfigVersion != before && st.Staging, fmt.Sprintf("%s staging=%v", st.ConfigVersion, st.Staging)
+	})
+}
+
+// http.tls serves every endpoint over HTTPS.
+func TestLabAgentServesTLS(t *testing.T) {
+	l := labtest.Get(t)
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "hybridsync-agent"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile := filepath.Join(dir, "agent.pem"), filepath.Join(dir, "agent.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, _ := agentConfig(t, l, fmt.Sprintf("http:\n  tls:\n    cert_file: %q\n    key_file: %q\n", certFile, keyFile))
+	r := startAgent(t, cfg)
+	// Plain HTTP is not served.
+	if resp, err := http.Get("http://" + r.addr + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Fatal("the TLS listener answered plain HTTP")
+		}
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(mustParse(t, der))
+	r.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	r.scheme = "https"
+	if code, body := r.get(t, "/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
+		t.Fatalf("https /healthz: %d %q", code, body)
+	}
+	if code, body := r.get(t, "/metrics"); code != 200 || !strings.Contains(body, "hybridsync_build_info") {
+		t.Fatalf("https /metrics: %d", code)
+	}
+}
+
+func mustParse(t *testing.T, der []byte) *x509.Certificate {
+	t.Helper()
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
