@@ -19,38 +19,11 @@ import (
 // dual-write fix as a pending action.
 func TestLabPlanFindsMailThatWillNotFlow(t *testing.T) {
 	l := labtest.Get(t)
-	synced := l.SyncedOU(t)
-	c := l.Client(t)
-	ctx := t.Context()
-	dom := l.Manifest.MailDomain
-	ouName, err := ad.RDNValue(synced)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alias := "x5-" + strings.ToLower(ouName[len(ouName)-8:])
-	userDN := ad.ChildDN("CN", "X500 Only "+alias, synced)
-	err = c.Add(ctx, userDN, []ad.Attribute{
-		{Name: "objectClass", Values: []string{"top", "person", "organizationalPerson", "user"}},
-		{Name: "sAMAccountName", Values: []string{alias}},
-		{Name: "userPrincipalName", Values: []string{alias + "@" + dom}},
-		{Name: "mail", Values: []string{alias + "@" + dom}},
-		{Name: "proxyAddresses", Values: []string{"x500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=" + alias}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	syncNow(t, l)
-	newMail := "renamed-" + alias + "@" + dom
-	if err := c.Modify(ctx, userDN, ad.Change{Op: ad.ReplaceValues, Attr: "mail", Values: []string{newMail}}); err != nil {
-		t.Fatal(err)
-	}
-	syncNow(t, l)
-	user, err := c.ReadRecipient(ctx, userDN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cu := findByImmutableID(t, labTenant(t, l), "user", user.GUID); cu == nil || cu.Mail != alias+"@"+dom {
-		t.Fatalf("the cloud should still hold the old address (seed 001), got %+v", cu)
+	user := seed001(t, l, l.SyncedOU(t), "x5")
+	userDN, newMail := user.DN, user.Mail
+	oldMail := strings.TrimPrefix(newMail, "renamed-")
+	if cu := findByImmutableID(t, labTenant(t, l), "user", user.GUID); cu == nil || cu.Mail != oldMail {
+		t.Fatalf("the cloud should still hold the old address %s (seed 001), got %+v", oldMail, cu)
 	}
 
 	saved := filepath.Join(t.TempDir(), "plan.json")
