@@ -321,3 +321,21 @@ func TestLabApplyKilledBetweenIntentAndDone(t *testing.T) {
 		t.Fatalf("the original entry is not undone: %+v", e)
 	}
 }
+
+// A reconcile.scope that matches nothing is an error, not an empty plan.
+func TestLabApplyRefusesAScopeThatMatchesNothing(t *testing.T) {
+	l := labtest.Get(t)
+	cfg, stateDir := scopedConfig(t, l, l.SyncedOU(t)) // a new, empty OU
+	for _, args := range [][]string{
+		{"apply", "-c", cfg, "--auto-approve"},
+		{"plan", "-c", cfg},
+	} {
+		code, _, errOut := runCLI(t, args...)
+		if code != 1 || !strings.Contains(errOut, "reconcile.scope") || !strings.Contains(errOut, "matches none of the") {
+			t.Fatalf("%v: exit %d, %s", args, code, errOut)
+		}
+	}
+	if es := journalEntries(t, cfg); len(es) != 0 {
+		t.Fatalf("%d journal entries in %s", len(es), stateDir)
+	}
+}

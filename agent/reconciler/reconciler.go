@@ -336,6 +336,12 @@ func BuildPlan(ctx context.Context, cfg *config.Config, cfgPath string, log *slo
 // finishPlan builds the plan of two snapshots and applies the config's
 // no-deletes limit and scope.
 func finishPlan(cfg *config.Config, as plan.ADSnapshot, cs plan.CloudSnapshot, opts plan.Options, allowDeletes bool) (plan.Plan, plan.ADSnapshot, error) {
+	keep := Scope(cfg, as)
+	if keep != nil && !slices.ContainsFunc(as.Objects, func(r *ad.Recipient) bool { return keep(r.DN, r.GUID) }) {
+		sc := cfg.Reconcile.Scope
+		return plan.Plan{}, as, fmt.Errorf("reconcile.scope (ous %s; kinds %s; domains %s) matches none of the %d recipients read: check it against ad.sync_ous",
+			orAll(sc.OUs), orAll(sc.Kinds), orAll(sc.Domains), len(as.Objects))
+	}
 	p, err := plan.Build(as, cs, opts)
 	if err != nil && !errors.Is(err, plan.ErrLimitExceeded) {
 		return p, as, err
@@ -345,8 +351,15 @@ func finishPlan(cfg *config.Config, as plan.ADSnapshot, cs plan.CloudSnapshot, o
 			p.Refused = err.Error()
 		}
 	}
-	if keep := Scope(cfg, as); keep != nil {
+	if keep != nil {
 		p = p.Narrow(keep)
 	}
 	return p, as, err
+}
+
+func orAll(v []string) string {
+	if len(v) == 0 {
+		return "all"
+	}
+	return strings.Join(v, ", ")
 }
