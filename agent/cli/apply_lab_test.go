@@ -42,42 +42,6 @@ func runProcess(t *testing.T, env []string, args ...string) (*os.ProcessState, s
 	return cmd.ProcessState, string(out)
 }
 
-// seed001 creates a mail-only user under ou whose proxyAddresses holds only
-// an x500 value, syncs it, changes its mail in AD and syncs again: the
-// cloud keeps the old address (seed 001). It returns the user as read now.
-func seed001(t *testing.T, l *labtest.Lab, ou, tag string) *ad.Recipient {
-	t.Helper()
-	c := l.Client(t)
-	ctx := t.Context()
-	dom := l.Manifest.MailDomain
-	ouName, err := ad.RDNValue(ou)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alias := tag + "-" + strings.ToLower(ouName[len(ouName)-8:])
-	userDN := ad.ChildDN("CN", "Seed001 "+alias, ou)
-	err = c.Add(ctx, userDN, []ad.Attribute{
-		{Name: "objectClass", Values: []string{"top", "person", "organizationalPerson", "user"}},
-		{Name: "sAMAccountName", Values: []string{alias}},
-		{Name: "userPrincipalName", Values: []string{alias + "@" + dom}},
-		{Name: "mail", Values: []string{alias + "@" + dom}},
-		{Name: "proxyAddresses", Values: []string{"x500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=" + alias}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	syncNow(t, l)
-	if err := c.Modify(ctx, userDN, ad.Change{Op: ad.ReplaceValues, Attr: "mail", Values: []string{"renamed-" + alias + "@" + dom}}); err != nil {
-		t.Fatal(err)
-	}
-	syncNow(t, l)
-	u, err := c.ReadRecipient(ctx, userDN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
-
 // scopedConfig is the lab's config with its own state directory and
 // reconcile.scope narrowed to ou, so that objects other tests create in
 // the lab at the same time do not appear in this test's plans.
@@ -159,7 +123,7 @@ func applyWhileSyncing(t *testing.T, l *labtest.Lab, args ...string) (int, strin
 func TestLabApplyDualWriteEndToEnd(t *testing.T) {
 	l := labtest.Get(t)
 	ou := l.SyncedOU(t)
-	user := seed001(t, l, ou, "ap")
+	user := l.Seed001(t, ou, "ap")
 	cfg, _ := scopedConfig(t, l, ou)
 	before := sortedProxyAddresses(t, l, user.DN)
 	dir := t.TempDir()
@@ -253,7 +217,7 @@ func TestLabApplyDualWriteEndToEnd(t *testing.T) {
 func TestLabApplyKilledBetweenIntentAndDone(t *testing.T) {
 	l := labtest.Get(t)
 	ou := l.SyncedOU(t)
-	user := seed001(t, l, ou, "kl")
+	user := l.Seed001(t, ou, "kl")
 	cfg, _ := scopedConfig(t, l, ou)
 	before := sortedProxyAddresses(t, l, user.DN)
 	args := []string{"apply", "-c", cfg, "--auto-approve", "--verify-timeout", "0"}

@@ -19,7 +19,7 @@ import (
 // dual-write fix as a pending action.
 func TestLabPlanFindsMailThatWillNotFlow(t *testing.T) {
 	l := labtest.Get(t)
-	user := seed001(t, l, l.SyncedOU(t), "x5")
+	user := l.Seed001(t, l.SyncedOU(t), "x5")
 	userDN, newMail := user.DN, user.Mail
 	oldMail := strings.TrimPrefix(newMail, "renamed-")
 	if cu := findByImmutableID(t, labTenant(t, l), "user", user.GUID); cu == nil || cu.Mail != oldMail {

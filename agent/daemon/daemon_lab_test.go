@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -573,4 +574,50 @@ func mustParse(t *testing.T, der []byte) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// In enforce mode the agent applies the dual-write fix through the journal
+// and the next plan is clean; with staging on it writes nothing.
+func TestLabAgentEnforces(t *testing.T) {
+	l := labtest.Get(t)
+	ou := l.SyncedOU(t)
+	user := l.Seed001(t, ou, "en")
+	scope := fmt.Sprintf("reconcile:\n  mode: enforce\n  scope:\n    ous:\n      - %q\n", ou)
+
+	// Staging: the fix is found and left alone.
+	staged, _, _ := agentConfig(t, l, scope+"staging: true\n")
+	r := startAgent(t, staged)
+	eventually(t, 60*time.Second, "the fix found in staging", func() (bool, string) {
+		st := r.status(t)
+		return len(st.LastRuns) > 0 && st.Actions == 1 && st.Staging, fmt.Sprintf("%+v", st.LastRuns)
+	})
+	r.stop()
+	got, err := l.Client(t).ReadRecipient(t.Context(), user.DN)
+	if err != nil || slices.Contains(got.ProxyAddresses.Raw(), "SMTP:"+user.Mail) {
+		t.Fatalf("staging wrote to AD: %v %q", err, got.ProxyAddresses.Raw())
+	}
+
+	cfg, _, _ := agentConfig(t, l, scope)
+	r = startAgent(t, cfg)
+	eventually(t, 60*time.Second, "the fix applied", func() (bool, string) {
+		st := r.status(t)
+		for _, run := range st.LastRuns {
+			if run.Applied == 1 {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%+v", st.LastRuns)
+	})
+	got, err = l.Client(t).ReadRecipient(t.Context(), user.DN)
+	if err != nil || !slices.Contains(got.ProxyAddresses.Raw(), "SMTP:"+user.Mail) {
+		t.Fatalf("AD does not hold SMTP:%s: %v %q", user.Mail, err, got.ProxyAddresses.Raw())
+	}
+	eventually(t, 30*time.Second, "no action pending after the fix", func() (bool, string) {
+		st := r.status(t)
+		return st.Actions == 0 && st.JournalIntent == 0, fmt.Sprintf("actions %d pending intents %d", st.Actions, st.JournalIntent)
+	})
+	_, m := r.get(t, "/metrics")
+	if v := metricValue(m, `hybridsync_reconcile_actions_applied_total{result="applied"}`); v != "1" {
+		t.Errorf("actions applied = %q, want 1", v)
+	}
 }
