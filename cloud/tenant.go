@@ -131,6 +131,11 @@ type DeltaResult struct {
 	// than unchanged.
 	Full   bool   `json:"full"`
 	Reason string `json:"reason,omitempty"`
+	// Restarted is true when the round started over part way (the link
+	// expired mid-round): objects passed to the callback before the
+	// restart may be stale or deleted since, and a caller that builds a
+	// full picture from the round must read it again from scratch.
+	Restarted bool `json:"restarted,omitempty"`
 }
 
 // SyncBehavior is a group's Source of Authority setting

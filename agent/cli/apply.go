@@ -81,7 +81,10 @@ func (a *app) recoverJournal(ctx context.Context, j *journal.Journal, dir apply.
 		fmt.Fprintf(a.stderr, "recovered: entry %s had not reached AD before the interruption; recorded as failed, nothing to undo\n", id)
 	}
 	for _, id := range rep.RolledBack {
-		fmt.Fprintf(a.stderr, "recovered: entry %s was half applied; its values were put back to the before-image (rolled back)\n", id)
+		fmt.Fprintf(a.stderr, "recovered: entry %s was rolled back\n", id)
+	}
+	for _, s := range rep.Superseded {
+		fmt.Fprintf(a.stderr, "recovered: entry %s is superseded: %v\n", s.ID, s.Err)
 	}
 	if err != nil {
 		return fmt.Errorf("recover the journal: %w", err)
@@ -157,8 +160,10 @@ func approvedActions(saved, fresh plan.Plan, path string) ([]plan.Action, []plan
 		switch {
 		case !ok:
 			stale = append(stale, fmt.Sprintf("%s: the fix is no longer proposed (fixed or changed since)", act.ObjectDN))
-		case !sameAction(act, now):
+		case act.USNChanged != now.USNChanged:
 			stale = append(stale, fmt.Sprintf("%s: changed since the plan (uSNChanged %d, now %d)", act.ObjectDN, act.USNChanged, now.USNChanged))
+		case !sameAction(act, now):
+			stale = append(stale, fmt.Sprintf("%s: the fix proposed now differs from the saved one", act.ObjectDN))
 		}
 		delete(byGUID, strings.ToLower(act.ObjectGUID))
 	}
@@ -213,7 +218,8 @@ is one value-level LDAP modify, journalled in the state directory with the
 object's before-image, so ` + "`hybridsync undo ID`" + ` can restore it. Then apply waits
 (--verify-timeout) for the next sync cycle to show each fix in the tenant.
 
-Exit codes: 0 every fix applied (and verified), 1 anything else.`,
+Exit codes: 0 every fix applied (and verified), 2 a usage error, 1 anything
+else.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireFlag("config", cfgPath); err != nil {
@@ -271,6 +277,8 @@ func (a *app) runApply(ctx context.Context, cfg *config.Config, cfgPath, planPat
 	if err != nil {
 		return fmt.Errorf("apply: %w; nothing written", err)
 	}
+	// Closed before the (long) verification, so that the service and
+	// `journal list` are not locked out meanwhile; Close is idempotent.
 	defer j.Close()
 	if err := a.recoverJournal(ctx, j, dir); err != nil {
 		return fmt.Errorf("apply: %w", err)
@@ -331,11 +339,13 @@ func (a *app) runApply(ctx context.Context, cfg *config.Config, cfgPath, planPat
 			fmt.Fprintf(a.stdout, "%d more fixes are proposed now that were not in %s: run plan again to review them.\n", len(extra), planPath)
 		}
 	}
+	_ = j.Close()
+	_ = dir.Close()
 	unverified := 0
 	if aerr == nil && len(applied) > 0 && vopts.Timeout > 0 {
 		tenant, err := cloudTenant(cfg, log, nil)
 		if err != nil {
-			return fmt.Errorf("apply: verify: %w", err)
+			return fmt.Errorf("apply: verify: %w (the fixes are written: hybridsync journal list --run %s)", err, rep.RunID)
 		}
 		if !asJSON {
 			fmt.Fprintf(a.stdout, "Waiting up to %s for the next sync cycle to show the fixes in the tenant...\n", vopts.Timeout)

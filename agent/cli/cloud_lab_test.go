@@ -151,10 +151,9 @@ func TestLabCloudFollowsADThroughSync(t *testing.T) {
 	if _, err := c.Move(ctx, groupDN, outside); err != nil {
 		t.Fatal(err)
 	}
-	rep = syncNow(t, l)
-	if rep.Deleted < 1 {
-		t.Fatalf("report %+v: the group should have been deleted", rep)
-	}
+	// The lab's own 30-second cycle (or another test's) may run the
+	// deletion before this one does, so the end state is what counts.
+	syncNow(t, l)
 	if g := findByImmutableID(t, tenant, cloud.KindGroup, group.GUID); g != nil {
 		t.Fatalf("group still in the tenant after leaving scope: %+v", g)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,12 +27,23 @@ const maxRuns = 10
 // agent is one running agent. mu guards the fields from cfg to pending;
 // the clients and the State belong to the scheduler goroutine alone.
 type agent struct {
-	opts    Options
-	log     *slog.Logger
-	metrics *metrics.Metrics
-	started time.Time
+	opts Options
+	log  *slog.Logger
+	// stateDir is state_dir as the agent started: the instance lock is
+	// held there, so a reload does not move it.
+	stateDir string
+	metrics  *metrics.Metrics
+	started  time.Time
 	// reloaded wakes the scheduler after a new config was taken.
 	reloaded chan struct{}
+	// rejected is the version of the last config file that did not load
+	// (the watcher goroutine's own).
+	rejected string
+	// refused remembers the actions the DC refused, by objectGUID and the
+	// uSNChanged they were planned from, so enforce mode does not retry
+	// (and journal) them every run until the object changes (the
+	// scheduler's own).
+	refused map[string]int64
 
 	mu         sync.Mutex
 	cfg        *config.Config
@@ -112,9 +124,16 @@ func (a *agent) interval(cfg *config.Config) time.Duration {
 // running config in place.
 func (a *agent) reload(why string) {
 	_, old := a.config()
+	if why != "SIGHUP" {
+		// Report a rejected file once, not at every check.
+		if v, err := fileVersion(a.opts.ConfigPath); err == nil && (v == old || v == a.rejected) {
+			return
+		}
+	}
 	cfg, version, err := load(a.opts.ConfigPath)
 	now := time.Now()
 	if err != nil {
+		a.rejected, _ = fileVersion(a.opts.ConfigPath)
 		a.metrics.ConfigReloaded(false, now)
 		a.mu.Lock()
 		a.lastReload = reloadStatus{At: now, Error: err.Error()}
@@ -129,6 +148,7 @@ func (a *agent) reload(why string) {
 	if cfg.StateDir != oldCfg.StateDir || cfg.HTTP != oldCfg.HTTP {
 		a.log.Warn("config: state_dir and http take effect at the next restart", "trigger", why)
 	}
+	cfg.StateDir = a.stateDir
 	a.setConfig(cfg, version, now)
 	a.metrics.ConfigReloaded(true, now)
 	a.log.Info("config: reloaded", "trigger", why, "config_version", version, "previous_version", old, "mode", cfg.Reconcile.Mode)
@@ -138,14 +158,12 @@ func (a *agent) reload(why string) {
 	}
 }
 
-// watchConfig reloads on SIGHUP and when the file's content changes.
-func (a *agent) watchConfig(ctx context.Context) {
+// watchConfig reloads on hup (SIGHUP) and when the file's content changes.
+func (a *agent) watchConfig(ctx context.Context, hup <-chan os.Signal) {
 	every := a.opts.ReloadEvery
 	if every <= 0 {
 		every = 5 * time.Second
 	}
-	hup, stop := hangups()
-	defer stop()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -160,8 +178,9 @@ func (a *agent) watchConfig(ctx context.Context) {
 	}
 }
 
-// schedule runs reconciles until ctx ends.
+// schedule runs reconciles until ctx ends, then closes its clients.
 func (a *agent) schedule(ctx context.Context) {
+	defer a.closeClients()
 	failures := 0
 	for ctx.Err() == nil {
 		cfg, _ := a.config()
@@ -356,6 +375,17 @@ func (a *agent) runOnce(ctx context.Context) (err error) {
 	if !cfg.Enforcing() || len(p.Actions) == 0 {
 		return nil
 	}
+	todo := p.Actions[:0:0]
+	for _, act := range p.Actions {
+		if usn, ok := a.refused[strings.ToLower(act.ObjectGUID)]; ok && usn == act.USNChanged {
+			continue // refused before, and unchanged since
+		}
+		todo = append(todo, act)
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	p.Actions = todo
 	applied, err := a.applyActions(ctx, cfg, p)
 	rs.Applied = applied
 	return err
@@ -380,27 +410,29 @@ func objectKind(k string) metrics.ObjectKind {
 
 // openJournal opens the journal for one write phase: the lock is held only
 // meanwhile, so that `hybridsync journal list` works while the service runs.
-func (a *agent) openJournal(cfg *config.Config) (*journal.Journal, error) {
-	return journal.Open(journal.Options{Path: filepath.Join(cfg.StateDir, "journal.db"), LockTimeout: 30 * time.Second, Logger: a.log})
+func (a *agent) openJournal() (*journal.Journal, error) {
+	return journal.Open(journal.Options{Path: filepath.Join(a.stateDir, "journal.db"), LockTimeout: 30 * time.Second, Logger: a.log})
 }
 
 // recoverJournal resolves pending intents and updates the pending gauge.
 func (a *agent) recoverJournal(ctx context.Context, cfg *config.Config) error {
-	path := filepath.Join(cfg.StateDir, "journal.db")
+	path := filepath.Join(a.stateDir, "journal.db")
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		a.metrics.SetJournalPending(0, time.Time{})
 		return nil
 	}
-	j, err := a.openJournal(cfg)
+	j, err := a.openJournal()
 	if err != nil {
 		return err
 	}
 	defer j.Close()
 	pending, err := j.Pending()
-	if err == nil && len(pending) > 0 && !cfg.Staging {
+	// Resolving reads only, but it is part of writing: only an agent that
+	// may write does it (observe and staging just report the count).
+	if err == nil && len(pending) > 0 && cfg.Enforcing() {
 		rep, rerr := j.Recover(ctx, apply.Resolver(a.dir))
 		a.log.Info("journal: recovered interrupted writes", "done", len(rep.Done), "not_applied", len(rep.NotApplied),
-			"rolled_back", len(rep.RolledBack), "unresolved", len(rep.Unresolved))
+			"superseded", len(rep.Superseded), "unresolved", len(rep.Unresolved))
 		err = rerr
 		pending, _ = j.Pending()
 	}
@@ -417,7 +449,7 @@ func (a *agent) recoverJournal(ctx context.Context, cfg *config.Config) error {
 
 // applyActions applies the plan's actions in enforce mode.
 func (a *agent) applyActions(ctx context.Context, cfg *config.Config, p plan.Plan) (int, error) {
-	j, err := a.openJournal(cfg)
+	j, err := a.openJournal()
 	if err != nil {
 		return 0, fmt.Errorf("reconcile: apply: %w", err)
 	}
@@ -430,6 +462,12 @@ func (a *agent) applyActions(ctx context.Context, cfg *config.Config, p plan.Pla
 		if o.Result == apply.Applied {
 			applied++
 		} else {
+			if o.Result == apply.Refused {
+				if a.refused == nil {
+					a.refused = map[string]int64{}
+				}
+				a.refused[strings.ToLower(o.Action.ObjectGUID)] = o.Action.USNChanged
+			}
 			a.log.Warn("reconcile: fix not applied", "result", string(o.Result), "entry_id", o.EntryID, "error", o.Err)
 		}
 	}

@@ -97,7 +97,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer lock.Unlock()
 
 	m := metrics.New(metrics.BuildInfo{Version: opts.Version, Revision: opts.Revision})
-	a := &agent{opts: opts, log: log, metrics: m, started: time.Now()}
+	a := &agent{opts: opts, log: log, metrics: m, started: time.Now(), stateDir: cfg.StateDir}
 	a.setConfig(cfg, version, time.Now())
 	m.ConfigReloaded(true, time.Now())
 
@@ -105,6 +105,10 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Listen != "" {
 		listen = opts.Listen
 	}
+	// SIGHUP is caught from before the agent says it is up, so that a
+	// reload signal never finds the default action (exit) in place.
+	hup, stopHup := hangups()
+	defer stopHup()
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("run: listen on %s: %w", listen, err)
@@ -131,7 +135,7 @@ func Run(ctx context.Context, opts Options) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); a.watchConfig(runCtx) }()
+	go func() { defer wg.Done(); a.watchConfig(runCtx, hup) }()
 	go func() { defer wg.Done(); a.schedule(runCtx) }()
 
 	var result error
@@ -153,7 +157,6 @@ func Run(ctx context.Context, opts Options) error {
 	case <-shutCtx.Done():
 		log.Warn("run: work did not stop in time; exiting anyway (the journal resolves interrupted writes at the next start)")
 	}
-	a.closeClients()
 	log.Info("run: agent stopped")
 	return result
 }
@@ -169,8 +172,22 @@ func load(path string) (*config.Config, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	return cfg, versionOf(data), nil
+}
+
+// versionOf is a config's version: the first 12 hex digits of its SHA-256.
+func versionOf(data []byte) string {
 	sum := sha256.Sum256(data)
-	return cfg, hex.EncodeToString(sum[:6]), nil
+	return hex.EncodeToString(sum[:6])
+}
+
+// fileVersion is the version load would give the file now.
+func fileVersion(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return versionOf(data), nil
 }
 
 // jittered stretches d by up to frac of itself.

@@ -3,6 +3,7 @@ package reconciler
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -139,10 +140,20 @@ func (s *State) Read(ctx context.Context, cfg *config.Config, dir *ad.Client, te
 			link = s.links[kind]
 		}
 		var seen []*cloud.Object
-		dres, err := tenant.Delta(ctx, kind, link, func(o *cloud.Object) error {
+		collect := func(o *cloud.Object) error {
 			seen = append(seen, o)
 			return nil
-		})
+		}
+		dres, err := tenant.Delta(ctx, kind, link, collect)
+		if err == nil && dres.Restarted {
+			// Objects seen before the restart may be gone: read the whole
+			// kind again, once, from scratch.
+			seen = nil
+			dres, err = tenant.Delta(ctx, kind, "", collect)
+			if err == nil && dres.Restarted {
+				err = errors.New("the delta round restarted twice")
+			}
+		}
 		if err != nil {
 			return st, cloudErr("read the tenant's %ss: %w", kind, err)
 		}
@@ -233,7 +244,9 @@ func (s *State) Read(ctx context.Context, cfg *config.Config, dir *ad.Client, te
 	s.ad, s.cloud, s.links, s.mailboxes, s.domains = adNext, cloudNext, links, mailboxes, domains
 	next := res.Next
 	s.watermark = &next
-	if st.Full {
+	if full {
+		// Only a read that was full on both sides from the start counts
+		// as the scheduled full read.
 		s.FullAt = time.Now()
 	}
 	return st, nil

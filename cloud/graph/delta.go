@@ -103,7 +103,7 @@ func (c *Client) Delta(ctx context.Context, kind cloud.Kind, deltaLink string, f
 			// are passed again; callers must be idempotent anyway.
 			c.cfg.Logger.Warn("graph: delta state expired; full resync", "kind", string(kind))
 			requests := out.Requests
-			out = cloud.DeltaResult{Full: true, Reason: "delta state expired (410 Gone): full resync"}
+			out = cloud.DeltaResult{Full: true, Reason: "delta state expired (410 Gone): full resync", Restarted: out.Objects > 0}
 			out.Requests = requests
 			link, restarted = "", true
 			clear(seen)

@@ -485,7 +485,7 @@ func TestDeltaResyncsWhenStateExpiresMidRound(t *testing.T) {
 	if err != nil {
 		t.Fatalf("delta with state expiring mid-round: %v", err)
 	}
-	if !res.Complete || !res.Full || !strings.Contains(res.Reason, "410") || res.DeltaLink == "" || len(seen) != 250 {
+	if !res.Complete || !res.Full || !res.Restarted || !strings.Contains(res.Reason, "410") || res.DeltaLink == "" || len(seen) != 250 {
 		t.Fatalf("result %+v, saw %d users", res, len(seen))
 	}
 }

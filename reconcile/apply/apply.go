@@ -20,11 +20,14 @@
 //     what it shows, or left pending for the next start.
 //
 // Resolve decides pending entries from the directory alone, never by
-// replaying the intent blindly: every added value present and every
-// deleted value gone means done; the reverse means not applied; anything
-// else (possible only when someone else edited the same values) is
-// compensated value by value back to the before-image and recorded as
-// rolled back.
+// replaying the intent blindly: an unchanged uSNChanged, or every deleted
+// value present and no added one, means not applied; every added value
+// present and every deleted value gone means done. Anything else is
+// possible only when someone else edited the same values since (a modify is
+// atomic), so the outcome cannot be told: the entry is recorded as
+// superseded and the object is left as that person left it, never
+// "corrected" without a journal record. A deleted object supersedes its
+// entries too.
 package apply
 
 import (
@@ -117,8 +120,9 @@ const (
 	// NotApplied: the connection was lost and the re-read shows the
 	// modify did not happen.
 	NotApplied Result = "not_applied"
-	// RolledBack: the outcome was mixed and was compensated.
-	RolledBack Result = "rolled_back"
+	// Superseded: the connection was lost and the object was changed by
+	// someone else before it could be re-read; left as it is.
+	Superseded Result = "superseded"
 	// Unknown: the outcome could not be settled; the entry is pending
 	// and the next start resolves it.
 	Unknown Result = "unknown"
@@ -285,7 +289,7 @@ func (a *Applier) settleFailedWrite(ctx context.Context, o Outcome, e journal.En
 	// The outcome is unknown: settle it from a re-read now.
 	res, rerr := Resolve(ctx, a.Dir, e)
 	switch {
-	case rerr != nil || res == journal.Unresolved:
+	case res == journal.Unresolved:
 		o.Result, o.Err = Unknown, errors.Join(werr, rerr)
 		return o, nil
 	case res == journal.ResolvedDone:
@@ -295,8 +299,8 @@ func (a *Applier) settleFailedWrite(ctx context.Context, o Outcome, e journal.En
 		o.Result, o.Err = NotApplied, werr
 		return o, recordErr(e.ID, a.Journal.Fail(e.ID, werr))
 	default:
-		o.Result, o.Err = RolledBack, werr
-		return o, recordErr(e.ID, a.Journal.MarkRolledBack(e.ID))
+		o.Result, o.Err = Superseded, errors.Join(werr, rerr)
+		return o, recordErr(e.ID, a.Journal.MarkSuperseded(e.ID, rerr))
 	}
 }
 
@@ -368,9 +372,9 @@ func stateOf(r *ad.Recipient, act plan.Action) state {
 }
 
 // Resolve re-reads the object of a pending entry and says what became of
-// its write; a mixed state is compensated first (see the package doc). It
-// is the journal.Resolver for AD entries; entries of other operations are
-// left Unresolved with an error.
+// its write (see the package doc); it writes nothing. It is the
+// journal.Resolver for AD entries; entries of other operations are left
+// Unresolved with an error.
 func Resolve(ctx context.Context, dir Directory, e journal.Entry) (journal.Resolution, error) {
 	in, err := IntentOf(e)
 	if err != nil {
@@ -379,7 +383,14 @@ func Resolve(ctx context.Context, dir Directory, e journal.Entry) (journal.Resol
 	act := in.Action
 	r, err := dir.FindByGUID(ctx, act.ObjectGUID)
 	if err != nil {
+		if retry.ClassOf(err) == retry.NotFound {
+			return journal.ResolvedSuperseded, fmt.Errorf("%s (objectGUID %s) no longer exists: nothing to finish or undo", act.ObjectDN, act.ObjectGUID)
+		}
 		return journal.Unresolved, fmt.Errorf("resolve entry %s: re-read %s: %w", e.ID, act.ObjectDN, err)
+	}
+	var before Image
+	if json.Unmarshal(e.Before, &before) == nil && before.USNChanged != 0 && r.USNChanged == before.USNChanged {
+		return journal.ResolvedNotApplied, nil // not modified at all since the intent
 	}
 	switch stateOf(r, act) {
 	case stateApplied:
@@ -387,11 +398,8 @@ func Resolve(ctx context.Context, dir Directory, e journal.Entry) (journal.Resol
 	case stateNotApplied:
 		return journal.ResolvedNotApplied, nil
 	}
-	comp := compensation(r, act)
-	if err := dir.Modify(ctx, r.DN, comp.Changes()...); err != nil {
-		return journal.Unresolved, fmt.Errorf("resolve entry %s: compensate %s: %w", e.ID, r.DN, err)
-	}
-	return journal.ResolvedRolledBack, nil
+	return journal.ResolvedSuperseded, fmt.Errorf("%s's %s changed since the intent (someone else edited the same values), so whether this write happened cannot be told; the object was left as it is: compare it with the before-image (hybridsync journal show %s)",
+		r.DN, act.Attribute, e.ID)
 }
 
 // compensation is the value-level change that takes the action's values

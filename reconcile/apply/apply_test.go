@@ -219,7 +219,7 @@ func TestApplySettlesEveryOutcome(t *testing.T) {
 }
 
 // A process killed between intent and done: Recover settles the entry from
-// the directory, and compensates a state someone else half-changed.
+// the directory, and leaves alone a state someone else changed since.
 func TestRecoverSettlesInterruptedWrites(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -238,7 +238,8 @@ func TestRecoverSettlesInterruptedWrites(t *testing.T) {
 			if err := f.modify(dn, []ad.Change{{Op: ad.DeleteValues, Attr: "proxyAddresses", Values: []string{"smtp:pat@lab.test"}}}); err != nil {
 				panic(err)
 			}
-		}, journal.RolledBack, []string{"SMTP:pat@lab.test", "smtp:pat.new@lab.test", "x500:/o=Org/cn=pat"}},
+		}, journal.Superseded, []string{"SMTP:pat.new@lab.test", "x500:/o=Org/cn=pat"}},
+		{"object deleted since", AfterIntent, func(f *fakeDir) { delete(f.objs, guid) }, journal.Superseded, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, j := seedDir(), openJournal(t)
@@ -263,13 +264,20 @@ func TestRecoverSettlesInterruptedWrites(t *testing.T) {
 			if len(pending) != 1 {
 				t.Fatalf("%d pending entries after the kill, want 1", len(pending))
 			}
+			n := f.modifies
 			rep, err := j.Recover(t.Context(), Resolver(f))
+			if f.modifies != n {
+				t.Fatalf("recovery wrote to the directory (%d modifies)", f.modifies-n)
+			}
 			if err != nil || !rep.Clean() {
 				t.Fatalf("recover: %v %+v", err, rep)
 			}
 			e, _ := j.Get(pending[0].ID)
 			if e.State != tc.want {
 				t.Fatalf("entry %s after recover, want %s", e.State, tc.want)
+			}
+			if tc.proxy == nil {
+				return
 			}
 			got := sortedProxies(f)
 			if !slices.Equal(got, tc.proxy) {
@@ -328,5 +336,24 @@ func TestUndoRefusesEntriesWithNothingToUndo(t *testing.T) {
 	}
 	if f.modifies != 0 {
 		t.Fatalf("%d modifies", f.modifies)
+	}
+}
+
+// Undo never leaves two primary addresses.
+func TestUndoRefusesToLeaveTwoPrimaries(t *testing.T) {
+	f, j := seedDir(), openJournal(t)
+	a := &Applier{Dir: f, Journal: j}
+	out, err := a.Apply(t.Context(), []plan.Action{dualWrite()})
+	if err != nil || out[0].Result != Applied {
+		t.Fatal(err, out)
+	}
+	// An admin makes a third address primary.
+	if err := f.modify(dn, []ad.Change{{Op: ad.DeleteValues, Attr: "proxyAddresses", Values: []string{"SMTP:pat.new@lab.test"}},
+		{Op: ad.AddValues, Attr: "proxyAddresses", Values: []string{"smtp:pat.new@lab.test", "SMTP:third@lab.test"}}}); err != nil {
+		t.Fatal(err)
+	}
+	n := f.modifies
+	if _, err := a.Undo(t.Context(), out[0].EntryID, true); !errors.Is(err, ErrNotUndoable) || !strings.Contains(err.Error(), "2 primary") || f.modifies != n {
+		t.Fatalf("forced undo: %v (%d modifies)", err, f.modifies-n)
 	}
 }

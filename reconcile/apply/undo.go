@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/hybridsync/hybridsync/reconcile/journal"
 )
@@ -50,6 +51,8 @@ func (a *Applier) Undo(ctx context.Context, id string, force bool) (UndoResult, 
 	case journal.Done:
 	case journal.Undone:
 		return res, fmt.Errorf("undo %s: %w: it was already undone by entry %s", id, ErrNotUndoable, orig.UndoneBy)
+	case journal.Superseded:
+		return res, fmt.Errorf("undo %s: %w: its outcome could not be told because the object changed since (%s); compare `hybridsync journal show %s` with the object and correct it by hand", id, ErrNotUndoable, orig.Error, id)
 	case journal.Pending:
 		return res, fmt.Errorf("undo %s: %w: its outcome is not known yet (pending); run apply or the agent so that it is resolved first", id, ErrNotUndoable)
 	default:
@@ -79,6 +82,9 @@ func (a *Applier) Undo(ctx context.Context, id string, force bool) (UndoResult, 
 	expected, err := rev.Apply(r)
 	if err != nil {
 		return res, fmt.Errorf("undo %s: %w", id, err)
+	}
+	if n := primaries(expected.ProxyAddresses.Raw()); n > 1 {
+		return res, fmt.Errorf("undo %s: %w: reversing it now would leave %s with %d primary (SMTP:) addresses, because its addresses changed since; nothing written", id, ErrNotUndoable, r.DN, n)
 	}
 	after := ImageOf(expected)
 	after.USNChanged = 0
@@ -118,4 +124,15 @@ func (a *Applier) Undo(ctx context.Context, id string, force bool) (UndoResult, 
 	}
 	res.Entry, _ = a.Journal.Get(e.ID)
 	return res, nil
+}
+
+// primaries counts the primary SMTP addresses ("SMTP:", upper case).
+func primaries(vals []string) int {
+	n := 0
+	for _, v := range vals {
+		if strings.HasPrefix(v, "SMTP:") {
+			n++
+		}
+	}
+	return n
 }

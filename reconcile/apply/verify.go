@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hybridsync/hybridsync/reconcile/retry"
+
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/cloud"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
@@ -40,7 +42,8 @@ type VerifyOptions struct {
 // objects not yet verified, one filtered listing each
 // (proxyAddresses/any(p:p eq 'SMTP:...'), the literal built with
 // cloud.Quote). It returns every action's verification;
-// an error means ctx ended or a read failed in a way retrying will not fix.
+// an error means ctx ended or a read failed in a way retrying will not fix
+// (a retryable failure only skips that object's round).
 func Verify(ctx context.Context, t cloud.Tenant, applied []Outcome, opts VerifyOptions) ([]Verification, error) {
 	if opts.Interval <= 0 {
 		opts.Interval = 30 * time.Second
@@ -53,15 +56,37 @@ func Verify(ctx context.Context, t cloud.Tenant, applied []Outcome, opts VerifyO
 	for i, o := range applied {
 		out[i].Action = o.Action
 	}
+	// The deadline also cancels a round in flight.
 	deadline := after(opts.Timeout)
+	vctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	expired := make(chan struct{})
+	go func() {
+		select {
+		case <-deadline:
+			close(expired)
+			cancel()
+		case <-vctx.Done():
+		}
+	}()
 	for {
 		left := 0
 		for i, o := range applied {
 			if out[i].Verified {
 				continue
 			}
-			v, err := verifyOne(ctx, t, o)
-			if err != nil {
+			v, err := verifyOne(vctx, t, o)
+			switch {
+			case err == nil:
+			case ctx.Err() != nil:
+				return out, fmt.Errorf("verify: %w", ctx.Err())
+			case vctx.Err() != nil:
+				return out, nil // the deadline passed mid-round
+			case retry.ClassOf(err) == retry.Retryable:
+				// The tenant is busy or away: try again next round.
+				left++
+				continue
+			default:
 				return out, err
 			}
 			out[i] = v
@@ -75,8 +100,8 @@ func Verify(ctx context.Context, t cloud.Tenant, applied []Outcome, opts VerifyO
 		wait := opts.Interval + time.Duration(rand.Int64N(int64(opts.Interval/10)+1))
 		select {
 		case <-ctx.Done():
-			return out, fmt.Errorf("apply: verify: %w", ctx.Err())
-		case <-deadline:
+			return out, fmt.Errorf("verify: %w", ctx.Err())
+		case <-expired:
 			return out, nil
 		case <-after(wait):
 		}
@@ -108,14 +133,16 @@ func verifyOne(ctx context.Context, t cloud.Tenant, o Outcome) (Verification, er
 		}
 		v.Seen = fmt.Sprintf("%s %s mail=%s", c.Kind, c.ID, c.Mail)
 		for _, p := range c.ProxyAddresses {
-			if p == primary && strings.EqualFold(c.Mail, o.Action.Mail) {
+			// "SMTP:" marks the primary exactly; the address itself is
+			// compared as Exchange does, whatever its case.
+			if addr, ok := strings.CutPrefix(p, "SMTP:"); ok && strings.EqualFold(addr, o.Action.Mail) && strings.EqualFold(c.Mail, o.Action.Mail) {
 				v.Verified = true
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return v, fmt.Errorf("apply: verify %s in the tenant: %w", o.Action.ObjectDN, err)
+		return v, fmt.Errorf("verify %s in the tenant: %w", o.Action.ObjectDN, err)
 	}
 	return v, nil
 }

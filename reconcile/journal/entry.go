@@ -31,11 +31,15 @@ const (
 	RolledBack State = "rolled_back"
 	// Undone: the write happened and a later entry (UndoneBy) reversed it.
 	Undone State = "undone"
+	// Superseded: the outcome cannot be told because the object changed
+	// since (someone else edited the same values, or deleted the object);
+	// the object was left as it is. Error says what was found.
+	Superseded State = "superseded"
 )
 
 func (s State) valid() bool {
 	switch s {
-	case Pending, Done, Failed, RolledBack, Undone:
+	case Pending, Done, Failed, RolledBack, Undone, Superseded:
 		return true
 	}
 	return false
@@ -45,7 +49,7 @@ func (s State) valid() bool {
 func allowed(from, to State) bool {
 	switch from {
 	case Pending:
-		return to == Done || to == Failed || to == RolledBack
+		return to == Done || to == Failed || to == RolledBack || to == Superseded
 	case Done:
 		return to == Undone
 	}

@@ -353,6 +353,20 @@ func (j *Journal) MarkRolledBack(id string) error {
 	return j.transition("journal.MarkRolledBack", id, RolledBack, nil)
 }
 
+// MarkSuperseded records that the outcome of entry id cannot be told
+// because the object changed since; cause (what was found) is stored as
+// text. Nothing is written to the object.
+func (j *Journal) MarkSuperseded(id string, cause error) error {
+	msg := "the object changed since the intent"
+	if cause != nil {
+		msg = cause.Error()
+	}
+	return j.transition("journal.MarkSuperseded", id, Superseded, func(_ *bolt.Bucket, e *Entry, _ time.Time) error {
+		e.Error = msg
+		return nil
+	})
+}
+
 // Get returns entry id; an unknown id is classed retry.NotFound.
 func (j *Journal) Get(id string) (Entry, error) {
 	const op = "journal.Get"

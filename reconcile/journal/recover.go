@@ -21,6 +21,10 @@ const (
 	// ResolvedRolledBack: the write had (partly) happened and the resolver
 	// compensated it; the entry becomes RolledBack.
 	ResolvedRolledBack
+	// ResolvedSuperseded: the target changed since in a way that hides
+	// whether the write happened (or is gone); the resolver left it alone
+	// and its error says what it found. The entry becomes Superseded.
+	ResolvedSuperseded
 )
 
 func (r Resolution) String() string {
@@ -31,6 +35,8 @@ func (r Resolution) String() string {
 		return "not_applied"
 	case ResolvedRolledBack:
 		return "rolled_back"
+	case ResolvedSuperseded:
+		return "superseded"
 	case Unresolved:
 		return "unresolved"
 	}
@@ -38,7 +44,9 @@ func (r Resolution) String() string {
 }
 
 // Resolver re-reads the target of a Pending entry and says what became of
-// the write. It must not blindly replay the intent.
+// the write. It must not blindly replay the intent. An error means the
+// entry stays Pending, except with ResolvedSuperseded, where the error is
+// the reason recorded.
 type Resolver func(ctx context.Context, e Entry) (Resolution, error)
 
 // RecoverIssue is a Pending entry Recover left Pending, and why.
@@ -52,6 +60,7 @@ type RecoverReport struct {
 	Done       []string
 	NotApplied []string
 	RolledBack []string
+	Superseded []RecoverIssue
 	// Unresolved entries are still Pending: the resolver could not tell,
 	// returned an error, or recording its verdict failed.
 	Unresolved []RecoverIssue
@@ -86,6 +95,15 @@ func (j *Journal) Recover(ctx context.Context, resolve Resolver) (RecoverReport,
 			return rep, err
 		}
 		res, rerr := resolve(ctx, e)
+		if res == ResolvedSuperseded {
+			if terr := j.MarkSuperseded(e.ID, rerr); terr != nil {
+				rep.Unresolved = append(rep.Unresolved, RecoverIssue{ID: e.ID, Err: terr})
+				continue
+			}
+			j.log.Info("journal recovery", "id", e.ID, "object", e.Object, "operation", e.Operation, "verdict", res, "reason", fmt.Sprint(rerr))
+			rep.Superseded = append(rep.Superseded, RecoverIssue{ID: e.ID, Err: rerr})
+			continue
+		}
 		if rerr != nil {
 			j.log.Warn("journal recovery: resolver failed, entry stays pending", "id", e.ID, "object", e.Object, "err", rerr)
 			rep.Unresolved = append(rep.Unresolved, RecoverIssue{ID: e.ID, Err: rerr})

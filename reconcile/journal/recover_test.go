@@ -73,3 +73,20 @@ func TestRecoverReportsBadVerdicts(t *testing.T) {
 		t.Errorf("entry resolved elsewhere is %s, want done", got.State)
 	}
 }
+
+func TestRecoverRecordsSuperseded(t *testing.T) {
+	j, _ := tempJournal(t, stepClock(t0, time.Second))
+	e := mustBegin(t, j, adModify("r", "CN=U1"))
+	why := errors.New("proxyAddresses changed by someone else since the intent")
+	rep, err := j.Recover(t.Context(), func(context.Context, Entry) (Resolution, error) { return ResolvedSuperseded, why })
+	if err != nil || !rep.Clean() || len(rep.Superseded) != 1 || rep.Superseded[0].ID != e.ID {
+		t.Fatalf("recover: %v %+v", err, rep)
+	}
+	got, err := j.Get(e.ID)
+	if err != nil || got.State != Superseded || got.Error != why.Error() || got.Finished.IsZero() {
+		t.Fatalf("entry %+v %v", got, err)
+	}
+	if err := j.Done(e.ID, nil); err == nil {
+		t.Fatal("a superseded entry became done")
+	}
+}
