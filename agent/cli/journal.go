@@ -31,15 +31,17 @@ func (a *app) journalCmd() *cobra.Command {
 		Short: "List journal entries, newest first",
 		Long: `Lists the writes hybridsync made or began, newest first: the entry ID (for
 journal show and undo), its state (pending: the outcome is not known yet;
-done; failed: nothing was applied; rolled_back; undone), the operation and the
-object. Reads the journal in the config's state_dir; writes nothing.`,
+done; failed: nothing was applied; rolled_back; undone; superseded: the object
+changed since, so the outcome could not be told and the object was left as it
+is), the operation and the object. Reads the journal in the config's
+state_dir; writes nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireFlag("config", cfgPath); err != nil {
 				return err
 			}
-			if state != "" && !slices.Contains([]journal.State{journal.Pending, journal.Done, journal.Failed, journal.RolledBack, journal.Undone}, journal.State(state)) {
-				return &exitError{2, fmt.Errorf("journal list: --state %q: use pending, done, failed, rolled_back or undone", state)}
+			if state != "" && !slices.Contains([]journal.State{journal.Pending, journal.Done, journal.Failed, journal.RolledBack, journal.Undone, journal.Superseded}, journal.State(state)) {
+				return &exitError{2, fmt.Errorf("journal list: --state %q: use pending, done, failed, rolled_back, undone or superseded", state)}
 			}
 			j, err := a.openJournalForRead(cfgPath)
 			if err != nil {
@@ -84,7 +86,7 @@ object. Reads the journal in the config's state_dir; writes nothing.`,
 		},
 	}
 	list.Flags().StringVarP(&cfgPath, "config", "c", "", "config file")
-	list.Flags().StringVar(&state, "state", "", "only entries in this state: pending, done, failed, rolled_back, undone")
+	list.Flags().StringVar(&state, "state", "", "only entries in this state: pending, done, failed, rolled_back, undone, superseded")
 	list.Flags().StringVar(&run, "run", "", "only entries of this run ID")
 	list.Flags().IntVar(&limit, "limit", 0, "at most this many entries (0: all)")
 	list.Flags().BoolVar(&asJSON, "json", false, "print the entries as JSON")
