@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"github.com/hybridsync/hybridsync/cloud"
+	"github.com/hybridsync/hybridsync/reconcile/apply"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
 	"github.com/hybridsync/hybridsync/reconcile/retry"
 )
@@ -144,11 +145,14 @@ func severities() []plan.Severity {
 	return []plan.Severity{plan.SeverityError, plan.SeverityWarning, plan.SeverityInfo}
 }
 
-// actionResults are the results of applying one action: the values of
-// reconcile/apply's Result (apply.go), spelt out here so that this package
-// does not depend on the applier.
+// actionResults are the results of applying one action: reconcile/apply's
+// Results.
 func actionResults() []string {
-	return []string{"applied", "stale", "refused", "not_applied", "rolled_back", "unknown", "skipped"}
+	var out []string
+	for _, r := range apply.Results() {
+		out = append(out, string(r))
+	}
+	return out
 }
 func apis() []string { return []string{apiGraph, apiExchange} }
 func subsystems() []string {

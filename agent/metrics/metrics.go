@@ -154,7 +154,7 @@ func New(build BuildInfo) *Metrics {
 	m.actionsPending = gauge("reconcile", "actions_pending",
 		"Actions of the latest plan not yet applied.")
 	m.actionsApplied = counter("reconcile", "actions_applied_total",
-		"Actions of a plan by what became of them (applied, stale, refused, not_applied, rolled_back, unknown, skipped).", "result")
+		"Actions of a plan by what became of them (applied, stale, refused, not_applied, superseded, unknown, skipped).", "result")
 	m.ldapRequests = counter("ldap", "requests_total",
 		"LDAP requests by operation and result (success or the retry class of the failure).", "operation", "result")
 	m.ldapDuration = histogram("ldap", "request_duration_seconds",
@@ -335,7 +335,7 @@ func (m *Metrics) SetActionsPending(n int) {
 
 // ActionApplied records what became of one action of a plan: result is a
 // reconcile/apply Result ("applied", "stale", "refused", "not_applied",
-// "rolled_back", "unknown", "skipped"); other values count as "other".
+// "superseded", "unknown", "skipped"); other values count as "other".
 func (m *Metrics) ActionApplied(result string) {
 	if m == nil {
 		return

@@ -130,6 +130,11 @@ const (
 	Skipped Result = "skipped"
 )
 
+// Results lists every Result, for bounded metric labels.
+func Results() []Result {
+	return []Result{Applied, Stale, Refused, NotApplied, Superseded, Unknown, Skipped}
+}
+
 // Outcome is one action's result.
 type Outcome struct {
 	Action  plan.Action `json:"action"`
