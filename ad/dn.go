@@ -89,6 +89,17 @@ func EqualDN(a, b string) bool {
 
 // IsUnder reports whether dn is base or a descendant of base.
 func IsUnder(dn, base string) bool {
+	if IsPlainDN(dn) && IsPlainDN(base) {
+		// Neither needs unescaping: the RDNs are the comma-separated parts,
+		// compared ignoring ASCII case, as the parsed comparison does.
+		switch n, m := len(dn), len(base); {
+		case n == m:
+			return equalFoldASCII(dn, base)
+		case n > m:
+			return dn[n-m-1] == ',' && equalFoldASCII(dn[n-m:], base)
+		}
+		return false
+	}
 	d, err := ldap.ParseDN(dn)
 	if err != nil {
 		return false
@@ -132,21 +143,91 @@ func CanonicalDN(dn string) string {
 // canonical form is the lower-cased DN itself. Parsing every DN is the
 // dominant cost of joining large directories.
 func canonicalPlain(dn string) (string, bool) {
-	if dn == "" {
+	if !IsPlainDN(dn) {
 		return "", false
 	}
-	for i := 0; i < len(dn); i++ {
-		switch c := dn[i]; {
-		case c == '\\' || c == '"' || c == '+' || c == ';' || c == '<' || c == '>' || c == '#' || c >= 0x80 || c < 0x20:
-			return "", false
-		}
-	}
-	for part := range strings.SplitSeq(dn, ",") {
-		k, v, ok := strings.Cut(part, "=")
-		if !ok || k == "" || v == "" || strings.Contains(v, "=") ||
-			k != strings.TrimSpace(k) || v != strings.TrimSpace(v) {
-			return "", false
-		}
-	}
 	return strings.ToLower(dn), true
+}
+
+// IsPlainDN reports whether dn is a DN with no escapes, quotes,
+// multi-valued RDNs, non-ASCII or stray spaces, whose CanonicalDN is dn
+// itself with its ASCII letters lower-cased. Callers comparing many DNs
+// can then compare dn ignoring ASCII case instead of building the key.
+func IsPlainDN(dn string) bool {
+	if dn == "" {
+		return false
+	}
+	// Each comma-separated part must be type=value: exactly one '=', both
+	// sides non-empty and without leading or trailing spaces.
+	start, eq := 0, -1
+	for i := 0; i <= len(dn); i++ {
+		var c byte = ','
+		if i < len(dn) {
+			if c = dn[i]; dnByte[c] == dnPlain {
+				continue
+			}
+		}
+		switch {
+		case c == ',':
+			if eq < 0 {
+				return false
+			}
+			k, v := dn[start:eq], dn[eq+1:i]
+			if k == "" || v == "" || k[0] == ' ' || k[len(k)-1] == ' ' || v[0] == ' ' || v[len(v)-1] == ' ' {
+				return false
+			}
+			start, eq = i+1, -1
+		case c == '=':
+			if eq >= 0 {
+				return false
+			}
+			eq = i
+		default:
+			return false // a character that needs parsing
+		}
+	}
+	return true
+}
+
+// dnByte classes the bytes of a DN for IsPlainDN.
+const (
+	dnPlain   = iota // needs nothing
+	dnSpecial        // ',' or '='
+	dnParse          // escapes, quotes, multi-valued RDNs, non-ASCII, control
+)
+
+var dnByte = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		switch b := byte(c); {
+		case b == ',' || b == '=':
+			t[c] = dnSpecial
+		case b == '\\' || b == '"' || b == '+' || b == ';' || b == '<' || b == '>' || b == '#' || b >= 0x80 || b < 0x20:
+			t[c] = dnParse
+		}
+	}
+	return t
+}()
+
+// equalFoldASCII reports whether a and b, both ASCII, are equal ignoring
+// case.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }

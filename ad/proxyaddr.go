@@ -65,16 +65,64 @@ func ParseProxyAddress(s string) (ProxyAddress, error) {
 func (p ProxyAddress) String() string { return p.Prefix + ":" + p.Address }
 
 // Type returns the upper-cased type ("SMTP", "X500", ...).
-func (p ProxyAddress) Type() string { return strings.ToUpper(p.Prefix) }
+func (p ProxyAddress) Type() string {
+	// The well-known types without allocating an upper-cased copy.
+	for _, t := range [...]string{TypeSMTP, TypeX500, TypeSIP, TypeEUM, TypeX400} {
+		if isTypeASCII(p.Prefix, t) {
+			return t
+		}
+	}
+	return strings.ToUpper(p.Prefix)
+}
+
+// isTypeASCII reports whether prefix is the upper-case ASCII type t in any
+// case (ASCII letters and digits only), so that strings.ToUpper(prefix) is t.
+func isTypeASCII(prefix, t string) bool {
+	if len(prefix) != len(t) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := prefix[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		if c != t[i] {
+			return false
+		}
+	}
+	return true
+}
 
 // IsPrimary reports whether the prefix is written in capitals: the primary
 // address of its type.
 func (p ProxyAddress) IsPrimary() bool {
-	return p.Prefix == strings.ToUpper(p.Prefix) && p.Prefix != strings.ToLower(p.Prefix)
+	upper := false
+	for i := 0; i < len(p.Prefix); i++ {
+		switch c := p.Prefix[i]; {
+		case c >= 0x80:
+			return p.Prefix == strings.ToUpper(p.Prefix) && p.Prefix != strings.ToLower(p.Prefix)
+		case 'a' <= c && c <= 'z':
+			return false
+		case 'A' <= c && c <= 'Z':
+			upper = true
+		}
+	}
+	// ASCII: no lower-case letter and at least one upper-case one.
+	return upper
 }
 
 // IsSMTP reports whether this is an SMTP address, primary or secondary.
-func (p ProxyAddress) IsSMTP() bool { return p.Type() == TypeSMTP }
+func (p ProxyAddress) IsSMTP() bool {
+	if isTypeASCII(p.Prefix, TypeSMTP) {
+		return true
+	}
+	for i := 0; i < len(p.Prefix); i++ {
+		if p.Prefix[i] >= 0x80 {
+			return p.Type() == TypeSMTP
+		}
+	}
+	return false // ASCII: upper-cased, it is not "SMTP"
+}
 
 // SMTPDomain returns the lower-cased domain of an SMTP address, or "" when
 // p is not SMTP or has no single '@' with text on both sides.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hybridsync/hybridsync/ad"
@@ -85,10 +86,10 @@ func inputFor(r *ad.Recipient, licensed bool) proxycalc.Input {
 // the actions. When the plan exceeds Options' limits it returns the plan
 // (for display only, with Refused set) and a *LimitError.
 func Build(a ADSnapshot, c CloudSnapshot, opts Options) (Plan, error) {
+	j := join(a, c, opts) // before the defaults: it needs to know whether Anchor was given
 	opts = opts.withDefaults()
-	b := &builder{a: a, c: c, opts: opts, j: JoinSnapshots(a, c, opts),
-		accepted: map[string]bool{}, licensed: map[string]bool{}, holders: map[string][]*cloud.Object{},
-		dup: map[*ad.Recipient]map[string]bool{}}
+	b := &builder{a: a, c: c, opts: opts, j: j,
+		accepted: map[string]bool{}, dup: map[*ad.Recipient]map[string]bool{}}
 	b.tenant = proxycalc.Tenant{InitialDomain: c.InitialDomain}
 	domains := slices.Clone(c.AcceptedDomains)
 	slices.SortFunc(domains, func(x, y string) int { return cmp.Compare(strings.ToLower(x), strings.ToLower(y)) })
@@ -99,22 +100,10 @@ func Build(a ADSnapshot, c CloudSnapshot, opts Options) (Plan, error) {
 	if c.InitialDomain != "" {
 		b.accepted[strings.ToLower(c.InitialDomain)] = true
 	}
-	for dn, ok := range a.Licensed {
-		if ok {
-			b.licensed[DNKey(dn)] = true
-		}
-	}
-	for _, o := range c.Objects {
-		if o == nil || o.Removed != nil {
-			continue
-		}
-		for _, addr := range cloudSMTP(o) {
-			k := strings.ToLower(addr)
-			if !slices.Contains(b.holders[k], o) {
-				b.holders[k] = append(b.holders[k], o)
-			}
-		}
-	}
+	b.calc = proxycalc.NewCalculator(b.tenant)
+	b.licensed = newDNSet(a.Licensed)
+	b.moeras = newMOERAIndex(j.objs, c.InitialDomain)
+	b.taken = b.takenMOERA
 	b.run()
 	return b.finish()
 }
@@ -123,21 +112,38 @@ type builder struct {
 	a        ADSnapshot
 	c        CloudSnapshot
 	opts     Options
-	j        Join
+	j        *joined
 	tenant   proxycalc.Tenant
 	accepted map[string]bool // lower-case, initial domain included
-	licensed map[string]bool // DNKey
-	// holders maps a lower-case SMTP address to the cloud objects holding
-	// it (proxyAddresses or mail).
-	holders map[string][]*cloud.Object
+	licensed dnSet           // DNKey of the licensed DNs
+	// licensedSubs says which subjects are users licensed.
+	licensedSubs []bool
+	// moeras finds the cloud objects holding an address in the initial
+	// domain (proxyAddresses or mail), for ProxyCalc's TakenMOERA.
+	moeras moeraIndex
 	// dup holds, per AD object, the lower-case addresses another object
 	// also holds.
 	dup map[*ad.Recipient]map[string]bool
-	// addrs maps a lower-case SMTP address to its holders (AD objects in
-	// scope, cloud objects the sync does not manage).
-	addrs    map[string][]*holder
+	// subs are the subjects, as indexes in j.in: AD objects in scope that
+	// are paired or have no twin, in adCmp order.
+	subs []int32
+	// addrs finds the subjects holding an SMTP address (mail or
+	// proxyAddresses) by its lower-case form; see duplicates.
+	addrs table
+	// pending are the MailNotPrimary findings waiting for the cloud's
+	// holders of an address; see mailNotPrimary.
+	pending  []*pendingMail
 	findings []Finding
 	actions  []*Action
+	// orphans counts Join.Orphans.
+	orphans int
+
+	// Per subject: ProxyCalc, its result and its input, reused.
+	calc  *proxycalc.Calculator
+	res   proxycalc.Result
+	prev  proxycalc.Previous
+	taken func(string) bool // b.takenMOERA
+	twin  *cloud.Object     // the subject's twin, for takenMOERA
 }
 
 // holder is an object holding an SMTP address: an AD object in scope or a
@@ -153,24 +159,54 @@ type holder struct {
 type subject struct {
 	r    *ad.Recipient
 	twin *cloud.Object
-	iid  string
+	key  dnKey // DNKey(r.DN)
+	i    int   // index in builder.subs
+}
+
+// subject returns subs[i].
+func (b *builder) subject(i int) subject {
+	e := &b.j.in[b.subs[i]]
+	s := subject{r: b.j.rec(e.rec), key: b.j.key(e.rec), i: i}
+	if e.twin >= 0 {
+		s.twin = b.j.objs[e.twin]
+	}
+	return s
 }
 
 func (b *builder) run() {
-	var subs []subject
-	for _, p := range b.j.Pairs {
-		subs = append(subs, subject{p.AD, p.Cloud, p.ImmutableID})
+	// The subjects are Join's Pairs and ADOnly, sorted stably by adCmp:
+	// both are in adCmp order already, and where objects compare equal the
+	// pairs come first.
+	j := b.j
+	b.subs = make([]int32, 0, len(j.in))
+	for m := range j.in {
+		if k := j.in[m].kind; k == memberPair || k == memberADOnly {
+			b.subs = append(b.subs, int32(m))
+		}
 	}
-	for _, r := range b.j.ADOnly {
-		iid, _ := b.opts.Anchor(r)
-		subs = append(subs, subject{r: r, iid: iid})
+	rec := func(i int) int32 { return j.in[b.subs[i]].rec }
+	for i := 0; i < len(b.subs); {
+		k := i + 1
+		for k < len(b.subs) && j.recCmp(rec(k-1), rec(k)) == 0 {
+			k++
+		}
+		if k-i > 1 {
+			slices.SortStableFunc(b.subs[i:k], func(x, y int32) int {
+				return cmp.Compare(j.in[x].kind, j.in[y].kind) // memberPair first
+			})
+		}
+		i = k
 	}
-	slices.SortStableFunc(subs, func(x, y subject) int { return adCmp(x.r, y.r) })
 
-	b.duplicates(subs)
-	for _, s := range subs {
-		b.check(s)
+	b.licensedSubs = b.licensed.hasEach(len(b.subs), func(i int) (dnKey, bool) {
+		rec := j.in[b.subs[i]].rec
+		return j.key(rec), j.rec(rec).Kind == ad.KindUser
+	})
+	b.duplicates()
+	for i := range b.subs {
+		b.check(b.subject(i))
 	}
+	b.finishMailNotPrimary()
 	b.joinFindings()
 }
 
@@ -213,115 +249,34 @@ func describeCloud(o *cloud.Object) string {
 	return fmt.Sprintf("cloud %s %q (id %s)", o.Kind, name, o.ID)
 }
 
-// duplicates finds SMTP addresses held by more than one object: AD objects
-// in scope (mail and proxyAddresses) and cloud objects the sync does not
-// manage.
-func (b *builder) duplicates(subs []subject) {
-	idx := map[string][]*holder{}
-	b.addrs = idx
-	addAD := func(r *ad.Recipient, addr, attr string) {
-		if !usableAddr(addr) {
-			return
-		}
-		k := strings.ToLower(addr)
-		for _, h := range idx[k] {
-			if h.r == r {
-				if !slices.Contains(h.attrs, attr) {
-					h.attrs = append(h.attrs, attr)
-				}
-				return
-			}
-		}
-		idx[k] = append(idx[k], &holder{r: r, addr: addr, attrs: []string{attr}})
-	}
-	for _, s := range subs {
-		if s.r.Mail != "" {
-			addAD(s.r, s.r.Mail, "mail")
-		}
-		for _, p := range s.r.ProxyAddresses.Values {
-			if p.IsSMTP() {
-				addAD(s.r, p.Address, "proxyAddresses")
-			}
-		}
-	}
-	clouds := slices.Clone(b.j.CloudOnly)
-	for _, p := range b.j.CloudManaged {
-		clouds = append(clouds, p.Cloud)
-	}
-	slices.SortStableFunc(clouds, cloudCmp)
-	for _, o := range clouds {
-		seen := map[string]bool{}
-		for _, addr := range cloudSMTP(o) {
-			k := strings.ToLower(addr)
-			if seen[k] || idx[k] == nil {
-				continue // only addresses an AD object also holds matter
-			}
-			seen[k] = true
-			idx[k] = append(idx[k], &holder{o: o, addr: addr, attrs: []string{"proxyAddresses"}})
-		}
-	}
-	for k, hs := range idx {
-		if len(hs) < 2 {
-			continue
-		}
-		for _, h := range hs {
-			if h.r == nil {
-				continue
-			}
-			if b.dup[h.r] == nil {
-				b.dup[h.r] = map[string]bool{}
-			}
-			b.dup[h.r][k] = true
-			var others []string
-			for _, o := range hs {
-				switch {
-				case o == h:
-				case o.r != nil:
-					others = append(others, fmt.Sprintf("%s (AD %s)", describeAD(o.r), strings.Join(o.attrs, ", ")))
-				default:
-					others = append(others, fmt.Sprintf("%s (cloud-only, %s)", describeCloud(o.o), strings.Join(o.attrs, ", ")))
-				}
-			}
-			slices.Sort(others)
-			b.add(Finding{
-				Kind: DuplicateAddress, Severity: SeverityError,
-				ObjectDN: h.r.DN, ObjectGUID: h.r.GUID, Attribute: strings.Join(h.attrs, ", "),
-				Evidence: fmt.Sprintf("%s is also held by %s", h.addr, strings.Join(others, "; ")),
-				Explanation: fmt.Sprintf("%s: the address %s is also held by %s. Entra ID requires every address to be unique in the tenant, "+
-					"so the sync quarantines it on the object exported second and reports AttributeValueMustBeUnique (KB 2647098); "+
-					"mail to %s then reaches only the object that holds it first.", h.r.DN, h.addr, strings.Join(others, "; "), h.addr),
-				Fix: fmt.Sprintf("Keep %s on one object only: remove it in AD from the others (or in Exchange Online from a cloud-only object).", h.addr),
-			})
-		}
-	}
-}
-
 // check runs every per-object check on s.
 func (b *builder) check(s subject) {
 	r := s.r
-	raw := r.ProxyAddresses.Raw()
-	in := inputFor(r, b.licensed[DNKey(r.DN)])
+	nraw := len(r.ProxyAddresses.Values) + len(r.ProxyAddresses.Malformed) // len(r.ProxyAddresses.Raw())
+	// inputFor(r, licensed), reading the parsed values.
+	in := proxycalc.Input{Kind: string(r.Kind), Mail: r.Mail, MailNickname: r.MailNickname,
+		Parsed: &r.ProxyAddresses, ExchangeRecipient: true}
+	if r.Kind == ad.KindUser {
+		in.UPN = r.UPN
+		in.ExchangeRecipient = b.licensedSubs[s.i] || r.IsRemoteMailbox()
+	}
 	var prev *proxycalc.Previous
 	if s.twin != nil {
-		prev = &proxycalc.Previous{Mail: s.twin.Mail, MailNickname: s.twin.MailNickname, ProxyAddresses: s.twin.ProxyAddresses}
+		b.prev = proxycalc.Previous{Mail: s.twin.Mail, MailNickname: s.twin.MailNickname, ProxyAddresses: s.twin.ProxyAddresses}
+		prev = &b.prev
 	}
-	res := proxycalc.Compute(in, b.tenant, prev, proxycalc.Options{TakenMOERA: func(addr string) bool {
-		for _, o := range b.holders[strings.ToLower(addr)] {
-			if o != s.twin {
-				return true
-			}
-		}
-		return false
-	}})
+	b.twin = s.twin
+	b.calc.ComputeInto(&b.res, in, prev, proxycalc.Options{TakenMOERA: b.taken})
+	res := &b.res
 
-	if max := b.opts.MaxProxyAddresses; max > 0 && len(raw) > max {
+	if max := b.opts.MaxProxyAddresses; max > 0 && nraw > max {
 		b.add(Finding{
 			Kind: LargeObject, Severity: SeverityError, ObjectDN: r.DN, ObjectGUID: r.GUID, Attribute: "proxyAddresses",
-			Evidence: fmt.Sprintf("%d proxyAddresses values; the limit planned for is %d", len(raw), max),
+			Evidence: fmt.Sprintf("%d proxyAddresses values; the limit planned for is %d", nraw, max),
 			Explanation: fmt.Sprintf("%s holds %d proxyAddresses values, more than %d. Entra Connect refuses to export an object whose "+
 				"attributes exceed its size limit (LargeObject, about 332 proxyAddresses on a user with few other attributes), so none of its changes reach the cloud.",
-				r.DN, len(raw), max),
-			Fix: fmt.Sprintf("Remove at least %d addresses that are no longer used (old smtp: and x500: values) from proxyAddresses in AD.", len(raw)-max),
+				r.DN, nraw, max),
+			Fix: fmt.Sprintf("Remove at least %d addresses that are no longer used (old smtp: and x500: values) from proxyAddresses in AD.", nraw-max),
 		})
 	}
 
@@ -398,13 +353,26 @@ func listValues(vals []string) string {
 
 // mailNotPrimary checks that mail is the one SMTP: value of
 // proxyAddresses when proxyAddresses is set (seed 001) and proposes the
-// dual-write action.
-func (b *builder) mailNotPrimary(s subject, res proxycalc.Result) {
+// dual-write action. The finding waits in b.pending until the cloud's
+// holders of an address are known (finishMailNotPrimary).
+func (b *builder) mailNotPrimary(s subject, res *proxycalc.Result) {
 	r, m := s.r, s.r.Mail
-	raw := r.ProxyAddresses.Raw()
-	if m == "" || len(raw) == 0 {
+	if m == "" || len(r.ProxyAddresses.Values)+len(r.ProxyAddresses.Malformed) == 0 {
 		return // without proxyAddresses ProxyCalc reads mail
 	}
+	n := 0
+	var first ad.ProxyAddress
+	for _, p := range r.ProxyAddresses.Values {
+		if p.IsSMTP() && p.IsPrimary() {
+			if n++; n == 1 {
+				first = p
+			}
+		}
+	}
+	if n == 1 && strings.EqualFold(first.Address, m) {
+		return
+	}
+	raw := r.ProxyAddresses.Raw()
 	var primaries, secondaries []ad.ProxyAddress
 	for _, p := range r.ProxyAddresses.Values {
 		if !p.IsSMTP() {
@@ -416,17 +384,11 @@ func (b *builder) mailNotPrimary(s subject, res proxycalc.Result) {
 			secondaries = append(secondaries, p)
 		}
 	}
-	if len(primaries) == 1 && strings.EqualFold(primaries[0].Address, m) {
-		return
-	}
 
 	// The dual write: delete every other SMTP: value (re-adding it as
 	// smtp:), add SMTP:mail unless there (deleting a smtp: twin of it).
 	act := &Action{Kind: ActionDualWritePrimary, ObjectDN: r.DN, ObjectGUID: r.GUID, Attribute: "proxyAddresses",
 		Mail: m, BeforeProxyAddresses: raw, USNChanged: r.USNChanged}
-	hasFold := func(list []ad.ProxyAddress, addr string) bool {
-		return slices.ContainsFunc(list, func(p ad.ProxyAddress) bool { return strings.EqualFold(p.Address, addr) })
-	}
 	kept := false
 	var old []string
 	for _, p := range primaries {
@@ -449,10 +411,97 @@ func (b *builder) mailNotPrimary(s subject, res proxycalc.Result) {
 		}
 		act.Add = append([]string{"SMTP:" + m}, act.Add...)
 	}
+	pm := &pendingMail{s: s, act: act, old: old, primaries: primaries,
+		resMail: res.Mail, resMailRule: res.MailRule}
 	// The primary the cloud keeps though AD does not hold it (the x500-only
-	// case): keep it as a secondary too, so it still receives mail.
+	// case): keep it as a secondary too, so it still receives mail, if no
+	// other object holds it (the cloud's holders are looked for later).
 	if c := res.Mail; c != "" && !strings.EqualFold(c, m) && !hasFold(primaries, c) && !hasFold(secondaries, c) &&
-		!strings.EqualFold(c, r.UPN) && b.keepable(s, c) {
+		!strings.EqualFold(c, r.UPN) && b.keepableInAD(s, c) {
+		pm.keep = c
+	}
+	b.pending = append(b.pending, pm)
+}
+
+func hasFold(list []ad.ProxyAddress, addr string) bool {
+	return slices.ContainsFunc(list, func(p ad.ProxyAddress) bool { return strings.EqualFold(p.Address, addr) })
+}
+
+// pendingMail is a MailNotPrimary finding waiting for the cloud's holders
+// of keep.
+type pendingMail struct {
+	s         subject
+	act       *Action
+	old       []string
+	primaries []ad.ProxyAddress
+	// resMail and resMailRule are ProxyCalc's mail and rule.
+	resMail     string
+	resMailRule proxycalc.Rule
+	// keep is the address to keep as a secondary unless a cloud object
+	// other than the twin holds it ("" when none).
+	keep        string
+	heldInCloud bool
+}
+
+// finishMailNotPrimary looks up the cloud's holders of the addresses the
+// pending findings would keep, in one pass over the cloud objects, then
+// adds the findings in subject order.
+func (b *builder) finishMailNotPrimary() {
+	var t table
+	n := 0
+	for _, pm := range b.pending {
+		if pm.keep != "" {
+			n++
+		}
+	}
+	if n > 0 {
+		t = newTable(n)
+		for i, pm := range b.pending {
+			if pm.keep != "" {
+				p := t.probe(hashLower(pm.keep))
+				for {
+					if _, _, ok := p.next(); !ok {
+						break
+					}
+				}
+				p.add(i, 0)
+			}
+		}
+		look := func(o *cloud.Object, addr string) {
+			p := t.probe(hashLower(addr))
+			for {
+				ref, _, ok := p.next()
+				if !ok {
+					return
+				}
+				if pm := b.pending[ref]; o != pm.s.twin && equalLower(pm.keep, addr) {
+					pm.heldInCloud = true
+				}
+			}
+		}
+		for _, o := range b.j.objs { // cloudSMTP of every object
+			if o.Mail != "" {
+				look(o, o.Mail)
+			}
+			for _, v := range o.ProxyAddresses {
+				if p, err := ad.ParseProxyAddress(v); err == nil && p.IsSMTP() {
+					look(o, p.Address)
+				}
+			}
+		}
+	}
+	for _, pm := range b.pending {
+		b.finishMail(pm)
+	}
+	b.pending = nil
+}
+
+// finishMail completes mailNotPrimary.
+func (b *builder) finishMail(pm *pendingMail) {
+	s, act, old, primaries := pm.s, pm.act, pm.old, pm.primaries
+	r, m := s.r, s.r.Mail
+	raw := act.BeforeProxyAddresses
+	if c := pm.keep; c != "" && !pm.heldInCloud {
 		act.Add = append(act.Add, "smtp:"+c)
 		old = append(old, c)
 	}
@@ -483,7 +532,7 @@ func (b *builder) mailNotPrimary(s subject, res proxycalc.Result) {
 		}
 		state = fmt.Sprintf("proxyAddresses holds several SMTP: values (%s)", listValues(vals))
 	}
-	cloudPrimary := res.Mail
+	cloudPrimary := pm.resMail
 	evidence := fmt.Sprintf("mail %s; %s; predicted cloud primary %s", m, state, orNone(cloudPrimary))
 	if s.twin != nil {
 		evidence += fmt.Sprintf("; cloud mail now %s", orNone(s.twin.Mail))
@@ -500,8 +549,8 @@ func (b *builder) mailNotPrimary(s subject, res proxycalc.Result) {
 	}
 	f := Finding{
 		Kind: MailNotPrimary, Severity: sev, ObjectDN: r.DN, ObjectGUID: r.GUID, Attribute: "proxyAddresses",
-		Evidence: evidence, Rule: res.MailRule,
-		Explanation: why + " " + res.MailRule.Explain(),
+		Evidence: evidence, Rule: pm.resMailRule,
+		Explanation: why + " " + pm.resMailRule.Explain(),
 	}
 	dual := "dual write in AD, in one modify of proxyAddresses: " + describeChange(act)
 	if len(old) > 0 {
@@ -517,25 +566,16 @@ func (b *builder) mailNotPrimary(s subject, res proxycalc.Result) {
 	b.add(f)
 }
 
-// keepable reports whether addr, which the cloud holds on s's twin, can be
-// added to s in AD as a secondary: usable, in an accepted domain (not the
-// MOERA), and held by no other object.
-func (b *builder) keepable(s subject, addr string) bool {
-	k := strings.ToLower(addr)
+// keepableInAD is keepable, except for the cloud's holders: addr, which
+// the cloud holds on s's twin, can be added to s in AD as a secondary:
+// usable, in an accepted domain (not the MOERA), and held by no other
+// subject. (Cloud objects the sync does not manage that hold an address a
+// subject holds are among the cloud's holders too.)
+func (b *builder) keepableInAD(s subject, addr string) bool {
 	if !usableAddr(addr) || !b.accepted[strings.ToLower(domainOf(addr))] {
 		return false
 	}
-	for _, h := range b.addrs[k] {
-		if h.r != s.r {
-			return false
-		}
-	}
-	for _, o := range b.holders[k] {
-		if o != s.twin {
-			return false
-		}
-	}
-	return true
+	return !b.heldByOtherSubject(s.i, addr)
 }
 
 func describeChange(a *Action) string {
@@ -591,48 +631,78 @@ func (b *builder) certificateUserIDs(r *ad.Recipient) {
 }
 
 // drift compares the prediction to the twin.
-func (b *builder) drift(s subject, res proxycalc.Result) {
+func (b *builder) drift(s subject, res *proxycalc.Result) {
 	r, twin := s.r, s.twin
-	upns := map[string]bool{}
-	for _, u := range []string{r.UPN, twin.UPN} {
-		if u != "" {
-			upns[strings.ToLower(u)] = true
-		}
-	}
-	addrOf := func(v string) (string, bool) {
-		p, err := ad.ParseProxyAddress(v)
-		if err != nil || !p.IsSMTP() {
-			return "", false
-		}
-		return strings.ToLower(p.Address), true
+	// upns are the lower-cased UPNs of r and its twin; addresses are
+	// compared as their lower-cased forms compare.
+	isUPNAddr := func(addr string) bool {
+		return r.UPN != "" && equalLower(addr, r.UPN) || twin.UPN != "" && equalLower(addr, twin.UPN)
 	}
 	isUPN := func(v string) bool {
-		a, ok := addrOf(v)
-		return ok && upns[a] && !strings.HasPrefix(v, "SMTP:")
+		if strings.HasPrefix(v, "SMTP:") {
+			return false
+		}
+		p, err := ad.ParseProxyAddress(v)
+		return err == nil && p.IsSMTP() && isUPNAddr(p.Address)
 	}
+	dup := b.dup[r]
 	explained := func(v string) bool {
-		a, ok := addrOf(v)
-		return ok && b.dup[r][a]
+		if dup == nil {
+			return false
+		}
+		p, err := ad.ParseProxyAddress(v)
+		return err == nil && p.IsSMTP() && dup[strings.ToLower(p.Address)]
 	}
 
-	act := map[string]bool{}
-	for _, v := range twin.ProxyAddresses {
-		act[strings.ToLower(v)] = true
+	// act and pred are the sets of the cloud's and the predicted values,
+	// lower-cased. When both lists hold the same values in the same order,
+	// as they do for an object in sync, every value is in both.
+	tv, pv := twin.ProxyAddresses, res.ProxyAddresses
+	same := len(tv) == len(pv)
+	for i := 0; same && i < len(tv); i++ {
+		same = equalLower(tv[i], pv[i].Value)
 	}
-	pred := map[string]bool{}
+	var act, pred map[string]bool
+	if !same && len(tv)*len(pv) > 256 {
+		act, pred = make(map[string]bool, len(tv)), make(map[string]bool, len(pv))
+		for _, v := range tv {
+			act[strings.ToLower(v)] = true
+		}
+		for _, a := range pv {
+			pred[strings.ToLower(a.Value)] = true
+		}
+	}
+	inAct := func(v string) bool {
+		switch {
+		case same:
+			return true
+		case act != nil:
+			return act[strings.ToLower(v)]
+		}
+		return slices.ContainsFunc(tv, func(t string) bool { return equalLower(t, v) })
+	}
+	inPred := func(v string) bool {
+		switch {
+		case same:
+			return true
+		case pred != nil:
+			return pred[strings.ToLower(v)]
+		}
+		return slices.ContainsFunc(pv, func(a proxycalc.Address) bool { return equalLower(a.Value, v) })
+	}
+
 	var missing, extra []string
-	for _, a := range res.ProxyAddresses {
-		pred[strings.ToLower(a.Value)] = true
-		if !act[strings.ToLower(a.Value)] && !explained(a.Value) && a.Rule != proxycalc.RuleUPNSecondary && !isUPN(a.Value) {
+	for _, a := range pv {
+		if !inAct(a.Value) && !explained(a.Value) && a.Rule != proxycalc.RuleUPNSecondary && !isUPN(a.Value) {
 			missing = append(missing, fmt.Sprintf("%s (%s)", a.Value, a.Rule))
 		}
 	}
 	upnInCloud := ""
-	for _, v := range twin.ProxyAddresses {
+	for _, v := range tv {
 		if isUPN(v) {
 			upnInCloud = v
 		}
-		if !pred[strings.ToLower(v)] && !explained(v) && !isUPN(v) {
+		if !inPred(v) && !explained(v) && !isUPN(v) {
 			extra = append(extra, v)
 		}
 	}
@@ -653,7 +723,7 @@ func (b *builder) drift(s subject, res proxycalc.Result) {
 	rule := proxycalc.Rule("")
 	if len(missing) > 0 {
 		for _, a := range res.ProxyAddresses {
-			if !act[strings.ToLower(a.Value)] && !explained(a.Value) && a.Rule != proxycalc.RuleUPNSecondary && !isUPN(a.Value) {
+			if !inAct(a.Value) && !explained(a.Value) && a.Rule != proxycalc.RuleUPNSecondary && !isUPN(a.Value) {
 				rule = a.Rule
 				break
 			}
@@ -684,7 +754,8 @@ func (b *builder) drift(s subject, res proxycalc.Result) {
 	}
 
 	if upnInCloud != "" {
-		upn, _ := addrOf(upnInCloud)
+		up, _ := ad.ParseProxyAddress(upnInCloud)
+		upn := strings.ToLower(up.Address)
 		for _, p := range r.ProxyAddresses.Values {
 			if p.IsSMTP() && strings.EqualFold(p.Address, upn) {
 				return // AD asks for it: nothing to explain
@@ -710,14 +781,18 @@ func (b *builder) deletionsBlocked() string {
 	if !b.c.Complete {
 		why = append(why, "cloud read incomplete")
 	}
-	if len(b.j.Unanchored) > 0 {
-		why = append(why, fmt.Sprintf("%d AD objects in scope have no usable anchor", len(b.j.Unanchored)))
+	if len(b.j.unanchored) > 0 {
+		why = append(why, fmt.Sprintf("%d AD objects in scope have no usable anchor", len(b.j.unanchored)))
 	}
 	return strings.Join(why, ", ")
 }
 
 func (b *builder) joinFindings() {
-	for _, r := range b.j.ADOnly {
+	for m := range b.j.in {
+		if b.j.in[m].kind != memberADOnly {
+			continue
+		}
+		r := b.j.rec(b.j.in[m].rec)
 		iid, _ := b.opts.Anchor(r)
 		ev := fmt.Sprintf("no cloud object has onPremisesImmutableId %s", iid)
 		if r.Kind == ad.KindGroup && r.SID != "" {
@@ -734,7 +809,10 @@ func (b *builder) joinFindings() {
 		})
 	}
 	blocked := b.deletionsBlocked()
-	for _, o := range b.j.Orphans {
+	var orphans []Orphan
+	b.j.leftovers(func(*cloud.Object) {}, func(o Orphan) { orphans = append(orphans, o) })
+	b.orphans = len(orphans)
+	for _, o := range orphans {
 		dn := o.Cloud.OnPremisesDN
 		ev := fmt.Sprintf("%s has onPremisesSyncEnabled, onPremisesImmutableId %s, onPremisesDistinguishedName %s; no AD object in scope has that anchor",
 			describeCloud(o.Cloud), orNone(o.Cloud.OnPremisesImmutableID), orNone(dn))
@@ -763,7 +841,12 @@ func (b *builder) joinFindings() {
 			Attribute: "onPremisesImmutableId", Evidence: ev, Explanation: why + src, Fix: fix,
 		})
 	}
-	for _, p := range b.j.TypeMismatches {
+	for m := range b.j.in {
+		e := &b.j.in[m]
+		if e.kind != memberMismatch {
+			continue
+		}
+		p := Pair{AD: b.j.rec(e.rec), Cloud: b.j.objs[e.twin], ImmutableID: b.j.pairIID(m), By: joinBy[e.by]}
 		want, _ := cloudKind(p.AD.Kind)
 		ev := fmt.Sprintf("AD %s, cloud %s %s joined by %s", p.AD.Kind, p.Cloud.Kind, p.Cloud.ID, p.By)
 		b.add(Finding{
@@ -774,7 +857,7 @@ func (b *builder) joinFindings() {
 			Fix: fmt.Sprintf("Decide which object is right: delete the cloud %s %s so the sync recreates it as a %s, or correct the AD object.", p.Cloud.Kind, p.Cloud.ID, want),
 		})
 	}
-	for _, u := range b.j.Unanchored {
+	for _, u := range b.j.unanchored {
 		b.add(Finding{
 			Kind: AnchorInvalid, Severity: SeverityError, ObjectDN: u.AD.DN, ObjectGUID: u.AD.GUID, Attribute: "objectGUID",
 			Evidence:    u.Err.Error(),
@@ -784,12 +867,19 @@ func (b *builder) joinFindings() {
 	}
 }
 
-func (b *builder) add(f Finding) { b.findings = append(b.findings, f) }
+func (b *builder) add(f Finding) {
+	if len(b.findings) == cap(b.findings) {
+		// Double: append grows large slices by a quarter, copying the
+		// findings many more times.
+		b.findings = append(make([]Finding, 0, 2*cap(b.findings)+64), b.findings...)
+	}
+	b.findings = append(b.findings, f)
+}
 
-func findingCmp(x, y Finding) int {
+// findingTail orders findings of the same kind and DN key: by DN, cloud
+// id, attribute, evidence, severity and explanation.
+func findingTail(x, y *Finding) int {
 	return cmp.Or(
-		cmp.Compare(kindRank(x.Kind), kindRank(y.Kind)),
-		cmp.Compare(DNKey(x.ObjectDN), DNKey(y.ObjectDN)),
 		cmp.Compare(x.ObjectDN, y.ObjectDN),
 		cmp.Compare(x.CloudID, y.CloudID),
 		cmp.Compare(x.Attribute, y.Attribute),
@@ -799,29 +889,115 @@ func findingCmp(x, y Finding) int {
 	)
 }
 
+// sortFindings sorts fs stably by kind (FindingKinds order), DN key, then
+// findingTail, computing each finding's rank and DN key once.
+func sortFindings(fs []Finding) {
+	type item struct {
+		rank int
+		key  dnKey
+		i    int
+	}
+	items := make([]item, len(fs))
+	for i := range fs {
+		items[i] = item{kindRank(fs[i].Kind), newDNKey(fs[i].ObjectDN), i}
+	}
+	slices.SortStableFunc(items, func(x, y item) int {
+		return cmp.Or(cmp.Compare(x.rank, y.rank), x.key.compare(y.key), findingTail(&fs[x.i], &fs[y.i]))
+	})
+	// Move the findings to their places, following the permutation's
+	// cycles: fs[k] takes fs[items[k].i].
+	for k := range items {
+		if items[k].i < 0 {
+			continue
+		}
+		f := fs[k]
+		for at := k; ; {
+			from := items[at].i
+			items[at].i = -1
+			if from == k {
+				fs[at] = f
+				break
+			}
+			fs[at] = fs[from]
+			at = from
+		}
+	}
+}
+
+// twinIDs sets the CloudID of the per-object findings that have none to
+// the id of the object's twin: the twin of the pair with the same DN key
+// and GUID (compared lower-cased), the last one when there are several.
+func (b *builder) twinIDs() {
+	type want struct {
+		key dnKey
+		f   []int
+	}
+	wants := map[uint64][]*want{} // by hash of DN key and lower-cased GUID
+	hash := func(k dnKey, guid string) uint64 { return k.hash()*31 ^ hashLower(guid) }
+	for i := range b.findings {
+		f := &b.findings[i]
+		if f.CloudID != "" || f.ObjectGUID == "" {
+			continue
+		}
+		k := newDNKey(f.ObjectDN)
+		h := hash(k, f.ObjectGUID)
+		var w *want
+		for _, x := range wants[h] {
+			if x.key.equal(k) && equalLower(b.findings[x.f[0]].ObjectGUID, f.ObjectGUID) {
+				w = x
+				break
+			}
+		}
+		if w == nil {
+			w = &want{key: k}
+			wants[h] = append(wants[h], w)
+		}
+		w.f = append(w.f, i)
+	}
+	if len(wants) == 0 {
+		return
+	}
+	for m := range b.j.in {
+		e := &b.j.in[m]
+		if e.kind != memberPair {
+			continue
+		}
+		r, key := b.j.rec(e.rec), b.j.key(e.rec)
+		for _, w := range wants[hash(key, r.GUID)] {
+			if w.key.equal(key) && equalLower(b.findings[w.f[0]].ObjectGUID, r.GUID) {
+				for _, i := range w.f {
+					b.findings[i].CloudID = b.j.objs[e.twin].ID
+				}
+			}
+		}
+	}
+}
+
 func (b *builder) finish() (Plan, error) {
 	p := Plan{ADComplete: b.a.Complete, CloudComplete: b.c.Complete}
 	// Per-object findings name the twin too.
-	twins := map[[2]string]string{} // DN key and GUID -> twin id
-	for _, pr := range b.j.Pairs {
-		twins[[2]string{DNKey(pr.AD.DN), strings.ToLower(pr.AD.GUID)}] = pr.Cloud.ID
-	}
-	for i := range b.findings {
-		if f := &b.findings[i]; f.CloudID == "" && f.ObjectGUID != "" {
-			f.CloudID = twins[[2]string{DNKey(f.ObjectDN), strings.ToLower(f.ObjectGUID)}]
-		}
-	}
-	slices.SortStableFunc(b.findings, findingCmp)
+	b.twinIDs()
+	sortFindings(b.findings)
 	// Actions in DN order; findings point into p.Actions.
-	acts := slices.Clone(b.actions)
-	slices.SortStableFunc(acts, func(x, y *Action) int {
-		return cmp.Or(cmp.Compare(DNKey(x.ObjectDN), DNKey(y.ObjectDN)), cmp.Compare(x.ObjectDN, y.ObjectDN),
-			cmp.Compare(strings.ToLower(x.ObjectGUID), strings.ToLower(y.ObjectGUID)))
+	type item struct {
+		key dnKey
+		a   *Action
+	}
+	acts := make([]item, len(b.actions))
+	for i, a := range b.actions {
+		acts[i] = item{newDNKey(a.ObjectDN), a}
+	}
+	slices.SortStableFunc(acts, func(x, y item) int {
+		return cmp.Or(x.key.compare(y.key), cmp.Compare(x.a.ObjectDN, y.a.ObjectDN),
+			compareLower(x.a.ObjectGUID, y.a.ObjectGUID))
 	})
-	at := map[*Action]int{}
+	at := make(map[*Action]int, len(acts))
+	if len(acts) > 0 {
+		p.Actions = make([]Action, 0, len(acts))
+	}
 	for i, a := range acts {
-		p.Actions = append(p.Actions, *a)
-		at[a] = i
+		p.Actions = append(p.Actions, *a.a)
+		at[a.a] = i
 	}
 	p.Findings = b.findings
 	for i := range p.Findings {
@@ -830,7 +1006,18 @@ func (b *builder) finish() (Plan, error) {
 		}
 	}
 
-	s := Summary{ByKind: map[FindingKind]int{}, Adds: len(b.j.ADOnly), Changes: len(p.Actions)}
+	adds, pairs, mismatches := 0, 0, 0
+	for m := range b.j.in {
+		switch b.j.in[m].kind {
+		case memberADOnly:
+			adds++
+		case memberPair:
+			pairs++
+		case memberMismatch:
+			mismatches++
+		}
+	}
+	s := Summary{ByKind: map[FindingKind]int{}, Adds: adds, Changes: len(p.Actions)}
 	for _, f := range p.Findings {
 		s.ByKind[f.Kind]++
 		switch f.Severity {
@@ -843,21 +1030,20 @@ func (b *builder) finish() (Plan, error) {
 		}
 	}
 	if b.deletionsBlocked() == "" {
-		s.Deletes = len(b.j.Orphans)
+		s.Deletes = b.orphans
 	}
 	p.Summary = s
 	p.Fingerprint = b.fingerprint(p.Actions)
 
-	if err := b.limits(s); err != nil {
+	if err := b.limits(s, pairs+mismatches+b.orphans); err != nil {
 		p.Refused = err.Error()
 		return p, err
 	}
 	return p, nil
 }
 
-func (b *builder) limits(s Summary) error {
-	e := &LimitError{Deletes: s.Deletes, Changes: s.Changes, InScope: b.j.InScope,
-		Synced: len(b.j.Pairs) + len(b.j.TypeMismatches) + len(b.j.Orphans)}
+func (b *builder) limits(s Summary, synced int) error {
+	e := &LimitError{Deletes: s.Deletes, Changes: s.Changes, InScope: b.j.inScope, Synced: synced}
 	o := b.opts
 	if !o.AllowDeletes {
 		if o.DeleteThreshold >= 0 && s.Deletes > o.DeleteThreshold {
@@ -893,11 +1079,41 @@ func (b *builder) fingerprint(acts []Action) string {
 		doms[i] = strings.ToLower(doms[i])
 	}
 	slices.Sort(doms)
-	fmt.Fprintf(h, "initial\x00%s\x00domains\x00%s\x00", strings.ToLower(b.tenant.InitialDomain), strings.Join(doms, "\x00"))
+	// "initial\x00%s\x00domains\x00%s\x00", then per action
+	// "object\x00%s\x00%d\x00%s\x00%d\x00%s\x00", written piece by piece.
+	var buf []byte
+	buf = append(buf, "initial\x00"...)
+	buf = append(buf, strings.ToLower(b.tenant.InitialDomain)...)
+	buf = append(buf, "\x00domains\x00"...)
+	for i, d := range doms {
+		if i > 0 {
+			buf = append(buf, 0)
+		}
+		buf = append(buf, d...)
+	}
+	buf = append(buf, 0)
+	h.Write(buf)
+	var vals []string
 	for _, a := range acts {
-		vals := slices.Clone(a.BeforeProxyAddresses)
+		vals = append(vals[:0], a.BeforeProxyAddresses...)
 		slices.Sort(vals)
-		fmt.Fprintf(h, "object\x00%s\x00%d\x00%s\x00%d\x00%s\x00", strings.ToLower(a.ObjectGUID), a.USNChanged, a.Mail, len(vals), strings.Join(vals, "\x00"))
+		buf = append(buf[:0], "object\x00"...)
+		buf = append(buf, strings.ToLower(a.ObjectGUID)...)
+		buf = append(buf, 0)
+		buf = strconv.AppendInt(buf, a.USNChanged, 10)
+		buf = append(buf, 0)
+		buf = append(buf, a.Mail...)
+		buf = append(buf, 0)
+		buf = strconv.AppendInt(buf, int64(len(vals)), 10)
+		buf = append(buf, 0)
+		for i, v := range vals {
+			if i > 0 {
+				buf = append(buf, 0)
+			}
+			buf = append(buf, v...)
+		}
+		buf = append(buf, 0)
+		h.Write(buf)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

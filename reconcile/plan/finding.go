@@ -42,13 +42,20 @@ func FindingKinds() []FindingKind {
 }
 
 func kindRank(k FindingKind) int {
-	for i, x := range FindingKinds() {
-		if x == k {
-			return i
-		}
+	if i, ok := kindRanks[k]; ok {
+		return i
 	}
-	return len(FindingKinds())
+	return len(kindRanks)
 }
+
+// kindRanks maps each kind to its index in FindingKinds.
+var kindRanks = func() map[FindingKind]int {
+	m := map[FindingKind]int{}
+	for i, k := range FindingKinds() {
+		m[k] = i
+	}
+	return m
+}()
 
 // Finding is one thing the plan has to say about one object.
 type Finding struct {

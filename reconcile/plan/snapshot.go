@@ -2,8 +2,6 @@ package plan
 
 import (
 	"encoding/base64"
-	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/hybridsync/hybridsync/ad"
@@ -140,29 +138,4 @@ func cloudKind(k ad.Kind) (cloud.Kind, bool) {
 		return cloud.KindContact, true
 	}
 	return "", false
-}
-
-// scopeReason returns "" when r is synced under a, else why not.
-func (a ADSnapshot) scopeReason(r *ad.Recipient) string {
-	switch {
-	case r.Deleted:
-		return "it is deleted in AD"
-	case !r.MailEnabled():
-		return "it is not mail-enabled"
-	}
-	if _, ok := cloudKind(r.Kind); !ok {
-		if r.Kind == ad.KindDynamicDL {
-			return "dynamic distribution groups are not synced"
-		}
-		return "its object class is not synced"
-	}
-	if len(a.Scope) > 0 && !slices.ContainsFunc(a.Scope, func(s string) bool { return ad.IsUnder(r.DN, s) }) {
-		return "it is outside the sync scope OUs"
-	}
-	for _, ex := range a.Exclude {
-		if ad.IsUnder(r.DN, ex) {
-			return fmt.Sprintf("it is under the excluded %s", ex)
-		}
-	}
-	return ""
 }

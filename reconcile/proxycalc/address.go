@@ -29,6 +29,15 @@ const (
 //
 // The error says what is wrong in words an admin understands.
 func ValidateAddress(addr string) error {
+	if validAddress(addr) {
+		return nil
+	}
+	return validateAddress(addr)
+}
+
+// validateAddress is ValidateAddress checking rule by rule, to say what is
+// wrong.
+func validateAddress(addr string) error {
 	if addr == "" {
 		return errors.New("empty address")
 	}
@@ -58,6 +67,80 @@ func ValidateAddress(addr string) error {
 	}
 	return validateDomain(domain)
 }
+
+// validAddress reports whether ValidateAddress accepts addr, in one pass
+// and without allocating; ValidateAddress then explains a refusal.
+func validAddress(addr string) bool {
+	n := len(addr)
+	if n == 0 || n > maxAddressLen {
+		return false
+	}
+	// The local part: atext separated by single dots.
+	at := 0
+	for ; at < n && addr[at] != '@'; at++ {
+		c := addr[at]
+		if c == '.' {
+			if at == 0 || addr[at-1] == '.' {
+				return false
+			}
+			continue
+		}
+		if addrClass[c]&atextClass == 0 {
+			return false
+		}
+	}
+	if at == 0 || at == n || at > maxLocalLen || addr[at-1] == '.' {
+		return false
+	}
+	// The domain: two or more labels of letters, digits and inner hyphens.
+	domain := addr[at+1:]
+	if len(domain) == 0 || len(domain) > maxDomainLen {
+		return false
+	}
+	labels, start, digitsOnly := 0, 0, true
+	for i := 0; i <= len(domain); i++ {
+		if i == len(domain) || domain[i] == '.' {
+			l := domain[start:i]
+			if l == "" || len(l) > maxLabelLen || l[0] == '-' || l[len(l)-1] == '-' {
+				return false
+			}
+			labels++
+			if i == len(domain) {
+				break
+			}
+			start, digitsOnly = i+1, true
+			continue
+		}
+		c := domain[i]
+		if addrClass[c]&labelClass == 0 {
+			return false // '@' included: a second one
+		}
+		if c < '0' || c > '9' {
+			digitsOnly = false
+		}
+	}
+	return labels >= 2 && !digitsOnly
+}
+
+// Character classes of validAddress.
+const (
+	atextClass = 1 << iota
+	labelClass
+)
+
+var addrClass = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		alnum := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9'
+		if alnum || strings.IndexByte("!#$%&'*+-/=?^_`{|}~", b) >= 0 {
+			t[c] |= atextClass
+		}
+		if alnum || b == '-' {
+			t[c] |= labelClass
+		}
+	}
+	return t
+}()
 
 func validateLocal(local string) error {
 	switch {
@@ -94,11 +177,14 @@ func validateDomain(domain string) error {
 	case len(domain) > maxDomainLen:
 		return errors.New("domain longer than 253 characters")
 	}
-	labels := strings.Split(domain, ".")
-	if len(labels) < 2 {
+	if strings.IndexByte(domain, '.') < 0 {
 		return errors.New("domain " + domain + " is not fully qualified")
 	}
-	for _, l := range labels {
+	var tld string
+	for rest, more := domain, true; more; {
+		var l string
+		l, rest, more = strings.Cut(rest, ".")
+		tld = l
 		switch {
 		case l == "":
 			return errors.New("domain has an empty label")
@@ -114,7 +200,7 @@ func validateDomain(domain string) error {
 			}
 		}
 	}
-	if tld := labels[len(labels)-1]; strings.Trim(tld, "0123456789") == "" {
+	if strings.Trim(tld, "0123456789") == "" {
 		return errors.New("top-level domain is numeric")
 	}
 	return nil
@@ -145,6 +231,14 @@ var reservedSuffixes = []string{"onmicrosoft.com", "microsoftonline.com"}
 // IsReservedDomain reports whether domain is onmicrosoft.com,
 // microsoftonline.com or a subdomain of either, case-insensitively.
 func IsReservedDomain(domain string) bool {
+	if ascii, reserved := reservedASCII(domain); ascii {
+		return reserved
+	}
+	return isReservedLower(domain)
+}
+
+// isReservedLower is IsReservedDomain on a lower-cased copy of domain.
+func isReservedLower(domain string) bool {
 	d := strings.ToLower(domain)
 	for _, s := range reservedSuffixes {
 		if d == s || strings.HasSuffix(d, "."+s) {
@@ -152,4 +246,20 @@ func IsReservedDomain(domain string) bool {
 		}
 	}
 	return false
+}
+
+// reservedASCII is IsReservedDomain for an ASCII domain (ascii true),
+// comparing without lower-casing a copy.
+func reservedASCII(d string) (ascii, reserved bool) {
+	for i := 0; i < len(d); i++ {
+		if d[i] >= 0x80 {
+			return false, false
+		}
+	}
+	for _, s := range reservedSuffixes {
+		if n := len(d) - len(s); n >= 0 && strings.EqualFold(d[n:], s) && (n == 0 || n > 0 && d[n-1] == '.') {
+			return true, true
+		}
+	}
+	return true, false
 }

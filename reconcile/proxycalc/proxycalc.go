@@ -3,7 +3,7 @@ package proxycalc
 import (
 	"fmt"
 	"hash/fnv"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/hybridsync/hybridsync/ad"
@@ -43,6 +43,11 @@ type Input struct {
 	// ProxyAddresses holds the raw AD values, e.g. "SMTP:a@contoso.com",
 	// "smtp:b@contoso.com", "x500:/o=...".
 	ProxyAddresses []string
+	// Parsed, when not nil, replaces ProxyAddresses (which is then
+	// ignored) with an attribute already parsed: Compute treats it as
+	// ProxyAddresses = Parsed.Raw() (the parsed values in order, then the
+	// malformed ones) without building those strings again.
+	Parsed *ad.ProxyAddresses
 	// ExchangeRecipient is, for users, true when licensed for Exchange
 	// Online or provisioned as a remote mailbox (msExchRecipientTypeDetails
 	// remote mailbox / msExchRemoteRecipientType set); such users get the
@@ -144,6 +149,54 @@ func (r Result) AsPrevious() *Previous {
 // maxMOERAAttempts bounds the search for a free MOERA with digits appended.
 const maxMOERAAttempts = 32
 
+// Calculator runs Compute for one tenant, keeping what every call needs
+// (the verified domains) and its working space between calls. It is not
+// safe for concurrent use.
+type Calculator struct {
+	t        Tenant
+	verified map[string]bool
+	scratch  scratch
+}
+
+// NewCalculator returns a Calculator for t.
+func NewCalculator(t Tenant) *Calculator {
+	return &Calculator{t: t, verified: verifiedSet(t)}
+}
+
+// Compute is Compute(in, t, prev, opt) for the Calculator's tenant t.
+func (k *Calculator) Compute(in Input, prev *Previous, opt Options) Result {
+	var res Result
+	k.ComputeInto(&res, in, prev, opt)
+	return res
+}
+
+// ComputeInto is Compute writing its result into res, reusing the memory
+// of res.ProxyAddresses and res.Dropped: what a previous result in res
+// held there is overwritten. Callers that compute many objects and keep no
+// result slices use it to allocate almost nothing per object.
+func (k *Calculator) ComputeInto(res *Result, in Input, prev *Previous, opt Options) {
+	c := calc{in: in, t: k.t, prev: prev, opt: opt, kind: normKind(in.Kind), recipient: in.ExchangeRecipient,
+		verified: k.verified, scratch: &k.scratch, dropped: res.Dropped[:0]}
+	c.enforce = c.recipient && c.kind != KindContact
+	c.run(res, res.ProxyAddresses[:0])
+}
+
+// scratch is working space a Calculator reuses between calls.
+type scratch struct {
+	primaries, secondaries []smtpValue
+	others                 []Address
+	moeras, primaryMOERAs  []string
+	list                   []entry
+	seen                   map[string]bool
+}
+
+// smtpValue is an on-premises SMTP address without its prefix, and the
+// value as read when it is exactly "SMTP:"+addr (primaries) or
+// "smtp:"+addr (secondaries), else "".
+type smtpValue struct {
+	addr, raw string
+}
+
 // calc holds one Compute call's state.
 type calc struct {
 	in        Input
@@ -155,6 +208,7 @@ type calc struct {
 	enforce   bool // drop unverified domains
 	verified  map[string]bool
 	dropped   []Dropped
+	*scratch
 }
 
 func (c *calc) drop(value, source string, r Rule, reason string) {
@@ -199,36 +253,95 @@ func normKind(k string) string {
 	}
 }
 
+// verifiedSet holds t's verified domains and its initial domain,
+// lower-cased.
+func verifiedSet(t Tenant) map[string]bool {
+	v := make(map[string]bool, len(t.VerifiedDomains)+1)
+	for _, d := range t.VerifiedDomains {
+		v[strings.ToLower(d)] = true
+	}
+	if t.InitialDomain != "" {
+		v[strings.ToLower(t.InitialDomain)] = true
+	}
+	return v
+}
+
 // Compute runs ProxyCalc for one object. See the package documentation for
 // the rules and the choices made where KB 3190357 is silent.
 func Compute(in Input, t Tenant, prev *Previous, opt Options) Result {
-	c := &calc{in: in, t: t, prev: prev, opt: opt, kind: normKind(in.Kind), recipient: in.ExchangeRecipient}
+	c := calc{in: in, t: t, prev: prev, opt: opt, kind: normKind(in.Kind), recipient: in.ExchangeRecipient,
+		verified: verifiedSet(t), scratch: &scratch{}}
 	c.enforce = c.recipient && c.kind != KindContact
-	c.verified = map[string]bool{}
-	for _, d := range t.VerifiedDomains {
-		c.verified[strings.ToLower(d)] = true
-	}
-	if t.InitialDomain != "" {
-		c.verified[strings.ToLower(t.InitialDomain)] = true
-	}
-	return c.run()
+	var res Result
+	c.run(&res, nil)
+	return res
 }
 
-func (c *calc) run() Result {
+// wellFormed reports whether ParseProxyAddress(p.String()) returns p
+// itself, so that p can be used without building and parsing the string.
+func wellFormed(p ad.ProxyAddress) bool {
+	if p.Prefix == "" || len(p.Prefix) > 9 || p.Address == "" {
+		return false
+	}
+	for i := 0; i < len(p.Prefix); i++ {
+		if c := p.Prefix[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// proxyInput returns the i'th on-premises proxyAddresses value of in,
+// parsed, and the value as read when it is at hand without building it
+// ("" otherwise; call rawOf for it).
+func (c *calc) proxyInput(i int) (p ad.ProxyAddress, raw string, err error) {
+	if ps := c.in.Parsed; ps != nil {
+		if i < len(ps.Values) {
+			if p = ps.Values[i]; wellFormed(p) {
+				return p, "", nil
+			}
+			raw = p.String()
+		} else {
+			raw = ps.Malformed[i-len(ps.Values)]
+		}
+	} else {
+		raw = c.in.ProxyAddresses[i]
+	}
+	if raw == "" {
+		return ad.ProxyAddress{}, "", nil
+	}
+	p, err = ad.ParseProxyAddress(raw)
+	return p, raw, err
+}
+
+// rawOf is the value p was parsed from: raw, or p's string when raw was
+// not at hand.
+func rawOf(p ad.ProxyAddress, raw string) string {
+	if raw != "" {
+		return raw
+	}
+	return p.String()
+}
+
+func (c *calc) run(res *Result, out []Address) {
 	in, prev := c.in, c.prev
 	isUser := c.kind == KindUser
 	moeraKind := c.kind != KindContact // users and groups get a MOERA
 
 	// 1. On-premises proxyAddresses.
-	var primaries, secondaries []string // SMTP addresses, no prefix
-	var others []Address                // kept non-SMTP values
+	primaries, secondaries := c.primaries[:0], c.secondaries[:0] // SMTP addresses, no prefix
+	others := c.others[:0]                                       // kept non-SMTP values
 	hasProxy := false
-	for _, raw := range in.ProxyAddresses {
-		if raw == "" {
+	n := len(in.ProxyAddresses)
+	if in.Parsed != nil {
+		n = len(in.Parsed.Values) + len(in.Parsed.Malformed)
+	}
+	for i := 0; i < n; i++ {
+		p, raw, err := c.proxyInput(i)
+		if p.Prefix == "" && err == nil {
 			continue // LDAP cannot hold an empty value; nothing to copy
 		}
 		hasProxy = true
-		p, err := ad.ParseProxyAddress(raw)
 		if err != nil {
 			why := "not of the form TYPE:address"
 			if !strings.Contains(raw, ":") {
@@ -239,39 +352,50 @@ func (c *calc) run() Result {
 		}
 		switch typ := p.Type(); {
 		case typ == ad.TypeSMTP:
-			if !c.check(p.Address, raw, SourceProxyAddresses) {
+			if r, why := c.usable(p.Address, c.enforce); r != "" {
+				c.drop(rawOf(p, raw), SourceProxyAddresses, r, why)
 				continue
 			}
 			if p.IsPrimary() {
-				primaries = append(primaries, p.Address)
+				v := smtpValue{addr: p.Address}
+				if p.Prefix == "SMTP" {
+					v.raw = raw
+				}
+				primaries = append(primaries, v)
 			} else {
-				secondaries = append(secondaries, p.Address)
+				v := smtpValue{addr: p.Address}
+				if p.Prefix == "smtp" {
+					v.raw = raw
+				}
+				secondaries = append(secondaries, v)
 			}
 		case typ == ad.TypeX500:
 			if !strings.HasPrefix(p.Address, "/") || hasControl(p.Address) {
-				c.drop(raw, SourceProxyAddresses, RuleDroppedMalformed, "an X500 address must be a DN starting with '/'")
+				c.drop(rawOf(p, raw), SourceProxyAddresses, RuleDroppedMalformed, "an X500 address must be a DN starting with '/'")
 				continue
 			}
-			others = append(others, Address{Value: raw, Rule: RuleKeptX500, Source: SourceProxyAddresses})
+			others = append(others, Address{Value: c.verbatim(p, raw), Rule: RuleKeptX500, Source: SourceProxyAddresses})
 		case typ == ad.TypeSIP:
-			if !c.check(p.Address, raw, SourceProxyAddresses) {
+			if r, why := c.usable(p.Address, c.enforce); r != "" {
+				c.drop(rawOf(p, raw), SourceProxyAddresses, r, why)
 				continue
 			}
-			others = append(others, Address{Value: raw, Rule: RuleKeptSIP, Source: SourceProxyAddresses})
+			others = append(others, Address{Value: c.verbatim(p, raw), Rule: RuleKeptSIP, Source: SourceProxyAddresses})
 		case typ == ad.TypeEUM:
 			if hasControl(p.Address) || strings.TrimSpace(p.Address) == "" {
-				c.drop(raw, SourceProxyAddresses, RuleDroppedMalformed, "contains a control character or only spaces")
+				c.drop(rawOf(p, raw), SourceProxyAddresses, RuleDroppedMalformed, "contains a control character or only spaces")
 				continue
 			}
-			others = append(others, Address{Value: raw, Rule: RuleKeptEUM, Source: SourceProxyAddresses})
+			others = append(others, Address{Value: c.verbatim(p, raw), Rule: RuleKeptEUM, Source: SourceProxyAddresses})
 		case isLegacy(typ):
-			c.drop(raw, SourceProxyAddresses, RuleDroppedLegacyType, "address type "+typ+" is a legacy protocol")
+			c.drop(rawOf(p, raw), SourceProxyAddresses, RuleDroppedLegacyType, "address type "+typ+" is a legacy protocol")
 		default:
-			c.drop(raw, SourceProxyAddresses, RuleDroppedUnsupportedType, "address type "+typ+" is not SMTP, X500, SIP or EUM")
+			c.drop(rawOf(p, raw), SourceProxyAddresses, RuleDroppedUnsupportedType, "address type "+typ+" is not SMTP, X500, SIP or EUM")
 		}
 	}
-	sortFold(primaries)
-	sortFold(secondaries)
+	c.primaries, c.secondaries, c.others = primaries, secondaries, others
+	sortSMTP(primaries)
+	sortSMTP(secondaries)
 	proxySMTP := len(primaries)+len(secondaries) > 0
 
 	// 2. mail.
@@ -293,7 +417,7 @@ func (c *calc) run() Result {
 	if prev != nil {
 		// The MOERA is the initial-domain address; a secondary one is
 		// preferred, the primary one (after scenario 4) is the fallback.
-		var moeras, primaryMOERAs []string
+		moeras, primaryMOERAs := c.moeras[:0], c.primaryMOERAs[:0]
 		for _, v := range prev.ProxyAddresses {
 			p, err := ad.ParseProxyAddress(v)
 			if err != nil || !p.IsSMTP() {
@@ -310,6 +434,7 @@ func (c *calc) run() Result {
 				}
 			}
 		}
+		c.moeras, c.primaryMOERAs = moeras, primaryMOERAs
 		if prevPrimary == "" {
 			prevPrimary = prev.Mail
 		}
@@ -323,13 +448,14 @@ func (c *calc) run() Result {
 	}
 
 	// 5. The primary, as far as it does not depend on the MOERA.
-	var primary, pSource string
+	var primary, pSource, pRaw string
 	var pRule Rule
-	var demoted []string
-	set := func(addr string, r Rule, src string) { primary, pRule, pSource = addr, r, src }
+	var demoted []smtpValue
+	set := func(addr string, r Rule, src string) { primary, pRule, pSource, pRaw = addr, r, src, "" }
 	switch {
 	case len(primaries) > 0:
-		set(primaries[0], RulePrimaryFromProxyAddresses, SourceProxyAddresses)
+		set(primaries[0].addr, RulePrimaryFromProxyAddresses, SourceProxyAddresses)
+		pRaw = primaries[0].raw
 		demoted = primaries[1:]
 	case hasProxy && prevPrimary != "":
 		// proxyAddresses is set, so ProxyCalc reads it and not mail; with no
@@ -357,7 +483,7 @@ func (c *calc) run() Result {
 		if isUser && upnOK {
 			set(in.UPN, RulePrimaryFromUPN, SourceUPN)
 		} else {
-			set(secondaries[0], RuleSecondaryPromoted, SourceProxyAddresses)
+			set(secondaries[0].addr, RuleSecondaryPromoted, SourceProxyAddresses)
 		}
 	}
 
@@ -366,9 +492,9 @@ func (c *calc) run() Result {
 	// nickname (and MOERA) can come from it.
 	if primary == "" && len(secondaries) > 0 && in.MailNickname == "" &&
 		(prev == nil || prev.MailNickname == "") && !(isUser && localOf(in.UPN) != "") {
-		set(secondaries[0], RuleSecondaryPromoted, SourceProxyAddresses)
+		set(secondaries[0].addr, RuleSecondaryPromoted, SourceProxyAddresses)
 	}
-	var res Result
+	*res = Result{ProxyAddresses: res.ProxyAddresses, Dropped: res.Dropped}
 	switch {
 	case in.MailNickname != "":
 		res.MailNickname, res.NicknameRule = in.MailNickname, RuleNicknameFromAD
@@ -400,35 +526,35 @@ func (c *calc) run() Result {
 		moera = ""
 	}
 	if primary == "" && len(secondaries) > 0 {
-		set(secondaries[0], RuleSecondaryPromoted, SourceProxyAddresses)
+		set(secondaries[0].addr, RuleSecondaryPromoted, SourceProxyAddresses)
 	}
 
 	// 9. Assemble; the first value for an address wins, so the primary is
 	// never duplicated by a secondary.
-	b := builder{seen: map[string]bool{}}
+	b := builder{list: c.list[:0], seen: c.seen}
 	if primary != "" {
-		b.add(Address{Value: "SMTP:" + primary, Rule: pRule, Source: pSource})
+		b.addSMTP(entry{prefix: "SMTP", addr: primary, raw: pRaw, rule: pRule, source: pSource})
 	}
 	for _, a := range demoted {
-		b.add(Address{Value: "smtp:" + a, Rule: RuleExtraPrimaryDemoted, Source: SourceProxyAddresses})
+		b.addSMTP(entry{prefix: "smtp", addr: a.addr, rule: RuleExtraPrimaryDemoted, source: SourceProxyAddresses})
 	}
 	for _, a := range secondaries {
-		b.add(Address{Value: "smtp:" + a, Rule: RuleSecondaryFromProxyAddresses, Source: SourceProxyAddresses})
+		b.addSMTP(entry{prefix: "smtp", addr: a.addr, raw: a.raw, rule: RuleSecondaryFromProxyAddresses, source: SourceProxyAddresses})
 	}
 	if isUser && in.UPN != "" && (c.recipient || proxySMTP) {
 		if upnOK {
-			b.add(Address{Value: "smtp:" + in.UPN, Rule: RuleUPNSecondary, Source: SourceUPN})
+			b.addSMTP(entry{prefix: "smtp", addr: in.UPN, rule: RuleUPNSecondary, source: SourceUPN})
 		} else {
 			c.drop(in.UPN, SourceUPN, upnRule, upnWhy)
 		}
 	}
 	if moera != "" {
-		b.add(Address{Value: "smtp:" + moera, Rule: moeraRule, Source: SourceMOERA})
+		b.addSMTP(entry{prefix: "smtp", addr: moera, rule: moeraRule, source: SourceMOERA})
 	}
 	for _, a := range others {
-		b.add(a)
+		b.addOther(a)
 	}
-	if mailOK && pRule != RulePrimaryFromMail && !b.has("smtp:"+in.Mail) {
+	if mailOK && pRule != RulePrimaryFromMail && !b.hasSMTP(in.Mail) {
 		switch pRule {
 		case RuleKeptPreviousPrimary:
 			c.drop(in.Mail, SourceMail, RuleDroppedMailIgnored, fmt.Sprintf(
@@ -438,8 +564,12 @@ func (c *calc) run() Result {
 				"proxyAddresses sets the primary SMTP:%s, which wins over mail", primary))
 		}
 	}
+	c.list, c.seen = b.list, b.seen
+	if b.seen != nil {
+		clear(b.seen)
+	}
 
-	res.ProxyAddresses = b.sorted()
+	res.ProxyAddresses = c.sorted(out, b.list)
 	res.Mail = primary
 	res.MailRule = pRule
 	if primary == "" {
@@ -447,7 +577,55 @@ func (c *calc) run() Result {
 	}
 	res.Dropped = c.dropped
 	res.Recipient = c.recipient
-	return res
+}
+
+// verbatim is the value of a kept non-SMTP proxyAddresses value, sharing
+// the string of an equal value the cloud already holds when p's is not at
+// hand.
+func (c *calc) verbatim(p ad.ProxyAddress, raw string) string {
+	if raw != "" {
+		return raw
+	}
+	return c.value(p.Prefix, p.Address, "")
+}
+
+// value returns prefix+":"+addr: raw when it is that value, else an equal
+// value the cloud already holds (prev), else a new string.
+func (c *calc) value(prefix, addr, raw string) string {
+	if raw != "" {
+		return raw
+	}
+	if c.prev != nil {
+		n := len(prefix) + 1 + len(addr)
+		for _, v := range c.prev.ProxyAddresses {
+			if len(v) == n && v[len(prefix)] == ':' && v[:len(prefix)] == prefix && v[len(prefix)+1:] == addr {
+				return v
+			}
+		}
+	}
+	return prefix + ":" + addr
+}
+
+// sorted returns the addresses collected, the "SMTP:" primary (always
+// added first) first and the rest sorted, in out's memory. It returns nil
+// (or out emptied) when there are none.
+func (c *calc) sorted(out []Address, list []entry) []Address {
+	if len(list) == 0 {
+		return out
+	}
+	for _, e := range list {
+		v := e.value
+		if v == "" {
+			v = c.value(e.prefix, e.addr, e.raw)
+		}
+		out = append(out, Address{Value: v, Rule: e.rule, Source: e.source})
+	}
+	rest := out
+	if strings.HasPrefix(out[0].Value, "SMTP:") {
+		rest = out[1:]
+	}
+	slices.SortFunc(rest, func(a, b Address) int { return compareFold(a.Value, b.Value) })
+	return out
 }
 
 // isMOERA reports whether addr is in the tenant's initial domain.
@@ -515,50 +693,158 @@ func hasControl(s string) bool {
 
 // sortFold sorts case-insensitively, ties broken by exact value.
 func sortFold(s []string) {
-	sort.Slice(s, func(i, j int) bool { return lessFold(s[i], s[j]) })
+	if len(s) > 1 {
+		slices.SortFunc(s, compareFold)
+	}
 }
 
-func lessFold(a, b string) bool {
-	la, lb := strings.ToLower(a), strings.ToLower(b)
-	if la != lb {
-		return la < lb
+// sortSMTP sorts SMTP values by address as sortFold does.
+func sortSMTP(s []smtpValue) {
+	if len(s) > 1 {
+		slices.SortFunc(s, func(a, b smtpValue) int { return compareFold(a.addr, b.addr) })
 	}
-	return a < b
+}
+
+func lessFold(a, b string) bool { return compareFold(a, b) < 0 }
+
+// compareFold orders strings.ToLower(a) against strings.ToLower(b), then a
+// against b. While both are ASCII it lower-cases byte by byte: lower-casing
+// maps an ASCII prefix to the same bytes whatever follows it, so the first
+// difference decides.
+func compareFold(a, b string) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		x, y := a[i], b[i]
+		if x >= 0x80 || y >= 0x80 {
+			return compareFoldSlow(a, b)
+		}
+		if x != y {
+			if lx, ly := lowerASCII(x), lowerASCII(y); lx != ly {
+				return int(lx) - int(ly)
+			}
+		}
+	}
+	if len(a) != len(b) {
+		// One lower-cases to a proper prefix of the other: lower-casing
+		// never empties a non-empty rest.
+		return len(a) - len(b)
+	}
+	return strings.Compare(a, b)
+}
+
+func compareFoldSlow(a, b string) int {
+	if c := strings.Compare(strings.ToLower(a), strings.ToLower(b)); c != 0 {
+		return c
+	}
+	return strings.Compare(a, b)
+}
+
+// equalFold reports whether strings.ToLower(a) == strings.ToLower(b),
+// lower-casing nothing while both are ASCII (see compareFold).
+func equalFold(a, b string) bool {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		x, y := a[i], b[i]
+		if x >= 0x80 || y >= 0x80 {
+			return strings.ToLower(a) == strings.ToLower(b)
+		}
+		if x != y && lowerASCII(x) != lowerASCII(y) {
+			return false
+		}
+	}
+	return len(a) == len(b)
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// entry is one value collected for the result: prefix+":"+addr for SMTP
+// values (raw, when not "", is that value as read), or value verbatim.
+type entry struct {
+	prefix, addr, raw string
+	value             string
+	rule              Rule
+	source            string
 }
 
 // builder collects addresses, collapsing case-insensitive duplicates of
-// the whole value (type prefix included).
+// the whole value (type prefix included). SMTP values and the verbatim
+// (X500, SIP, EUM) ones never collide: their lower-cased prefixes differ.
 type builder struct {
-	list []Address
+	list []entry
+	// seen holds the lower-cased values once the list is long enough
+	// for linear searches to cost more than a map.
 	seen map[string]bool
 }
 
-// addressKey lower-cases the whole value, so "SMTP:A@x" and "smtp:a@x"
+// mapAbove is the list length from which builder uses its map.
+const mapAbove = 16
+
+// key is the lower-cased whole value of e, so "SMTP:A@x" and "smtp:a@x"
 // share a key.
-func addressKey(value string) string { return strings.ToLower(value) }
-
-func (b *builder) has(value string) bool { return b.seen[addressKey(value)] }
-
-func (b *builder) add(a Address) {
-	k := addressKey(a.Value)
-	if b.seen[k] {
-		return
+func (e *entry) key() string {
+	if e.value != "" {
+		return strings.ToLower(e.value)
 	}
-	b.seen[k] = true
-	b.list = append(b.list, a)
+	return "smtp:" + strings.ToLower(e.addr)
 }
 
-// sorted returns the list with an "SMTP:" primary (always added first)
-// first and the rest sorted.
-func (b *builder) sorted() []Address {
-	if len(b.list) == 0 {
-		return nil
+func (b *builder) useMap() bool {
+	if len(b.list) < mapAbove {
+		return false
 	}
-	out := append([]Address(nil), b.list...)
-	rest := out
-	if strings.HasPrefix(out[0].Value, "SMTP:") {
-		rest = out[1:]
+	if b.seen == nil {
+		b.seen = map[string]bool{}
 	}
-	sort.Slice(rest, func(i, j int) bool { return lessFold(rest[i].Value, rest[j].Value) })
-	return out
+	if len(b.seen) == 0 {
+		for i := range b.list {
+			b.seen[b.list[i].key()] = true
+		}
+	}
+	return true
+}
+
+// hasSMTP reports whether an SMTP value for addr was added.
+func (b *builder) hasSMTP(addr string) bool {
+	if b.useMap() {
+		return b.seen["smtp:"+strings.ToLower(addr)]
+	}
+	for i := range b.list {
+		if e := &b.list[i]; e.value == "" && equalFold(e.addr, addr) {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *builder) addSMTP(e entry) {
+	if b.hasSMTP(e.addr) {
+		return
+	}
+	if len(b.seen) > 0 {
+		b.seen[e.key()] = true
+	}
+	b.list = append(b.list, e)
+}
+
+func (b *builder) addOther(a Address) {
+	e := entry{value: a.Value, rule: a.Rule, source: a.Source}
+	if b.useMap() {
+		k := e.key()
+		if b.seen[k] {
+			return
+		}
+		b.seen[k] = true
+	} else {
+		for i := range b.list {
+			if x := &b.list[i]; x.value != "" && equalFold(x.value, a.Value) {
+				return
+			}
+		}
+	}
+	b.list = append(b.list, e)
 }
