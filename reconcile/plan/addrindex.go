@@ -7,6 +7,7 @@ import (
 
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/cloud"
+	"github.com/hybridsync/hybridsync/internal/lower"
 )
 
 // Indexes over every object of a run, kept small: table slots refer to the
@@ -104,10 +105,10 @@ func valueRef(i int) uint16 {
 // (strings.ToLower forms equal).
 func cloudAddrMatch(o *cloud.Object, val uint16, addr string) bool {
 	if val == 0 {
-		return equalLower(o.Mail, addr)
+		return lower.Equal(o.Mail, addr)
 	}
 	for i := int(val) - 1; i < len(o.ProxyAddresses); i++ {
-		if p, err := ad.ParseProxyAddress(o.ProxyAddresses[i]); err == nil && p.IsSMTP() && equalLower(p.Address, addr) {
+		if p, err := ad.ParseProxyAddress(o.ProxyAddresses[i]); err == nil && p.IsSMTP() && lower.Equal(p.Address, addr) {
 			return true
 		}
 		if val != 0xffff {
@@ -166,7 +167,7 @@ func (x *moeraIndex) each(o *cloud.Object, fn func(addr string, val uint16)) {
 // domains equal once lower-cased (lower-casing leaves '@' alone), so only
 // such addresses can equal a MOERA.
 func (x *moeraIndex) inInitial(addr string) bool {
-	return equalLower(domainOf(addr), x.initial)
+	return lower.Equal(domainOf(addr), x.initial)
 }
 
 // heldByOther reports whether a cloud object other than twin holds addr.
@@ -178,7 +179,7 @@ func (x *moeraIndex) heldByOther(addr string, twin *cloud.Object) bool {
 				continue
 			}
 			for _, a := range cloudSMTP(o) {
-				if equalLower(a, addr) {
+				if lower.Equal(a, addr) {
 					return true
 				}
 			}
@@ -208,11 +209,11 @@ func (b *builder) takenMOERA(addr string) bool {
 func (b *builder) subjectAddrMatch(i int, val uint16, addr string) bool {
 	r := b.j.rec(b.j.in[b.subs[i]].rec)
 	if val == 0 {
-		return equalLower(r.Mail, addr) // indexed only when usable
+		return lower.Equal(r.Mail, addr) // indexed only when usable
 	}
 	vals := r.ProxyAddresses.Values
 	for k := int(val) - 1; k < len(vals); k++ {
-		if p := vals[k]; p.IsSMTP() && equalLower(p.Address, addr) && (val != 0xffff || usableAddr(p.Address)) {
+		if p := vals[k]; p.IsSMTP() && lower.Equal(p.Address, addr) && (val != 0xffff || usableAddr(p.Address)) {
 			return true
 		}
 		if val != 0xffff {
@@ -267,7 +268,7 @@ func (b *builder) duplicates() {
 			continue
 		}
 		for k, a := range addrs {
-			if !slices.ContainsFunc(addrs[:k], func(b string) bool { return equalLower(a, b) }) {
+			if !slices.ContainsFunc(addrs[:k], func(b string) bool { return lower.Equal(a, b) }) {
 				n++
 			}
 		}
@@ -334,7 +335,7 @@ func (b *builder) duplicates() {
 			batch = append(batch, entry{i, 0, hashLower(r.Mail), r.Mail})
 		}
 		for k, p := range r.ProxyAddresses.Values {
-			if p.IsSMTP() && !(mailUsable && equalLower(p.Address, r.Mail)) && usableAddr(p.Address) {
+			if p.IsSMTP() && !(mailUsable && lower.Equal(p.Address, r.Mail)) && usableAddr(p.Address) {
 				batch = append(batch, entry{i, valueRef(k), hashLower(p.Address), p.Address})
 			}
 		}
@@ -359,7 +360,7 @@ func (b *builder) duplicates() {
 	for _, o := range clouds {
 		var seen []string
 		for _, addr := range cloudSMTP(o) {
-			if slices.ContainsFunc(seen, func(s string) bool { return equalLower(s, addr) }) || !b.heldByOtherSubject(-1, addr) { // -1: any subject
+			if slices.ContainsFunc(seen, func(s string) bool { return lower.Equal(s, addr) }) || !b.heldByOtherSubject(-1, addr) { // -1: any subject
 				continue // only addresses an AD object also holds matter
 			}
 			seen = append(seen, addr)
@@ -393,7 +394,7 @@ func (b *builder) duplicate(g *dupGroup) {
 		r := b.subject(i).r
 		h := &holder{r: r}
 		hold := func(addr, attr string) {
-			if !usableAddr(addr) || !equalLower(addr, g.key) {
+			if !usableAddr(addr) || !lower.Equal(addr, g.key) {
 				return
 			}
 			if h.addr == "" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/cloud"
+	"github.com/hybridsync/hybridsync/internal/lower"
 	"github.com/hybridsync/hybridsync/reconcile/proxycalc"
 )
 
@@ -474,7 +475,7 @@ func (b *builder) finishMailNotPrimary() {
 				if !ok {
 					return
 				}
-				if pm := b.pending[ref]; o != pm.s.twin && equalLower(pm.keep, addr) {
+				if pm := b.pending[ref]; o != pm.s.twin && lower.Equal(pm.keep, addr) {
 					pm.heldInCloud = true
 				}
 			}
@@ -636,7 +637,7 @@ func (b *builder) drift(s subject, res *proxycalc.Result) {
 	// upns are the lower-cased UPNs of r and its twin; addresses are
 	// compared as their lower-cased forms compare.
 	isUPNAddr := func(addr string) bool {
-		return r.UPN != "" && equalLower(addr, r.UPN) || twin.UPN != "" && equalLower(addr, twin.UPN)
+		return r.UPN != "" && lower.Equal(addr, r.UPN) || twin.UPN != "" && lower.Equal(addr, twin.UPN)
 	}
 	isUPN := func(v string) bool {
 		if strings.HasPrefix(v, "SMTP:") {
@@ -660,7 +661,7 @@ func (b *builder) drift(s subject, res *proxycalc.Result) {
 	tv, pv := twin.ProxyAddresses, res.ProxyAddresses
 	same := len(tv) == len(pv)
 	for i := 0; same && i < len(tv); i++ {
-		same = equalLower(tv[i], pv[i].Value)
+		same = lower.Equal(tv[i], pv[i].Value)
 	}
 	var act, pred map[string]bool
 	if !same && len(tv)*len(pv) > 256 {
@@ -679,7 +680,7 @@ func (b *builder) drift(s subject, res *proxycalc.Result) {
 		case act != nil:
 			return act[strings.ToLower(v)]
 		}
-		return slices.ContainsFunc(tv, func(t string) bool { return equalLower(t, v) })
+		return slices.ContainsFunc(tv, func(t string) bool { return lower.Equal(t, v) })
 	}
 	inPred := func(v string) bool {
 		switch {
@@ -688,7 +689,7 @@ func (b *builder) drift(s subject, res *proxycalc.Result) {
 		case pred != nil:
 			return pred[strings.ToLower(v)]
 		}
-		return slices.ContainsFunc(pv, func(a proxycalc.Address) bool { return equalLower(a.Value, v) })
+		return slices.ContainsFunc(pv, func(a proxycalc.Address) bool { return lower.Equal(a.Value, v) })
 	}
 
 	var missing, extra []string
@@ -943,7 +944,7 @@ func (b *builder) twinIDs() {
 		h := hash(k, f.ObjectGUID)
 		var w *want
 		for _, x := range wants[h] {
-			if x.key.equal(k) && equalLower(b.findings[x.f[0]].ObjectGUID, f.ObjectGUID) {
+			if x.key.equal(k) && lower.Equal(b.findings[x.f[0]].ObjectGUID, f.ObjectGUID) {
 				w = x
 				break
 			}
@@ -964,7 +965,7 @@ func (b *builder) twinIDs() {
 		}
 		r, key := b.j.rec(e.rec), b.j.key(e.rec)
 		for _, w := range wants[hash(key, r.GUID)] {
-			if w.key.equal(key) && equalLower(b.findings[w.f[0]].ObjectGUID, r.GUID) {
+			if w.key.equal(key) && lower.Equal(b.findings[w.f[0]].ObjectGUID, r.GUID) {
 				for _, i := range w.f {
 					b.findings[i].CloudID = b.j.objs[e.twin].ID
 				}
@@ -989,7 +990,7 @@ func (b *builder) finish() (Plan, error) {
 	}
 	slices.SortStableFunc(acts, func(x, y item) int {
 		return cmp.Or(x.key.compare(y.key), cmp.Compare(x.a.ObjectDN, y.a.ObjectDN),
-			compareLower(x.a.ObjectGUID, y.a.ObjectGUID))
+			lower.Compare(x.a.ObjectGUID, y.a.ObjectGUID))
 	})
 	at := make(map[*Action]int, len(acts))
 	if len(acts) > 0 {

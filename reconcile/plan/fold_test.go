@@ -18,29 +18,6 @@ func randomString(r *rand.Rand, pieces []string, n int) string {
 	return b.String()
 }
 
-// The helpers compare and hash as strings.ToLower's results do.
-func TestLowerHelpers(t *testing.T) {
-	r := rand.New(rand.NewSource(1))
-	pieces := []string{"a", "A", "b", "B", "@", ".", "\u212a", "k", "K", "é", "É", "ſ", "s", "S", "İ", "i", "\xff", "user0000001"}
-	for i := 0; i < 200_000; i++ {
-		a, b := randomString(r, pieces, r.Intn(5)), randomString(r, pieces, r.Intn(5))
-		la, lb := strings.ToLower(a), strings.ToLower(b)
-		if got, want := equalLower(a, b), la == lb; got != want {
-			t.Fatalf("equalLower(%q, %q) = %v, want %v", a, b, got, want)
-		}
-		if got, want := compareLower(a, b), strings.Compare(la, lb); got != want {
-			t.Fatalf("compareLower(%q, %q) = %d, want %d", a, b, got, want)
-		}
-		if la == lb && hashLower(a) != hashLower(b) {
-			t.Fatalf("hashLower(%q) != hashLower(%q)", a, b)
-		}
-	}
-	long := strings.Repeat("Ab", 100) // longer than hashLower's buffer
-	if hashLower(long) != hashLower(strings.ToLower(long)) {
-		t.Error("hashLower of a long string")
-	}
-}
-
 // dnKey compares, tests and hashes as DNKey's results do.
 func TestDNKey(t *testing.T) {
 	r := rand.New(rand.NewSource(2))

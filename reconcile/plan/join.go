@@ -10,6 +10,7 @@ import (
 
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/cloud"
+	"github.com/hybridsync/hybridsync/internal/lower"
 )
 
 // Join methods recorded in Pair.By.
@@ -170,7 +171,7 @@ func (j *joined) recCmp(x, y int32) int {
 	if c := cmp.Compare(ry.USNChanged, rx.USNChanged); c != 0 {
 		return c
 	}
-	return compareLower(rx.GUID, ry.GUID)
+	return lower.Compare(rx.GUID, ry.GUID)
 }
 
 // adEntry is an AD object not in scope, for orphan reasons.
@@ -352,9 +353,9 @@ func under(dn string, plain bool, base string, basePlain bool) bool {
 	// Both plain: what ad.IsUnder's own fast path does.
 	switch n, m := len(dn), len(base); {
 	case n == m:
-		return equalLower(dn, base)
+		return lower.Equal(dn, base)
 	case n > m:
-		return dn[n-m-1] == ',' && equalLower(dn[n-m:], base)
+		return dn[n-m-1] == ',' && lower.Equal(dn[n-m:], base)
 	}
 	return false
 }
@@ -541,7 +542,7 @@ func join(a ADSnapshot, c CloudSnapshot, opts Options) *joined {
 	slices.SortStableFunc(j.objs, cloudCmp)
 	j.used = newUsedSet(j.objs)
 	byIID := newChainIndex(j.objs, iidKey, hashString, equalString)
-	bySID := newChainIndex(j.objs, sidKey, hashLower, equalLower)
+	bySID := newChainIndex(j.objs, sidKey, hashLower, lower.Equal)
 	// Synced contacts without an anchor, by lower-cased SMTP address.
 	contactByAddr := map[string][]int{}
 	for i, o := range j.objs {
@@ -630,7 +631,7 @@ func (j *joined) match(r *ad.Recipient, i int32, k *anchorKey, h uint64, byIID, 
 	e := member{rec: i, twin: -1}
 	twin, by := byIID.first(h, func(ref int) bool { return k.equal(j.objs[ref].OnPremisesImmutableID) }, &j.used), uint8(0)
 	if twin < 0 && r.Kind == ad.KindGroup && r.SID != "" {
-		twin, by = bySID.first(hashLower(r.SID), func(ref int) bool { return equalLower(j.objs[ref].OnPremisesSID, r.SID) }, &j.used), 1
+		twin, by = bySID.first(hashLower(r.SID), func(ref int) bool { return lower.Equal(j.objs[ref].OnPremisesSID, r.SID) }, &j.used), 1
 	}
 	if twin < 0 && r.Kind == ad.KindContact {
 		for _, addr := range contactAddresses(r.Mail, r.ProxyAddresses.Raw()) {

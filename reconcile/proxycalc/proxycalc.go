@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/internal/lower"
 )
 
 // Object kinds accepted in Input.Kind.
@@ -719,7 +720,7 @@ func compareFold(a, b string) int {
 			return compareFoldSlow(a, b)
 		}
 		if x != y {
-			if lx, ly := lowerASCII(x), lowerASCII(y); lx != ly {
+			if lx, ly := lower.Byte(x), lower.Byte(y); lx != ly {
 				return int(lx) - int(ly)
 			}
 		}
@@ -737,29 +738,6 @@ func compareFoldSlow(a, b string) int {
 		return c
 	}
 	return strings.Compare(a, b)
-}
-
-// equalFold reports whether strings.ToLower(a) == strings.ToLower(b),
-// lower-casing nothing while both are ASCII (see compareFold).
-func equalFold(a, b string) bool {
-	n := min(len(a), len(b))
-	for i := 0; i < n; i++ {
-		x, y := a[i], b[i]
-		if x >= 0x80 || y >= 0x80 {
-			return strings.ToLower(a) == strings.ToLower(b)
-		}
-		if x != y && lowerASCII(x) != lowerASCII(y) {
-			return false
-		}
-	}
-	return len(a) == len(b)
-}
-
-func lowerASCII(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }
 
 // entry is one value collected for the result: prefix+":"+addr for SMTP
@@ -814,7 +792,7 @@ func (b *builder) hasSMTP(addr string) bool {
 		return b.seen["smtp:"+strings.ToLower(addr)]
 	}
 	for i := range b.list {
-		if e := &b.list[i]; e.value == "" && equalFold(e.addr, addr) {
+		if e := &b.list[i]; e.value == "" && lower.Equal(e.addr, addr) {
 			return true
 		}
 	}
@@ -841,7 +819,7 @@ func (b *builder) addOther(a Address) {
 		b.seen[k] = true
 	} else {
 		for i := range b.list {
-			if x := &b.list[i]; x.value != "" && equalFold(x.value, a.Value) {
+			if x := &b.list[i]; x.value != "" && lower.Equal(x.value, a.Value) {
 				return
 			}
 		}
