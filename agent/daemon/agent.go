@@ -19,6 +19,7 @@ import (
 	"github.com/hybridsync/hybridsync/reconcile/apply"
 	"github.com/hybridsync/hybridsync/reconcile/journal"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
+	"github.com/hybridsync/hybridsync/reconcile/retry"
 )
 
 // maxRuns is how many recent runs /status keeps.
@@ -219,7 +220,11 @@ func (a *agent) ensureClients(ctx context.Context, cfg *config.Config, version s
 	}
 	a.clients = version
 	if a.dir == nil {
-		dir, err := ad.Dial(ctx, reconciler.ADConfig(cfg, a.log, a.metrics.ObserveLDAP))
+		adc := reconciler.ADConfig(cfg, a.log, a.metrics.ObserveLDAP)
+		pol := retry.DefaultPolicy()
+		pol.OnRetry = a.metrics.RetryObserver(metrics.SubsystemAD)
+		adc.Retry = &pol
+		dir, err := ad.Dial(ctx, adc)
 		if err != nil {
 			return &sourceError{metrics.SourceAD, err}
 		}
