@@ -621,3 +621,31 @@ func TestLabAgentEnforces(t *testing.T) {
 		t.Errorf("actions applied = %q, want 1", v)
 	}
 }
+
+// Changes made between runs are seen by the incremental reads (AD by
+// uSNChanged, the tenant by delta), without waiting for the daily full read.
+func TestLabAgentSeesChangesIncrementally(t *testing.T) {
+	l := labtest.Get(t)
+	ou := l.SyncedOU(t)
+	l.Seed001(t, ou, "ia")
+	cfg, _, _ := agentConfig(t, l, fmt.Sprintf("reconcile:\n  scope:\n    ous:\n      - %q\n", ou))
+	r := startAgent(t, cfg)
+	eventually(t, 60*time.Second, "the first fix found by the full read", func() (bool, string) {
+		st := r.status(t)
+		return st.Actions == 1, fmt.Sprintf("%+v", st.LastRuns)
+	})
+	l.Seed001(t, ou, "ib")
+	eventually(t, 60*time.Second, "the second fix found by an incremental read", func() (bool, string) {
+		st := r.status(t)
+		if len(st.LastRuns) == 0 {
+			return false, "no runs"
+		}
+		last := st.LastRuns[0]
+		return st.Actions == 2 && last.Kind == "incremental" && last.Result == "success", fmt.Sprintf("actions %d, last run %+v", st.Actions, last)
+	})
+	for _, run := range r.status(t).LastRuns[1:] {
+		if run.Kind == "full" && run.Reason != "first read" {
+			t.Errorf("an unexpected full read: %+v", run)
+		}
+	}
+}
