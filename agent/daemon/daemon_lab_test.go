@@ -634,7 +634,7 @@ func TestLabAgentSeesChangesIncrementally(t *testing.T) {
 		st := r.status(t)
 		return st.Actions == 1, fmt.Sprintf("%+v", st.LastRuns)
 	})
-	l.Seed001(t, ou, "ib")
+	b := l.Seed001(t, ou, "ib")
 	eventually(t, 60*time.Second, "the second fix found by an incremental read", func() (bool, string) {
 		st := r.status(t)
 		if len(st.LastRuns) == 0 {
@@ -643,7 +643,16 @@ func TestLabAgentSeesChangesIncrementally(t *testing.T) {
 		last := st.LastRuns[0]
 		return st.Actions == 2 && last.Kind == "incremental" && last.Result == "success", fmt.Sprintf("actions %d, last run %+v", st.Actions, last)
 	})
-	for _, run := range r.status(t).LastRuns[1:] {
+	// A deletion is seen too (a tombstone in the incremental read).
+	if err := l.Client(t).Delete(t.Context(), b.DN); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "the deleted user's fix dropped by an incremental read", func() (bool, string) {
+		st := r.status(t)
+		last := st.LastRuns[0]
+		return st.Actions == 1 && last.Kind == "incremental", fmt.Sprintf("actions %d, last run %+v", st.Actions, last)
+	})
+	for _, run := range r.status(t).LastRuns {
 		if run.Kind == "full" && run.Reason != "first read" {
 			t.Errorf("an unexpected full read: %+v", run)
 		}
