@@ -2,6 +2,7 @@ package ad
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strconv"
@@ -77,12 +78,17 @@ func ParseGroupType(s string) (GroupType, error) {
 // dynamic distribution list, with the attributes hybridsync reads. DN-valued
 // attributes hold DNs as AD returned them; values are never re-escaped.
 type Recipient struct {
-	DN          string   `json:"dn"`
-	GUID        string   `json:"objectGUID"`
-	SID         string   `json:"objectSid,omitempty"`
-	OU          string   `json:"ou"`
-	ObjectClass []string `json:"objectClass"`
-	Kind        Kind     `json:"class"`
+	DN   string `json:"dn"`
+	GUID string `json:"objectGUID"`
+	SID  string `json:"objectSid,omitempty"`
+	// ConsistencyGUID is mS-DS-ConsistencyGuid in registry form (Entra
+	// Connect's source anchor when so configured, written back from
+	// objectGUID), or, when it does not hold 16 bytes, the hex of what it
+	// holds prefixed with "invalid:".
+	ConsistencyGUID string   `json:"mS-DS-ConsistencyGuid,omitempty"`
+	OU              string   `json:"ou"`
+	ObjectClass     []string `json:"objectClass"`
+	Kind            Kind     `json:"class"`
 
 	Name           string         `json:"name,omitempty"`
 	DisplayName    string         `json:"displayName,omitempty"`
@@ -101,7 +107,6 @@ type Recipient struct {
 	ManagedBy   string   `json:"managedBy,omitempty"`
 	CoManagedBy []string `json:"msExchCoManagedByLink,omitempty"`
 	// Moderation and delivery restrictions.
-	ModerationEnabled   bool     `json:"msExchEnableModeration,omitempty"`
 	ModeratedBy         []string `json:"msExchModeratedByLink,omitempty"`
 	BypassModeration    []string `json:"msExchBypassModerationLink,omitempty"`
 	AcceptFrom          []string `json:"authOrig,omitempty"`
@@ -109,8 +114,14 @@ type Recipient struct {
 	AcceptFromMembersOf []string `json:"dLMemSubmitPerms,omitempty"`
 	RejectFromMembersOf []string `json:"dLMemRejectPerms,omitempty"`
 	SendOnBehalf        []string `json:"publicDelegates,omitempty"`
-	RequireSenderAuth   bool     `json:"msExchRequireAuthToSendTo,omitempty"`
-	HiddenFromGAL       bool     `json:"msExchHideFromAddressLists,omitempty"`
+	// The flags are kept together so that they share one word (a million
+	// recipients are held in memory by the planner and the service).
+	ModerationEnabled bool `json:"msExchEnableModeration,omitempty"`
+	RequireSenderAuth bool `json:"msExchRequireAuthToSendTo,omitempty"`
+	HiddenFromGAL     bool `json:"msExchHideFromAddressLists,omitempty"`
+	// Deleted is set for tombstones returned by incremental reads;
+	// LastKnownParent is then the container the object was deleted from.
+	Deleted bool `json:"isDeleted,omitempty"`
 
 	RecipientTypeDetails int64 `json:"msExchRecipientTypeDetails,omitempty"`
 	RecipientDisplayType int64 `json:"msExchRecipientDisplayType,omitempty"`
@@ -122,10 +133,7 @@ type Recipient struct {
 	DynamicFilter string `json:"msExchDynamicDLFilter,omitempty"`
 	DynamicBaseDN string `json:"msExchDynamicDLBaseDN,omitempty"`
 
-	USNChanged int64 `json:"uSNChanged"`
-	// Deleted is set for tombstones returned by incremental reads;
-	// LastKnownParent is then the container the object was deleted from.
-	Deleted         bool   `json:"isDeleted,omitempty"`
+	USNChanged      int64  `json:"uSNChanged"`
 	LastKnownParent string `json:"lastKnownParent,omitempty"`
 }
 
@@ -176,7 +184,7 @@ const memberChunk = 1500
 // and so memory, bounded by the chunk size.
 func RecipientAttributes() []string {
 	attrs := []string{
-		"objectGUID", "objectSid", "objectClass", "name", "displayName", "sAMAccountName",
+		"objectGUID", "mS-DS-ConsistencyGuid", "objectSid", "objectClass", "name", "displayName", "sAMAccountName",
 		"userPrincipalName", "mail", "mailNickname", "proxyAddresses", "targetAddress",
 		"groupType", fmt.Sprintf("member;range=0-%d", memberChunk-1), "managedBy", "msExchCoManagedByLink",
 		"msExchEnableModeration", "msExchModeratedByLink", "msExchBypassModerationLink",
@@ -240,6 +248,11 @@ func RecipientFromEntry(e *ldap.Entry) (*Recipient, error) {
 	if raw := e.GetRawAttributeValue("objectGUID"); len(raw) > 0 {
 		if r.GUID, err = GUIDString(raw); err != nil {
 			return nil, fmt.Errorf("%s: %w", e.DN, err)
+		}
+	}
+	if raw := e.GetRawAttributeValue("mS-DS-ConsistencyGuid"); len(raw) > 0 {
+		if r.ConsistencyGUID, err = GUIDString(raw); err != nil {
+			r.ConsistencyGUID = "invalid:" + hex.EncodeToString(raw)
 		}
 	}
 	if raw := e.GetRawAttributeValue("objectSid"); len(raw) > 0 {

@@ -239,7 +239,7 @@ func PlanOptions(cfg *config.Config, allowDeletes, allowChanges bool) (plan.Opti
 		// 0 as its default.
 	}
 	if strings.EqualFold(r.SourceAnchor, config.SourceAnchorConsistencyGUID) {
-		return o, fmt.Errorf("reconcile.source_anchor %s: this version reads only objectGUID as the source anchor", r.SourceAnchor)
+		o.Anchor = consistencyAnchor
 	}
 	if attr := r.CertificateUserIDsAttribute; attr != "" {
 		key, ok := extensionAttribute(attr)
@@ -255,6 +255,20 @@ func PlanOptions(cfg *config.Config, allowDeletes, allowChanges bool) (plan.Opti
 		}
 	}
 	return o, nil
+}
+
+// consistencyAnchor is Entra Connect's onPremisesImmutableId with
+// mS-DS-ConsistencyGuid as the source anchor: the base64 of its bytes, or
+// of objectGUID's while it is empty (Entra Connect writes it back from
+// objectGUID on the first export).
+func consistencyAnchor(r *ad.Recipient) (string, error) {
+	switch {
+	case r.ConsistencyGUID == "":
+		return plan.ImmutableID(r.GUID)
+	case strings.HasPrefix(r.ConsistencyGUID, "invalid:"):
+		return "", fmt.Errorf("mS-DS-ConsistencyGuid of %s is not a 16-byte GUID (%s)", r.DN, strings.TrimPrefix(r.ConsistencyGUID, "invalid:"))
+	}
+	return plan.ImmutableID(r.ConsistencyGUID)
 }
 
 // extensionAttribute returns the canonical extensionAttributeN name.

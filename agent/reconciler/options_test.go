@@ -1,0 +1,55 @@
+package reconciler
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/agent/config"
+	"github.com/hybridsync/hybridsync/reconcile/plan"
+)
+
+func TestPlanOptionsSourceAnchor(t *testing.T) {
+	const guid, other = "8f2c1a4e-0b7d-4c1e-9a55-2f0e6d3b7c11", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+	byGUID, _ := plan.ImmutableID(guid)
+	byOther, _ := plan.ImmutableID(other)
+
+	cfg := &config.Config{Reconcile: config.Reconcile{SourceAnchor: config.SourceAnchorConsistencyGUID}}
+	o, err := PlanOptions(cfg, false, false)
+	if err != nil || o.Anchor == nil {
+		t.Fatalf("PlanOptions: %v", err)
+	}
+	for _, tc := range []struct {
+		name, consistency, want, wantErr string
+	}{
+		{"written back", other, byOther, ""},
+		{"not written back yet", "", byGUID, ""},
+		{"not a GUID", "invalid:0102", "", "not a 16-byte GUID"},
+	} {
+		got, err := o.Anchor(&ad.Recipient{DN: "CN=U,DC=x", GUID: guid, ConsistencyGUID: tc.consistency})
+		if got != tc.want || (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("%s: Anchor = %q, %v; want %q, %q", tc.name, got, err, tc.want, tc.wantErr)
+		}
+	}
+
+	// objectGUID (the default) leaves the planner's own default.
+	if o, err := PlanOptions(&config.Config{Reconcile: config.Reconcile{SourceAnchor: config.SourceAnchorObjectGUID}}, false, false); err != nil || o.Anchor != nil {
+		t.Fatalf("objectGUID: %v, anchor set %v", err, o.Anchor != nil)
+	}
+}
+
+func TestPlanOptionsCertificateUserIDs(t *testing.T) {
+	cfg := &config.Config{Reconcile: config.Reconcile{CertificateUserIDsAttribute: "EXTENSIONATTRIBUTE7"}}
+	o, err := PlanOptions(cfg, false, false)
+	if err != nil || o.CertificateUserIDsAttr != "extensionAttribute7" {
+		t.Fatalf("%v %q", err, o.CertificateUserIDsAttr)
+	}
+	got := o.CertificateUserIDs(&ad.Recipient{ExtensionAttributes: map[string]string{"extensionAttribute7": "X509:<PN>u@x"}})
+	if len(got) != 1 || got[0] != "X509:<PN>u@x" {
+		t.Fatalf("values %q", got)
+	}
+	cfg.Reconcile.CertificateUserIDsAttribute = "altSecurityIdentities"
+	if _, err := PlanOptions(cfg, false, false); err == nil || !strings.Contains(err.Error(), "extensionAttribute1 to extensionAttribute15") {
+		t.Fatalf("an attribute not read: %v", err)
+	}
+}
