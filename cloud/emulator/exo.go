@@ -591,14 +591,7 @@ func (e *Emulator) listRecipients(tx *Tx, p params, keep func(*Object) bool, row
 
 func (e *Emulator) getDistributionGroupMember(p params) func(*Tx) (exoResult, *exoError) {
 	return func(tx *Tx) (exoResult, *exoError) {
-		if xe := p.only("Identity", "ResultSize"); xe != nil {
-			return exoResult{}, xe
-		}
-		ident, _, xe := p.str("Identity")
-		if xe != nil {
-			return exoResult{}, xe
-		}
-		g, xe := e.resolve(tx, ident, isDL, true)
+		g, xe := e.targetDL(tx, p, true, "Identity", "ResultSize")
 		if xe != nil {
 			return exoResult{}, xe
 		}
@@ -909,14 +902,7 @@ func (e *Emulator) setDistributionGroup(p params) func(*Tx) (exoResult, *exoErro
 		allowed = append(allowed, "CustomAttribute"+strconv.Itoa(i))
 	}
 	return func(tx *Tx) (exoResult, *exoError) {
-		if xe := p.only(allowed...); xe != nil {
-			return exoResult{}, xe
-		}
-		ident, _, xe := p.str("Identity")
-		if xe != nil {
-			return exoResult{}, xe
-		}
-		g, xe := e.resolve(tx, ident, isDL, false)
+		g, xe := e.targetDL(tx, p, false, allowed...)
 		if xe != nil {
 			return exoResult{}, xe
 		}
@@ -1070,14 +1056,7 @@ func setPrimaryIn(addrs *[]string, addr string) {
 
 func (e *Emulator) removeDistributionGroup(p params) func(*Tx) (exoResult, *exoError) {
 	return func(tx *Tx) (exoResult, *exoError) {
-		if xe := p.only("Identity"); xe != nil {
-			return exoResult{}, xe
-		}
-		ident, _, xe := p.str("Identity")
-		if xe != nil {
-			return exoResult{}, xe
-		}
-		g, xe := e.resolve(tx, ident, isDL, false)
+		g, xe := e.targetDL(tx, p, false, "Identity")
 		if xe != nil {
 			return exoResult{}, xe
 		}
@@ -1094,15 +1073,21 @@ func (e *Emulator) removeDistributionGroup(p params) func(*Tx) (exoResult, *exoE
 // membershipTarget checks a membership cmdlet's parameters (Identity and
 // memberParam only) and resolves the distribution group it changes, which
 // must not be managed by directory sync.
-func (e *Emulator) membershipTarget(tx *Tx, p params, cmdlet, memberParam string) (*Object, *exoError) {
-	if xe := p.only("Identity", memberParam); xe != nil {
+// targetDL checks that p holds only allowed parameters and resolves its
+// Identity to a distribution group, as a read (forRead) or for a write.
+func (e *Emulator) targetDL(tx *Tx, p params, forRead bool, allowed ...string) (*Object, *exoError) {
+	if xe := p.only(allowed...); xe != nil {
 		return nil, xe
 	}
 	ident, _, xe := p.str("Identity")
 	if xe != nil {
 		return nil, xe
 	}
-	g, xe := e.resolve(tx, ident, isDL, false)
+	return e.resolve(tx, ident, isDL, forRead)
+}
+
+func (e *Emulator) membershipTarget(tx *Tx, p params, cmdlet, memberParam string) (*Object, *exoError) {
+	g, xe := e.targetDL(tx, p, false, "Identity", memberParam)
 	if xe != nil {
 		return nil, xe
 	}
