@@ -15,6 +15,7 @@ import (
 	"github.com/hybridsync/hybridsync/agent/lab/labtest"
 	"github.com/hybridsync/hybridsync/cloud"
 	"github.com/hybridsync/hybridsync/cloud/emulator/syncsim"
+	"github.com/hybridsync/hybridsync/reconcile/plan"
 	"github.com/hybridsync/hybridsync/reconcile/proxycalc"
 )
 
@@ -36,7 +37,7 @@ func labTenant(t *testing.T, l *labtest.Lab) cloud.Tenant {
 // with objectGUID guid, or nil.
 func findByImmutableID(t *testing.T, tenant cloud.Tenant, kind cloud.Kind, guid string) *cloud.Object {
 	t.Helper()
-	want, err := syncsim.ImmutableID(guid)
+	want, err := plan.ImmutableID(guid)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,17 +108,6 @@ func Verify(ctx context.Context, t cloud.Tenant, applied []Outcome, opts VerifyO
 	}
 }
 
-// cloudKindOf maps an AD class to the Graph kind its twin has.
-func cloudKindOf(k ad.Kind) cloud.Kind {
-	switch k {
-	case ad.KindGroup:
-		return cloud.KindGroup
-	case ad.KindContact:
-		return cloud.KindContact
-	}
-	return cloud.KindUser
-}
-
 func verifyOne(ctx context.Context, t cloud.Tenant, o Outcome) (Verification, error) {
 	v := Verification{Action: o.Action}
 	primary := "SMTP:" + o.Action.Mail
@@ -127,7 +116,11 @@ func verifyOne(ctx context.Context, t cloud.Tenant, o Outcome) (Verification, er
 	if o.Kind == ad.KindUser || o.Kind == "" {
 		anchor, _ = plan.ImmutableID(o.Action.ObjectGUID)
 	}
-	_, err := t.List(ctx, cloudKindOf(o.Kind), cloud.ListOptions{Filter: filter}, func(c *cloud.Object) error {
+	kind, ok := plan.CloudKind(o.Kind)
+	if !ok {
+		kind = cloud.KindUser
+	}
+	_, err := t.List(ctx, kind, cloud.ListOptions{Filter: filter}, func(c *cloud.Object) error {
 		if anchor != "" && c.OnPremisesImmutableID != "" && c.OnPremisesImmutableID != anchor {
 			return nil // another object holds the address: not our twin
 		}

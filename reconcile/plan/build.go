@@ -848,7 +848,7 @@ func (b *builder) joinFindings() {
 			continue
 		}
 		p := Pair{AD: b.j.rec(e.rec), Cloud: b.j.objs[e.twin], ImmutableID: b.j.pairIID(m), By: joinBy[e.by]}
-		want, _ := cloudKind(p.AD.Kind)
+		want, _ := CloudKind(p.AD.Kind)
 		ev := fmt.Sprintf("AD %s, cloud %s %s joined by %s", p.AD.Kind, p.Cloud.Kind, p.Cloud.ID, p.By)
 		b.add(Finding{
 			Kind: TypeMismatch, Severity: SeverityError, ObjectDN: p.AD.DN, ObjectGUID: p.AD.GUID, CloudID: p.Cloud.ID,

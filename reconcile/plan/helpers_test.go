@@ -125,7 +125,7 @@ func simulateSync(t testing.TB, a ADSnapshot, c CloudSnapshot) CloudSnapshot {
 			h, ok := taken[strings.ToLower(addr)]
 			return ok && h != id
 		}})
-		k, _ := cloudKind(r.Kind)
+		k, _ := CloudKind(r.Kind)
 		o := &cloud.Object{Kind: k, ID: id, DisplayName: r.Name, Mail: res.Mail, MailNickname: res.MailNickname,
 			ProxyAddresses: res.Values(), OnPremisesSyncEnabled: true, OnPremisesImmutableID: iid(t, r.GUID),
 			OnPremisesSID: r.SID, OnPremisesDN: r.DN}

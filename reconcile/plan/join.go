@@ -369,7 +369,7 @@ func (m *scopeMatcher) reason(r *ad.Recipient, plain bool) string {
 	case !r.MailEnabled():
 		return "it is not mail-enabled"
 	}
-	if _, ok := cloudKind(r.Kind); !ok {
+	if _, ok := CloudKind(r.Kind); !ok {
 		if r.Kind == ad.KindDynamicDL {
 			return "dynamic distribution groups are not synced"
 		}
@@ -653,7 +653,7 @@ func (j *joined) match(r *ad.Recipient, i int32, k *anchorKey, h uint64, byIID, 
 	}
 	j.used.set(twin)
 	e.twin, e.by = int32(twin), by
-	want, _ := cloudKind(r.Kind)
+	want, _ := CloudKind(r.Kind)
 	switch o := j.objs[twin]; {
 	case o.Kind != want:
 		e.kind = memberMismatch

@@ -127,8 +127,9 @@ func ImmutableID(guid string) (string, error) {
 // DNKey is a map key for a DN compared as AD compares DNs.
 func DNKey(dn string) string { return strings.ToLower(ad.CanonicalDN(dn)) }
 
-// cloudKind maps the AD kinds Entra Connect syncs.
-func cloudKind(k ad.Kind) (cloud.Kind, bool) {
+// CloudKind maps the AD kinds Entra Connect syncs to the Graph kinds of
+// their twins; ok is false for the kinds it does not sync (dynamic DLs).
+func CloudKind(k ad.Kind) (cloud.Kind, bool) {
 	switch k {
 	case ad.KindUser:
 		return cloud.KindUser, true

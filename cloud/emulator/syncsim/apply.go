@@ -11,6 +11,7 @@ import (
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/cloud"
 	"github.com/hybridsync/hybridsync/cloud/emulator"
+	"github.com/hybridsync/hybridsync/reconcile/plan"
 	"github.com/hybridsync/hybridsync/reconcile/proxycalc"
 )
 
@@ -214,7 +215,7 @@ func (a *applier) project(it *item) (*outcome, error) {
 		o.GroupTypes = nil
 	}
 
-	licensed := it.kind == cloud.KindUser && a.rd.licensed[dnKey(r.DN)]
+	licensed := it.kind == cloud.KindUser && a.rd.licensed[plan.DNKey(r.DN)]
 	in := proxycalc.Input{
 		Kind: string(r.Kind), Mail: r.Mail, MailNickname: r.MailNickname, ProxyAddresses: r.ProxyAddresses.Raw(),
 		ExchangeRecipient: true,
@@ -409,7 +410,7 @@ func (a *applier) placeholderUPN(upn, iid, self string) (string, error) {
 func (a *applier) setMembers(out *outcome, cloudIDs map[string]string) (bool, error) {
 	var ids []string
 	for _, m := range out.it.r.Members {
-		iid, ok := a.rd.byDN[dnKey(m)]
+		iid, ok := a.rd.byDN[plan.DNKey(m)]
 		id := cloudIDs[iid]
 		if !ok || id == "" || id == out.id {
 			a.counts.droppedMembers++

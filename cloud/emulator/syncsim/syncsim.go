@@ -56,17 +56,16 @@ package syncsim
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/cloud"
 	"github.com/hybridsync/hybridsync/cloud/emulator"
+	"github.com/hybridsync/hybridsync/reconcile/plan"
 	"github.com/hybridsync/hybridsync/reconcile/retry"
 )
 
@@ -254,36 +253,10 @@ type item struct {
 // readSet is what a complete read produced.
 type readSet struct {
 	items []*item
-	// byDN maps dnKey of every synced object to its immutableId.
+	// byDN maps plan.DNKey of every synced object to its immutableId.
 	byDN map[string]string
-	// licensed holds dnKey of the licence group's members.
+	// licensed holds plan.DNKey of the licence group's members.
 	licensed map[string]bool
-}
-
-// dnKey is a map key for a DN, compared as AD does (case-insensitively).
-func dnKey(dn string) string { return strings.ToLower(ad.CanonicalDN(dn)) }
-
-// ImmutableID returns the onPremisesImmutableId Entra Connect gives an
-// object: the base64 (standard encoding) of its objectGUID bytes; guid is in
-// registry form.
-func ImmutableID(guid string) (string, error) {
-	b, err := ad.GUIDBytes(guid)
-	if err != nil {
-		return "", err
-	}
-	return base64.StdEncoding.EncodeToString(b), nil
-}
-
-func cloudKind(k ad.Kind) (cloud.Kind, bool) {
-	switch k {
-	case ad.KindUser:
-		return cloud.KindUser, true
-	case ad.KindGroup:
-		return cloud.KindGroup, true
-	case ad.KindContact:
-		return cloud.KindContact, true
-	}
-	return "", false
 }
 
 // read reads every scope OU and the licence group. Any error or incomplete
@@ -300,11 +273,11 @@ func read(ctx context.Context, src Source, cfg Config, rep *Report) (*readSet, e
 				rep.Excluded++
 				return nil
 			}
-			kind, ok := cloudKind(r.Kind)
+			kind, ok := plan.CloudKind(r.Kind)
 			if !ok && r.Kind != ad.KindDynamicDL {
 				return nil // not a recipient type Entra Connect syncs
 			}
-			iid, err := ImmutableID(r.GUID)
+			iid, err := plan.ImmutableID(r.GUID)
 			if err != nil {
 				// Without an anchor the object cannot be joined; skipping
 				// it would delete its cloud twin, so fail the read.
@@ -320,7 +293,7 @@ func read(ctx context.Context, src Source, cfg Config, rep *Report) (*readSet, e
 				return nil
 			}
 			rd.items = append(rd.items, &item{r: r, iid: iid, kind: kind})
-			rd.byDN[dnKey(r.DN)] = iid
+			rd.byDN[plan.DNKey(r.DN)] = iid
 			return nil
 		})
 		if err != nil {
@@ -342,7 +315,7 @@ func read(ctx context.Context, src Source, cfg Config, rep *Report) (*readSet, e
 			return nil, fmt.Errorf("syncsim: read licence group %s: %w", cfg.LicenseGroupDN, err)
 		case g != nil:
 			for _, m := range g.Members {
-				rd.licensed[dnKey(m)] = true
+				rd.licensed[plan.DNKey(m)] = true
 			}
 		}
 	}

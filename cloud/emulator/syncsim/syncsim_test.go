@@ -17,6 +17,7 @@ import (
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/cloud"
 	"github.com/hybridsync/hybridsync/cloud/emulator"
+	"github.com/hybridsync/hybridsync/reconcile/plan"
 	"github.com/hybridsync/hybridsync/reconcile/proxycalc"
 	"github.com/hybridsync/hybridsync/reconcile/retry"
 )
@@ -233,7 +234,7 @@ func (e *testEnv) seq() uint64 {
 // included), or nil.
 func (e *testEnv) obj(kind cloud.Kind, guid string) *emulator.Object {
 	e.t.Helper()
-	iid, err := ImmutableID(guid)
+	iid, err := plan.ImmutableID(guid)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -254,7 +255,7 @@ func (e *testEnv) rec(dnStr string) *ad.Recipient {
 func (e *testEnv) twin(dnStr string) *emulator.Object {
 	e.t.Helper()
 	r := e.rec(dnStr)
-	k, ok := cloudKind(r.Kind)
+	k, ok := plan.CloudKind(r.Kind)
 	if !ok {
 		e.t.Fatalf("%s is not synced", dnStr)
 	}
@@ -280,11 +281,11 @@ func wantAddrs(t *testing.T, o *emulator.Object, want ...string) {
 func TestImmutableID(t *testing.T) {
 	// objectGUID 0a1b2c3d-0001-4a00-8000-000000000001 is stored
 	// 3d 2c 1b 0a 01 00 00 4a 80 00 ...; Entra's immutableId is its base64.
-	got, err := ImmutableID("0a1b2c3d-0001-4a00-8000-000000000001")
+	got, err := plan.ImmutableID("0a1b2c3d-0001-4a00-8000-000000000001")
 	if err != nil || got != "PSwbCgEAAEqAAAAAAAAAAQ==" {
 		t.Errorf("ImmutableID = %q, %v", got, err)
 	}
-	if _, err := ImmutableID("not-a-guid"); err == nil {
+	if _, err := plan.ImmutableID("not-a-guid"); err == nil {
 		t.Error("bad GUID accepted")
 	}
 }
@@ -303,7 +304,7 @@ func TestFirstCycleCreates(t *testing.T) {
 	}
 
 	alice := e.twin(aliceDN)
-	iid, _ := ImmutableID("0a1b2c3d-0001-4a00-8000-000000000001")
+	iid, _ := plan.ImmutableID("0a1b2c3d-0001-4a00-8000-000000000001")
 	if alice.Kind != cloud.KindUser || !alice.OnPremisesSyncEnabled || !alice.SyncManaged() || alice.OnPremisesImmutableID != iid ||
 		alice.OnPremisesSecurityIdentifier != "S-1-5-21-1-2-3-1101" || alice.OnPremisesDistinguishedName != aliceDN ||
 		alice.DisplayName != "Alice Smith" || alice.UserPrincipalName != "alice.smith@contoso.com" ||
