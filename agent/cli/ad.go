@@ -38,10 +38,7 @@ export leaves FILE as it was (absent, or the previous export).`,
 				fmt.Fprintf(a.stdout, "filter: %s\nattributes: %s\n", ad.MailEnabledFilter(), strings.Join(ad.RecipientAttributes(), " "))
 				return nil
 			}
-			if err := requireFlag("config", cfgPath); err != nil {
-				return err
-			}
-			cfg, err := config.Load(cfgPath)
+			cfg, err := loadConfig(cfgPath)
 			if err != nil {
 				return err
 			}
@@ -140,10 +137,7 @@ endpoint for a Graph and an Exchange token with the configured credential,
 reporting each result. Exits 1 when anything fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireFlag("config", cfgPath); err != nil {
-				return err
-			}
-			cfg, err := config.Load(cfgPath)
+			cfg, err := loadConfig(cfgPath)
 			if err != nil {
 				return err
 			}

@@ -23,9 +23,6 @@ import (
 	"github.com/hybridsync/hybridsync/reconcile/plan"
 )
 
-// journalFile is the journal's name in the state directory.
-const journalFile = "journal.db"
-
 // journalLockTimeout is how long a command waits for another hybridsync
 // (the service in the middle of a write, say) to release the journal.
 const journalLockTimeout = 5 * time.Second
@@ -59,7 +56,7 @@ func failpoint() func(apply.Failpoint) {
 // directory (0700) when create is set. With create unset, a missing
 // journal is reported as os.ErrNotExist.
 func openJournal(cfg *config.Config, create bool, log *slog.Logger) (*journal.Journal, error) {
-	path := filepath.Join(cfg.StateDir, journalFile)
+	path := filepath.Join(cfg.StateDir, journal.FileName)
 	if create {
 		if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 			return nil, fmt.Errorf("create state_dir %s: %w", cfg.StateDir, err)

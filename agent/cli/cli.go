@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 
+	"github.com/hybridsync/hybridsync/agent/config"
 	"github.com/spf13/cobra"
 )
 
@@ -36,16 +37,20 @@ type app struct {
 	logFormat      string
 }
 
-func (a *app) logger() *slog.Logger {
+func (a *app) logger() *slog.Logger { return newLogger(a.stderr, a.logLevel, a.logFormat) }
+
+// newLogger logs to w at level (debug, info, warn, error; info when not
+// one of them) as text, or as JSON when format is "json".
+func newLogger(w io.Writer, level, format string) *slog.Logger {
 	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(a.logLevel)); err != nil {
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
 		lvl = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
-	if a.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(a.stderr, opts))
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(a.stderr, opts))
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // Main runs the CLI and returns the process exit code.
@@ -126,6 +131,14 @@ func groupCmd(use, short string) *cobra.Command {
 			return cmd.Help()
 		},
 	}
+}
+
+// loadConfig loads the file named by a command's required --config flag.
+func loadConfig(path string) (*config.Config, error) {
+	if err := requireFlag("config", path); err != nil {
+		return nil, err
+	}
+	return config.Load(path)
 }
 
 // requireFlag returns an error naming a missing required flag.

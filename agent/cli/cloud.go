@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hybridsync/hybridsync/agent/config"
 	"github.com/hybridsync/hybridsync/cloud"
 )
 
@@ -37,10 +36,7 @@ member ids. The exit code is non-zero if any listing was incomplete; with
 -o FILE the file is replaced only by a complete export.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireFlag("config", cfgPath); err != nil {
-				return err
-			}
-			cfg, err := config.Load(cfgPath)
+			cfg, err := loadConfig(cfgPath)
 			if err != nil {
 				return err
 			}

@@ -223,10 +223,7 @@ since are kept; undo refuses, writing nothing, when the entry's own values
 are no longer in place, unless --force reverses only those still in place.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := requireFlag("config", cfgPath); err != nil {
-				return err
-			}
-			cfg, err := config.Load(cfgPath)
+			cfg, err := loadConfig(cfgPath)
 			if err != nil {
 				return err
 			}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -72,9 +71,7 @@ func (a *app) labCmd() *cobra.Command {
 			}
 			pid, running := lab.Running(dir)
 			out := map[string]any{"running": running, "pid": pid, "state": st}
-			enc := json.NewEncoder(a.stdout)
-			enc.SetIndent("", "  ")
-			if err := enc.Encode(out); err != nil {
+			if err := writeJSON(a.stdout, out); err != nil {
 				return err
 			}
 			if !running {
@@ -112,9 +109,7 @@ func (a *app) labCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			enc := json.NewEncoder(a.stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(rep)
+			return writeJSON(a.stdout, rep)
 		},
 	}
 	syncCmd.Flags().StringVar(&dir, "dir", "", "lab directory")

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hybridsync/hybridsync/agent/config"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
 )
 
@@ -32,10 +31,7 @@ Exit codes with --detailed-exitcode: 0 nothing to do, 2 actions pending,
 1 error (as without the flag).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireFlag("config", cfgPath); err != nil {
-				return err
-			}
-			cfg, err := config.Load(cfgPath)
+			cfg, err := loadConfig(cfgPath)
 			if err != nil {
 				return err
 			}
@@ -61,9 +57,7 @@ Exit codes with --detailed-exitcode: 0 nothing to do, 2 actions pending,
 				}
 			}
 			if asJSON {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(p); err != nil {
+				if err := writeJSON(a.stdout, p); err != nil {
 					return err
 				}
 			} else if err := p.Render(a.stdout); err != nil {

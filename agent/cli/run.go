@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"log/slog"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -67,17 +66,5 @@ func (a *app) configLogger(cmd *cobra.Command, cfg *config.Config) *slog.Logger 
 	if f := cmd.Flag("log-format"); f != nil && f.Changed {
 		format = a.logFormat
 	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		lvl = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	w := a.stderr
-	if w == nil {
-		w = os.Stderr
-	}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return newLogger(a.stderr, level, format)
 }

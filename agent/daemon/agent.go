@@ -416,12 +416,12 @@ func objectKind(k string) metrics.ObjectKind {
 // openJournal opens the journal for one write phase: the lock is held only
 // meanwhile, so that `hybridsync journal list` works while the service runs.
 func (a *agent) openJournal() (*journal.Journal, error) {
-	return journal.Open(journal.Options{Path: filepath.Join(a.stateDir, "journal.db"), LockTimeout: 30 * time.Second, Logger: a.log})
+	return journal.Open(journal.Options{Path: filepath.Join(a.stateDir, journal.FileName), LockTimeout: 30 * time.Second, Logger: a.log})
 }
 
 // recoverJournal resolves pending intents and updates the pending gauge.
 func (a *agent) recoverJournal(ctx context.Context, cfg *config.Config) error {
-	path := filepath.Join(a.stateDir, "journal.db")
+	path := filepath.Join(a.stateDir, journal.FileName)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		a.metrics.SetJournalPending(0, time.Time{})
 		return nil

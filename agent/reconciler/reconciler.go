@@ -194,27 +194,50 @@ func Read(ctx context.Context, cfg *config.Config, log *slog.Logger) (plan.ADSna
 		}
 		cs.Complete = cs.Complete && res.Complete
 	}
-	domains, err := tenant.Exchange().AcceptedDomains(ctx)
+	ex, err := readExchange(ctx, tenant)
 	if err != nil {
-		return as, cs, fmt.Errorf("read accepted domains: %w", err)
+		return as, cs, err
 	}
-	for _, d := range domains {
-		cs.AcceptedDomains = append(cs.AcceptedDomains, d.DomainName)
+	cs.AcceptedDomains, cs.InitialDomain = ex.domains, cfg.Cloud.InitialDomain
+	cs.Complete = cs.Complete && ex.complete
+	mailboxes := ex.mailboxes
+	as.Licensed = licensed(as.Objects, cs.Objects, mailboxes)
+	return as, cs, nil
+}
+
+// exchangeFacts are what a plan needs from Exchange Online besides Graph.
+type exchangeFacts struct {
+	// domains are the tenant's accepted domains.
+	domains []string
+	// mailboxes holds the Entra object ids of the Exchange Online
+	// mailboxes (the "licensed" half of KB 3190357).
+	mailboxes map[string]bool
+	// complete is false when the recipient listing was cut short.
+	complete bool
+}
+
+// readExchange reads the accepted domains and which users are mailboxes.
+func readExchange(ctx context.Context, tenant cloud.Tenant) (exchangeFacts, error) {
+	var f exchangeFacts
+	ds, err := tenant.Exchange().AcceptedDomains(ctx)
+	if err != nil {
+		return f, fmt.Errorf("read accepted domains: %w", err)
 	}
-	cs.InitialDomain = cfg.Cloud.InitialDomain
-	mailboxes := map[string]bool{}
+	for _, d := range ds {
+		f.domains = append(f.domains, d.DomainName)
+	}
+	f.mailboxes = map[string]bool{}
 	res, err := tenant.Exchange().ListRecipients(ctx, "", func(r *cloud.ExoRecipient) error {
 		if strings.HasSuffix(r.RecipientTypeDetails, "Mailbox") {
-			mailboxes[r.ExternalDirectoryObjectID] = true
+			f.mailboxes[r.ExternalDirectoryObjectID] = true
 		}
 		return nil
 	})
 	if err != nil {
-		return as, cs, fmt.Errorf("read Exchange recipients: %w", err)
+		return f, fmt.Errorf("read Exchange recipients: %w", err)
 	}
-	cs.Complete = cs.Complete && res.Complete
-	as.Licensed = licensed(as.Objects, cs.Objects, mailboxes)
-	return as, cs, nil
+	f.complete = res.Complete
+	return f, nil
 }
 
 // PlanOptions are the plan.Options the config's reconcile section asks for,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -111,7 +112,7 @@ func (s *State) Read(ctx context.Context, cfg *config.Config, dir *ad.Client, te
 	if !res.Complete {
 		return st, adErr("read AD: the read of %s ended early", cfg.AD.BaseDN)
 	}
-	adNext := maps(s.ad)
+	adNext := maps.Clone(s.ad) // replaced below on a full read
 	if res.Full || full {
 		if res.Full && !full {
 			st.Full, st.Reason = true, res.Reason
@@ -130,7 +131,10 @@ func (s *State) Read(ctx context.Context, cfg *config.Config, dir *ad.Client, te
 
 	// Cloud: a delta round per kind. A new round (no link, or an expired
 	// one) is a full read of that kind.
-	cloudNext := maps(s.cloud)
+	cloudNext := maps.Clone(s.cloud)
+	if cloudNext == nil {
+		cloudNext = map[string]*cloud.Object{}
+	}
 	links := map[cloud.Kind]string{}
 	var gets []cloud.Object
 	fullCloud := full
@@ -218,27 +222,14 @@ func (s *State) Read(ctx context.Context, cfg *config.Config, dir *ad.Client, te
 
 	mailboxes, domains := s.mailboxes, s.domains
 	if fullCloud || mailboxes == nil {
-		ds, err := tenant.Exchange().AcceptedDomains(ctx)
+		ex, err := readExchange(ctx, tenant)
 		if err != nil {
-			return st, cloudErr("read accepted domains: %w", err)
+			return st, cloudErr("%w", err)
 		}
-		domains = domains[:0:0]
-		for _, d := range ds {
-			domains = append(domains, d.DomainName)
-		}
-		mailboxes = map[string]bool{}
-		res, err := tenant.Exchange().ListRecipients(ctx, "", func(r *cloud.ExoRecipient) error {
-			if strings.HasSuffix(r.RecipientTypeDetails, "Mailbox") {
-				mailboxes[r.ExternalDirectoryObjectID] = true
-			}
-			return nil
-		})
-		if err != nil {
-			return st, cloudErr("read Exchange recipients: %w", err)
-		}
-		if !res.Complete {
+		if !ex.complete {
 			return st, cloudErr("read Exchange recipients: the listing ended early")
 		}
+		mailboxes, domains = ex.mailboxes, ex.domains
 	}
 
 	s.ad, s.cloud, s.links, s.mailboxes, s.domains = adNext, cloudNext, links, mailboxes, domains
@@ -250,14 +241,6 @@ func (s *State) Read(ctx context.Context, cfg *config.Config, dir *ad.Client, te
 		s.FullAt = time.Now()
 	}
 	return st, nil
-}
-
-func maps[K comparable, V any](m map[K]V) map[K]V {
-	out := make(map[K]V, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // Snapshots returns the State as plan snapshots for cfg's scope. Both are

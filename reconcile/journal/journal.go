@@ -22,6 +22,9 @@ const SchemaVersion = 1
 // the journal.
 const DefaultLockTimeout = 5 * time.Second
 
+// FileName is the journal's file name in the agent's state directory.
+const FileName = "journal.db"
+
 const idTimeLayout = "20060102T150405.000000Z"
 
 var (
