@@ -228,27 +228,12 @@ func tokenize(s string) ([]token, error) {
 			i++
 		case c == '\'':
 			start := i
-			i++
-			var b strings.Builder
-			closed := false
-			for i < len(s) {
-				if s[i] == '\'' {
-					if i+1 < len(s) && s[i+1] == '\'' {
-						b.WriteByte('\'')
-						i += 2
-						continue
-					}
-					i++
-					closed = true
-					break
-				}
-				b.WriteByte(s[i])
-				i++
-			}
+			lit, next, closed := scanQuoted(s, i)
 			if !closed {
 				return nil, &filterError{Msg: fmt.Sprintf("Invalid filter clause: unterminated string literal at position %d.", start)}
 			}
-			toks = append(toks, token{tString, b.String(), start})
+			i = next
+			toks = append(toks, token{tString, lit, start})
 		case isIdentStart(c):
 			start := i
 			for i < len(s) && isIdentChar(s[i]) {
@@ -567,4 +552,27 @@ func (p *filterParser) parseAny(collTok token) (filterNode, error) {
 		return nil, err
 	}
 	return anyNode{coll: fp.name, v: v.text, body: body}, nil
+}
+
+// scanQuoted reads the literal that opens with the quote at s[i] (' or "),
+// a doubled quote standing for one, and returns its text, the index after
+// the closing quote, and whether there was one. OData and OPATH quote
+// alike.
+func scanQuoted(s string, i int) (lit string, next int, closed bool) {
+	q := s[i]
+	i++
+	var b strings.Builder
+	for i < len(s) {
+		if s[i] == q {
+			if i+1 < len(s) && s[i+1] == q {
+				b.WriteByte(q)
+				i += 2
+				continue
+			}
+			return b.String(), i + 1, true
+		}
+		b.WriteByte(s[i])
+		i++
+	}
+	return b.String(), i, false
 }

@@ -54,28 +54,12 @@ func opathTokens(s string) ([]opathTok, error) {
 			out = append(out, opathTok{s: string(c)})
 			i++
 		case c == '\'' || c == '"':
-			q := c
-			i++
-			var b strings.Builder
-			closed := false
-			for i < len(s) {
-				if s[i] == q {
-					if i+1 < len(s) && s[i+1] == q {
-						b.WriteByte(q)
-						i += 2
-						continue
-					}
-					i++
-					closed = true
-					break
-				}
-				b.WriteByte(s[i])
-				i++
-			}
+			lit, next, closed := scanQuoted(s, i)
 			if !closed {
 				return nil, errors.New("unterminated quoted string")
 			}
-			out = append(out, opathTok{s: b.String(), quoted: true})
+			i = next
+			out = append(out, opathTok{s: lit, quoted: true})
 		default:
 			j := i
 			for j < len(s) && s[j] != ' ' && s[j] != '\t' && s[j] != '(' && s[j] != ')' {
