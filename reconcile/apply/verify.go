@@ -70,6 +70,11 @@ func Verify(ctx context.Context, t cloud.Tenant, applied []Outcome, opts VerifyO
 		}
 	}()
 	for {
+		// A timer and a cancellation can be ready together: never start a
+		// round after ctx ended.
+		if err := ctx.Err(); err != nil {
+			return out, fmt.Errorf("verify: %w", err)
+		}
 		left := 0
 		for i, o := range applied {
 			if out[i].Verified {
