@@ -43,6 +43,13 @@ type Client struct {
 	conn   conn
 	url    string
 	closed bool
+	// gen numbers the connections: it grows each time one is dialled, so
+	// that a caller can tell whether two requests went over the same one.
+	gen uint64
+	// dc is the identity of connection dcGen's DC, read once per
+	// connection (see DCOf).
+	dc    DC
+	dcGen uint64
 }
 
 // Dial validates cfg, connects to the first reachable DC in cfg.URLs and
@@ -126,6 +133,7 @@ func (c *Client) connection(ctx context.Context) (conn, error) {
 		return nil, err
 	}
 	c.conn, c.url = cn, url
+	c.gen++
 	c.cfg.Logger.Debug("ad: connected", "server_url", url)
 	return cn, nil
 }
@@ -280,7 +288,12 @@ func (c *Client) write(ctx context.Context, op string, fn func(conn) error) erro
 		c.observe(op, start, err)
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	err = fn(cn)
+	return c.writeOn(op, start, cn, fn)
+}
+
+// writeOn sends one modifying request over cn; see write.
+func (c *Client) writeOn(op string, start time.Time, cn conn, fn func(conn) error) error {
+	err := fn(cn)
 	if isNetworkError(err) {
 		c.drop(cn)
 		// The request may or may not have been applied. That is a

@@ -38,6 +38,19 @@ type Attribute struct {
 
 // Modify applies changes to dn atomically: AD applies all or none.
 func (c *Client) Modify(ctx context.Context, dn string, changes ...Change) error {
+	req, err := modifyRequest(dn, changes)
+	if err != nil {
+		return err
+	}
+	return c.write(ctx, "ad.Modify", func(cn conn) error {
+		if err := cn.Modify(req); err != nil {
+			return fmt.Errorf("modify %s: %w", dn, err)
+		}
+		return nil
+	})
+}
+
+func modifyRequest(dn string, changes []Change) (*ldap.ModifyRequest, error) {
 	req := ldap.NewModifyRequest(dn, nil)
 	for _, ch := range changes {
 		switch ch.Op {
@@ -48,15 +61,10 @@ func (c *Client) Modify(ctx context.Context, dn string, changes ...Change) error
 		case ReplaceValues:
 			req.Replace(ch.Attr, ch.Values)
 		default:
-			return fmt.Errorf("ad.Modify %s: unknown change op %d", dn, ch.Op)
+			return nil, fmt.Errorf("ad.Modify %s: unknown change op %d", dn, ch.Op)
 		}
 	}
-	return c.write(ctx, "ad.Modify", func(cn conn) error {
-		if err := cn.Modify(req); err != nil {
-			return fmt.Errorf("modify %s: %w", dn, err)
-		}
-		return nil
-	})
+	return req, nil
 }
 
 // Add creates an entry at dn.
