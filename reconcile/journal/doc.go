@@ -15,13 +15,19 @@
 //
 //	e, err := j.Begin(journal.Entry{RunID: run, Target: journal.TargetAD,
 //		Object: dn, Operation: "ad.Modify", Intent: changes, Before: image})
+//	j.MarkSent(e.ID)              // just before sending the write
 //	// ... perform the write ...
-//	j.Done(e.ID, observedAfter)   // or j.Fail(e.ID, err) if nothing was applied
+//	j.Done(e.ID, observedAfter)   // or j.Fail / j.Refuse if nothing was applied
 //
 // States and the only transitions allowed:
 //
-//	Pending -> Done | Failed | RolledBack
+//	Pending -> Done | Failed | RolledBack | Superseded
 //	Done    -> Undone   (only through the Done of an entry whose UndoOf names it)
+//
+// A Pending entry is first only an intent; MarkSent records (fsync'd) that
+// the write is about to be sent. An entry that was never sent cannot have
+// happened; one that was sent may have, whatever the connection said, until
+// the target proves otherwise.
 //
 // An undo is itself a journalled write: Begin an entry with UndoOf set to the
 // original's ID (the original must be Done and not already being undone),

@@ -82,8 +82,15 @@ type Entry struct {
 	// compares it with the object's current state to detect later changes.
 	After json.RawMessage `json:"after,omitempty"`
 	State State           `json:"state"`
+	// Sent is when the write was about to be sent (MarkSent), zero while
+	// it was not: a Pending entry that was never sent did not happen,
+	// while one that was may have, whatever the connection said.
+	Sent time.Time `json:"sent,omitzero"`
 	// Error is the cause recorded by Fail (or by Recover).
-	Error    string    `json:"error,omitempty"`
+	Error string `json:"error,omitempty"`
+	// Refused is set by Refuse: the target answered and refused the write
+	// (nothing applied), so the same write would be refused again.
+	Refused  bool      `json:"refused,omitempty"`
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished,omitzero"`
 	// UndoOf is set on an entry that reverses another entry.

@@ -15,8 +15,13 @@ import (
 )
 
 // SchemaVersion is the journal format this package writes. Open refuses a
-// journal with a newer version rather than misreading it.
-const SchemaVersion = 1
+// journal with a newer version rather than misreading it, and upgrades an
+// older one.
+//
+// Version 2 added Entry.Sent. Version 1 did not record whether a pending
+// write was sent, so upgrading marks every version-1 Pending entry as sent
+// at its start: it may have happened.
+const SchemaVersion = 2
 
 // DefaultLockTimeout is how long Open waits for another process to release
 // the journal.
@@ -118,6 +123,40 @@ func (j *Journal) initSchema(tx *bolt.Tx) error {
 	}
 	if v > SchemaVersion {
 		return fmt.Errorf("schema version %d is newer than this hybridsync supports (%d); upgrade hybridsync", v, SchemaVersion)
+	}
+	if v < 2 {
+		if err := markPendingSent(entries); err != nil {
+			return fmt.Errorf("upgrade from schema version %d: %w", v, err)
+		}
+	}
+	if v < SchemaVersion {
+		return meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
+	}
+	return nil
+}
+
+// markPendingSent upgrades version-1 entries: a Pending one may have been
+// sent.
+func markPendingSent(b *bolt.Bucket) error {
+	var upgraded []Entry
+	err := b.ForEach(func(k, v []byte) error {
+		e, err := decode(k, v)
+		if err != nil {
+			return err
+		}
+		if e.State == Pending && e.Sent.IsZero() {
+			e.Sent = e.Started
+			upgraded = append(upgraded, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i := range upgraded {
+		if err := store(b, &upgraded[i]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -222,6 +261,8 @@ func (j *Journal) Begin(e Entry) (Entry, error) {
 	e.State = Pending
 	e.Started = now
 	e.Finished = time.Time{}
+	e.Sent = time.Time{}
+	e.Refused = false
 	e.Error = ""
 	e.UndoneBy = ""
 	e.UndoneAt = time.Time{}
@@ -348,6 +389,45 @@ func (j *Journal) Fail(id string, cause error) error {
 		e.Error = msg
 		return nil
 	})
+}
+
+// Refuse is Fail for a write the target answered and refused: nothing was
+// applied, and the same write would be refused again (Entry.Refused).
+func (j *Journal) Refuse(id string, cause error) error {
+	msg := "refused"
+	if cause != nil {
+		msg = cause.Error()
+	}
+	return j.transition("journal.Refuse", id, Failed, func(_ *bolt.Bucket, e *Entry, _ time.Time) error {
+		e.Error, e.Refused = msg, true
+		return nil
+	})
+}
+
+// MarkSent records, before the write of Pending entry id is sent, that it
+// is about to be: from then on its outcome is unknown until the target
+// says. It returns the time recorded. It is an error for an entry that is
+// not Pending or was marked already.
+func (j *Journal) MarkSent(id string) (time.Time, error) {
+	const op = "journal.MarkSent"
+	now := j.now()
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEntries)
+		e, err := load(op, b, id)
+		if err != nil {
+			return err
+		}
+		if e.State != Pending || !e.Sent.IsZero() {
+			return retry.New(op, retry.Conflict, fmt.Errorf("journal entry %q is %s (sent %v): only an unsent pending entry can be marked sent", id, e.State, !e.Sent.IsZero()))
+		}
+		e.Sent = now
+		return store(b, &e)
+	})
+	if err != nil {
+		return time.Time{}, classify(op, err)
+	}
+	j.log.Debug("journal sent", "id", id)
+	return now, nil
 }
 
 // MarkRolledBack records that the write of entry id was (partly) applied

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -308,14 +309,92 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(keySchema, []byte("2"))
+		return tx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(SchemaVersion+1)))
 	}); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
 	_, err = Open(Options{Path: path, LockTimeout: 200 * time.Millisecond})
-	if err == nil || !strings.Contains(err.Error(), "schema version 2 is newer") {
+	if want := fmt.Sprintf("schema version %d is newer", SchemaVersion+1); err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Open of a newer journal: %v", err)
+	}
+}
+
+// A version-1 journal did not record whether a pending write was sent:
+// the upgrade marks its pending entries sent (they may have happened) and
+// leaves the others alone.
+func TestOpenUpgradesVersion1(t *testing.T) {
+	j, path := tempJournal(t, stepClock(t0, time.Millisecond))
+	pending := mustBegin(t, j, adModify("r", "CN=Pending"))
+	done := mustBegin(t, j, adModify("r", "CN=Done"))
+	if err := j.Done(done.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keySchema, []byte("1"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	j2, err := Open(Options{Path: path, LockTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j2.Close()
+	got, _ := j2.Get(pending.ID)
+	if !got.Sent.Equal(got.Started) || got.State != Pending {
+		t.Errorf("upgraded pending entry: sent %v started %v state %s", got.Sent, got.Started, got.State)
+	}
+	if got, _ := j2.Get(done.ID); !got.Sent.IsZero() || got.State != Done {
+		t.Errorf("upgraded done entry: sent %v state %s", got.Sent, got.State)
+	}
+	if err := j2.db.View(func(tx *bolt.Tx) error {
+		if v := string(tx.Bucket(bucketMeta).Get(keySchema)); v != strconv.Itoa(SchemaVersion) {
+			return fmt.Errorf("schema version after upgrade %q", v)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestMarkSentAndRefuse(t *testing.T) {
+	j, _ := tempJournal(t, stepClock(t0, time.Millisecond))
+	e := mustBegin(t, j, adModify("r", "CN=A"))
+	if !e.Sent.IsZero() {
+		t.Fatal("a new entry is marked sent")
+	}
+	if _, err := j.MarkSent(e.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := j.Get(e.ID)
+	if got.Sent.IsZero() || got.State != Pending {
+		t.Fatalf("after MarkSent: %+v", got)
+	}
+	if _, err := j.MarkSent(e.ID); retry.ClassOf(err) != retry.Conflict {
+		t.Errorf("second MarkSent: %v", err)
+	}
+	if err := j.Refuse(e.ID, errors.New("insufficientAccessRights")); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = j.Get(e.ID)
+	if got.State != Failed || !got.Refused || got.Error != "insufficientAccessRights" {
+		t.Fatalf("after Refuse: %+v", got)
+	}
+	if _, err := j.MarkSent(e.ID); retry.ClassOf(err) != retry.Conflict {
+		t.Errorf("MarkSent of a failed entry: %v", err)
+	}
+	f := mustBegin(t, j, adModify("r", "CN=B"))
+	if err := j.Fail(f.ID, errors.New("lost")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := j.Get(f.ID); got.Refused {
+		t.Error("Fail recorded a refusal")
 	}
 }
 
