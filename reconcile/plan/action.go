@@ -41,9 +41,18 @@ type Action struct {
 	USNChanged           int64    `json:"uSNChanged"`
 }
 
-// Changes returns the LDAP modify for the action: delete, then add.
+// Changes returns the LDAP modify for the action: delete, then add. When
+// the action names the mail it was planned from, the modify also deletes
+// and re-adds that value of mail: AD applies a modify atomically, so it
+// refuses the whole write (noSuchAttribute) if mail changed since it was
+// read, instead of making a stale address primary.
 func (a Action) Changes() []ad.Change {
 	var out []ad.Change
+	if a.Mail != "" {
+		out = append(out,
+			ad.Change{Op: ad.DeleteValues, Attr: "mail", Values: []string{a.Mail}},
+			ad.Change{Op: ad.AddValues, Attr: "mail", Values: []string{a.Mail}})
+	}
 	if len(a.Delete) > 0 {
 		out = append(out, ad.Change{Op: ad.DeleteValues, Attr: a.Attribute, Values: slices.Clone(a.Delete)})
 	}
