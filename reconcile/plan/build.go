@@ -414,14 +414,31 @@ func (b *builder) mailNotPrimary(s subject, res *proxycalc.Result) {
 	}
 	pm := &pendingMail{s: s, act: act, old: old, primaries: primaries,
 		resMail: res.Mail, resMailRule: res.MailRule}
-	// The primary the cloud keeps though AD does not hold it (the x500-only
-	// case): keep it as a secondary too, so it still receives mail, if no
-	// other object holds it (the cloud's holders are looked for later).
-	if c := res.Mail; c != "" && !strings.EqualFold(c, m) && !hasFold(primaries, c) && !hasFold(secondaries, c) &&
-		!strings.EqualFold(c, r.UPN) && b.keepableInAD(s, c) {
+	// The primary the cloud holds today though AD does not (the x500-only
+	// case): keep it as a secondary in AD too, in the same modify, so it
+	// still receives mail after the next sync, if no other object holds it
+	// (the cloud's holders are looked for later). It is kept even when it
+	// is the UPN: the cloud's UPN rule would keep it only until the UPN
+	// changes.
+	if c := cloudPrimary(s.twin, res.Mail); c != "" && !strings.EqualFold(c, m) && !hasFold(primaries, c) && !hasFold(secondaries, c) &&
+		b.keepableInAD(s, c) {
 		pm.keep = c
 	}
 	b.pending = append(b.pending, pm)
+}
+
+// cloudPrimary is the primary SMTP address twin holds today: its "SMTP:"
+// value, else its mail; predicted (ProxyCalc's) when there is no twin yet.
+func cloudPrimary(twin *cloud.Object, predicted string) string {
+	if twin == nil {
+		return predicted
+	}
+	for _, v := range twin.ProxyAddresses {
+		if addr, ok := strings.CutPrefix(v, "SMTP:"); ok {
+			return addr
+		}
+	}
+	return twin.Mail
 }
 
 func hasFold(list []ad.ProxyAddress, addr string) bool {

@@ -71,7 +71,12 @@ func TestSeed001MailChangeAfterX500Writeback(t *testing.T) {
 		!slices.Equal(act.BeforeProxyAddresses, []string{x500}) || act.USNChanged != 5002 {
 		t.Errorf("action = %+v", act)
 	}
-	if got := act.Changes(); len(got) != 1 || got[0].Op != ad.AddValues || got[0].Attr != "proxyAddresses" {
+	// The modify asserts the mail it was planned from (deleting and
+	// re-adding it), then adds the addresses.
+	if got := act.Changes(); len(got) != 3 ||
+		got[0].Op != ad.DeleteValues || got[0].Attr != "mail" || !slices.Equal(got[0].Values, []string{nw}) ||
+		got[1].Op != ad.AddValues || got[1].Attr != "mail" || !slices.Equal(got[1].Values, []string{nw}) ||
+		got[2].Op != ad.AddValues || got[2].Attr != "proxyAddresses" {
 		t.Errorf("Changes() = %+v", got)
 	}
 	if len(findingsOf(p, AddressDrift)) != 0 {
@@ -200,5 +205,36 @@ func TestActionCheckDetectsStaleness(t *testing.T) {
 		if err := act.Check(&r); err == nil {
 			t.Errorf("change %d: Check = nil, want ErrStale", i)
 		}
+	}
+}
+
+// The dual write keeps the address the cloud holds as its primary today
+// in AD, in the same modify, even when it is also the UPN: the cloud's
+// UPN rule would keep it only until the UPN changes. Before the fix the
+// UPN case added SMTP:<new mail> and nothing else.
+func TestDualWriteKeepsTheCloudPrimaryEvenWhenItIsTheUPN(t *testing.T) {
+	const (
+		dn   = "CN=Mail Only,OU=Users,OU=Objects,DC=home,DC=e-domain,DC=com"
+		x500 = "x500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=mailonly"
+		old  = "mail.only@e-domain.com"
+		nw   = "renamed@e-domain.com"
+	)
+	u := &ad.Recipient{DN: dn, GUID: "f0bc7fcd-a31e-4f7a-9c71-be9d948c3f6d", Kind: ad.KindUser, Name: "Mail Only",
+		ObjectClass: []string{"top", "person", "organizationalPerson", "user"}, SAMAccountName: "mailonly",
+		UPN: old, Mail: old, USNChanged: 5000}
+	a := ADSnapshot{Objects: []*ad.Recipient{u}, Complete: true, Licensed: map[string]bool{},
+		Scope: []string{"OU=Objects,DC=home,DC=e-domain,DC=com"}}
+	c := simulateSync(t, a, CloudSnapshot{Complete: true, AcceptedDomains: []string{"e-domain.com"}, InitialDomain: "domain.onmicrosoft.com"})
+	u2 := *u
+	u2.ProxyAddresses, u2.USNChanged = ad.ParseProxyAddresses([]string{x500}), 5001
+	u2.Mail = nw
+	a.Objects = []*ad.Recipient{&u2}
+	c = simulateSync(t, a, c)
+	if got := c.Objects[0].Mail; got != old {
+		t.Fatalf("setup: cloud mail %s, want the old %s", got, old)
+	}
+	p := build(t, a, c, Options{})
+	if len(p.Actions) != 1 || !slices.Equal(p.Actions[0].Add, []string{"SMTP:" + nw, "smtp:" + old}) {
+		t.Fatalf("actions %+v, want SMTP:%s and smtp:%s added", p.Actions, nw, old)
 	}
 }
