@@ -406,8 +406,13 @@ type ReconcileLimits struct {
 	// no limit.
 	MaxDeletePercent int `yaml:"max_delete_percent"`
 	// MaxChanges is the most changes (creates, updates and deletes) one
-	// apply may make, 0 or more. 0 (the default) means no limit.
+	// apply may make, and the most applied within ChangeWindow, counted
+	// from the journal (so that drift arriving a little at a time is not
+	// applied without end), 0 or more. 0 (the default) means no limit.
 	MaxChanges int `yaml:"max_changes"`
+	// ChangeWindow is the rolling window MaxChanges counts over, 1h to
+	// 30 days. Zero means the default, 24h.
+	ChangeWindow Duration `yaml:"change_window"`
 	// MaxChangePercent is the most changes one apply may make, as a
 	// percentage of the objects in scope, 0 to 100. 0 (the default) means
 	// no limit.

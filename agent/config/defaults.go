@@ -43,6 +43,9 @@ const (
 	maxPercent            = 100
 	defaultSourceAnchor   = SourceAnchorObjectGUID
 	defaultVerifyTimeout  = 45 * time.Minute
+	defaultChangeWindow   = 24 * time.Hour
+	minChangeWindow       = time.Hour
+	maxChangeWindow       = 30 * 24 * time.Hour
 	maxVerifyTimeout      = 6 * time.Hour
 	defaultConcurrency    = 4
 	maxConcurrency        = 32
@@ -103,6 +106,9 @@ func (r *Reconcile) setDefaults() {
 	if r.Limits.MaxDeletes == nil {
 		n := defaultMaxDeletes
 		r.Limits.MaxDeletes = &n
+	}
+	if r.Limits.ChangeWindow.Duration == 0 {
+		r.Limits.ChangeWindow.Duration = defaultChangeWindow
 	}
 	if r.SourceAnchor == "" {
 		r.SourceAnchor = defaultSourceAnchor

@@ -202,6 +202,11 @@ func serviceInvalidCases() []invalidCase {
   testdata/invalid-reconcile-jitter.yaml:10: reconcile.jitter: must be between 0 and 0.5, got 0.75 (hint: a fraction of the interval; 0 turns jitter off)`,
 		},
 		{
+			file: "invalid-reconcile-change-window.yaml",
+			want: `config testdata/invalid-reconcile-change-window.yaml is invalid (1 problem):
+  testdata/invalid-reconcile-change-window.yaml:11: reconcile.limits.change_window: must be between 1h and 720h, got 10m (hint: the rolling window max_changes counts over)`,
+		},
+		{
 			file: "invalid-reconcile-max-change-percent.yaml",
 			want: `config testdata/invalid-reconcile-max-change-percent.yaml is invalid (1 problem):
   testdata/invalid-reconcile-max-change-percent.yaml:11: reconcile.limits.max_change_percent: must be between 0 and 100, got -10 (hint: 0 means no limit)`,
@@ -309,6 +314,7 @@ func TestLoadValidService(t *testing.T) {
 			MaxDeletes:       &deletes, // explicit 0: no deletes at all
 			MaxDeletePercent: 5,
 			MaxChanges:       2000,
+			ChangeWindow:     Duration{24 * time.Hour},
 			MaxChangePercent: 20,
 		},
 		SourceAnchor:                SourceAnchorConsistencyGUID, // canonical spelling
@@ -416,7 +422,7 @@ func TestServiceDefaults(t *testing.T) {
 		FullInterval:  Duration{24 * time.Hour},
 		Jitter:        &jitter,
 		Scope:         ReconcileScope{Kinds: []string{KindUser, KindGroup, KindContact}},
-		Limits:        ReconcileLimits{MaxDeletes: &deletes},
+		Limits:        ReconcileLimits{MaxDeletes: &deletes, ChangeWindow: Duration{24 * time.Hour}},
 		SourceAnchor:  SourceAnchorObjectGUID,
 		VerifyTimeout: Duration{45 * time.Minute},
 		Concurrency:   4,

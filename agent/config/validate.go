@@ -799,6 +799,10 @@ func (l *ReconcileLimits) validate(ps *problems, path string) {
 	if l.MaxChanges < 0 {
 		ps.add(key(path, "max_changes"), fmt.Sprintf("must be 0 (no limit) or more, got %d", l.MaxChanges), "")
 	}
+	if w := l.ChangeWindow.Duration; w < minChangeWindow || w > maxChangeWindow {
+		ps.add(key(path, "change_window"), fmt.Sprintf("must be between %s and %s, got %s", formatDuration(minChangeWindow), formatDuration(maxChangeWindow), formatDuration(w)),
+			"the rolling window max_changes counts over")
+	}
 	validatePercent(ps, key(path, "max_change_percent"), l.MaxChangePercent)
 }
 
