@@ -5,29 +5,25 @@
 // Every write follows the same contract (controller-runtime's idempotent
 // step, with a write-ahead record):
 //
-//  1. Re-read the object by objectGUID and refuse the action, writing
-//     nothing, when it is no longer the object the plan read
-//     (plan.Action.Check: uSNChanged, mail or proxyAddresses changed).
-//  2. Commit the intent, the before-image and the expected after-image to
-//     the journal (fsync'd by bbolt).
-//  3. Send one LDAP modify with value-level deletes and adds, so that
-//     values another admin adds or removes at the same time survive. AD
-//     applies a modify atomically: all of it or none.
+//  1. Re-read the object by objectGUID, noting which DC answered, and
+//     refuse the action, writing nothing, when it is no longer the object
+//     the plan read (plan.Action.Check: uSNChanged, mail or proxyAddresses
+//     changed).
+//  2. Commit the intent, the before-image (with the DC) and the expected
+//     after-image to the journal, then mark it sent (both fsync'd by bbolt).
+//  3. Send one LDAP modify to that same DC, with value-level deletes and
+//     adds, so that values another admin adds or removes at the same time
+//     survive, and an assertion on mail (its planned value deleted and
+//     re-added), so that AD refuses the write if mail changed since the
+//     read. AD applies a modify atomically: all of it or none.
 //  4. Re-read the object and record the observed after-image as done. A DC
 //     that answered with an LDAP result code applied nothing: the entry
-//     fails. A connection lost mid-request leaves the outcome unknown: the
-//     object is re-read at once (Resolve) and the entry is settled from
-//     what it shows, or left pending for the next start.
+//     fails (refused). A connection lost mid-request, or a DC that did not
+//     answer in time, leaves the outcome unknown: the entry is done at once
+//     only if a re-read shows the write, and otherwise stays pending.
 //
 // Resolve decides pending entries from the directory alone, never by
-// replaying the intent blindly: an unchanged uSNChanged, or every deleted
-// value present and no added one, means not applied; every added value
-// present and every deleted value gone means done. Anything else is
-// possible only when someone else edited the same values since (a modify is
-// atomic), so the outcome cannot be told: the entry is recorded as
-// superseded and the object is left as that person left it, never
-// "corrected" without a journal record. A deleted object supersedes its
-// entries too.
+// replaying the intent blindly; see its doc for the rules.
 package apply
 
 import (
@@ -48,10 +44,12 @@ import (
 // Operation is the journal operation of an action's write.
 const Operation = "ad.Modify"
 
-// Directory is the part of the AD client apply uses (*ad.Client).
+// Directory is the part of the AD client apply uses (*ad.Client). Reads
+// say which DC answered; a write goes only to the DC named, since "not
+// applied" can be told only by the DC that received it.
 type Directory interface {
-	FindByGUID(ctx context.Context, guid string) (*ad.Recipient, error)
-	Modify(ctx context.Context, dn string, changes ...ad.Change) error
+	FindByGUIDOnDC(ctx context.Context, guid string) (*ad.Recipient, ad.DC, error)
+	ModifyOnDC(ctx context.Context, dc ad.DC, dn string, changes ...ad.Change) error
 }
 
 // Image is the part of an object the actions touch, as recorded in the
@@ -63,16 +61,19 @@ type Image struct {
 	USNChanged     int64    `json:"uSNChanged"`
 	Mail           string   `json:"mail"`
 	ProxyAddresses []string `json:"proxyAddresses"`
+	// DC is the DC the image was read from (for a before-image, the DC
+	// the write went to): USNChanged is that DC's.
+	DC ad.DC `json:"dc,omitzero"`
 }
 
-// ImageOf returns r's image.
-func ImageOf(r *ad.Recipient) Image {
+// ImageOf returns r's image as read from dc.
+func ImageOf(r *ad.Recipient, dc ad.DC) Image {
 	pa := r.ProxyAddresses.Raw()
 	slices.Sort(pa)
 	if pa == nil {
 		pa = []string{}
 	}
-	return Image{DN: r.DN, GUID: r.GUID, Kind: r.Kind, USNChanged: r.USNChanged, Mail: r.Mail, ProxyAddresses: pa}
+	return Image{DN: r.DN, GUID: r.GUID, Kind: r.Kind, USNChanged: r.USNChanged, Mail: r.Mail, ProxyAddresses: pa, DC: dc}
 }
 
 // Intent is the journal's intent record of one write.
@@ -88,8 +89,10 @@ type Intent struct {
 type Failpoint string
 
 const (
-	// AfterIntent: the intent is committed, the modify not sent.
+	// AfterIntent: the intent is committed, not yet marked sent.
 	AfterIntent Failpoint = "after-intent"
+	// AfterSent: the intent is marked sent, the modify not sent.
+	AfterSent Failpoint = "after-sent"
 	// AfterWrite: the modify succeeded, done not recorded.
 	AfterWrite Failpoint = "after-write"
 )
@@ -106,6 +109,11 @@ type Applier struct {
 	// Failpoint, when set, is called at each Failpoint (tests kill the
 	// process there). Production code leaves it nil.
 	Failpoint func(Failpoint)
+	// Resolve decides writes whose outcome is unknown.
+	Resolve ResolveOptions
+	// OnRecover, when set, is told what Run's recovery settled, before
+	// anything is written.
+	OnRecover func(journal.RecoverReport)
 }
 
 // Result says what became of one action.
@@ -117,22 +125,24 @@ const (
 	Stale Result = "stale"
 	// Refused: the DC refused the modify; nothing applied.
 	Refused Result = "refused"
-	// NotApplied: the connection was lost and the re-read shows the
-	// modify did not happen.
+	// NotApplied: the modify was not sent (the client had failed over to
+	// another DC than the one read).
 	NotApplied Result = "not_applied"
 	// Superseded: the connection was lost and the object was changed by
 	// someone else before it could be re-read; left as it is.
 	Superseded Result = "superseded"
 	// Unknown: the outcome could not be settled; the entry is pending
-	// and the next start resolves it.
+	// and a later recovery resolves it from the DC that received it.
 	Unknown Result = "unknown"
 	// Skipped: not attempted (the context ended or the journal failed).
 	Skipped Result = "skipped"
+	// Held: not attempted, on purpose (see Held).
+	Held Result = "held"
 )
 
 // Results lists every Result, for bounded metric labels.
 func Results() []Result {
-	return []Result{Applied, Stale, Refused, NotApplied, Superseded, Unknown, Skipped}
+	return []Result{Applied, Stale, Refused, NotApplied, Superseded, Unknown, Skipped, Held}
 }
 
 // Outcome is one action's result.
@@ -142,6 +152,8 @@ type Outcome struct {
 	EntryID string      `json:"entryID,omitempty"`
 	// Kind is the object's class, read before the write.
 	Kind ad.Kind `json:"class,omitempty"`
+	// After is the object as read back after the write, when it was.
+	After *Image `json:"after,omitempty"`
 	// Err explains every result but Applied.
 	Err error `json:"-"`
 }
@@ -181,7 +193,7 @@ func (a *Applier) failpoint(p Failpoint) {
 func Preflight(ctx context.Context, dir Directory, actions []plan.Action) error {
 	var stale []error
 	for _, act := range actions {
-		r, err := dir.FindByGUID(ctx, act.ObjectGUID)
+		r, _, err := dir.FindByGUIDOnDC(ctx, act.ObjectGUID)
 		if err != nil {
 			if retry.ClassOf(err) == retry.NotFound {
 				stale = append(stale, fmt.Errorf("%w: %s (objectGUID %s) no longer exists", plan.ErrStale, act.ObjectDN, act.ObjectGUID))
@@ -228,7 +240,7 @@ func skipRest(out []Outcome, rest []plan.Action, cause error) []Outcome {
 // one applies one action. Its error is non-nil only for a journal failure.
 func (a *Applier) one(ctx context.Context, act plan.Action) (Outcome, error) {
 	o := Outcome{Action: act}
-	r, err := a.Dir.FindByGUID(ctx, act.ObjectGUID)
+	r, dc, err := a.Dir.FindByGUIDOnDC(ctx, act.ObjectGUID)
 	if err != nil {
 		o.Result, o.Err = Stale, fmt.Errorf("apply: re-read %s: %w", act.ObjectDN, err)
 		if retry.ClassOf(err) != retry.NotFound {
@@ -246,12 +258,12 @@ func (a *Applier) one(ctx context.Context, act plan.Action) (Outcome, error) {
 		o.Result, o.Err = Stale, err
 		return o, nil
 	}
-	after := ImageOf(expected)
+	after := ImageOf(expected, dc)
 	after.USNChanged = 0 // unknown until read back
 	e, err := a.Journal.Begin(journal.Entry{
 		RunID: a.RunID, Target: journal.TargetAD, Object: r.DN, Operation: Operation,
 		Intent: mustJSON(Intent{Action: act, Fingerprint: a.Fingerprint}),
-		Before: mustJSON(ImageOf(r)),
+		Before: mustJSON(ImageOf(r, dc)),
 		After:  mustJSON(after),
 	})
 	if err != nil {
@@ -259,54 +271,74 @@ func (a *Applier) one(ctx context.Context, act plan.Action) (Outcome, error) {
 		return o, fmt.Errorf("apply: record the intent for %s: %w", r.DN, err)
 	}
 	o.EntryID = e.ID
+	return a.write(ctx, o, e, dc, r.DN, act.Changes())
+}
+
+// write marks entry e sent, sends changes to dc, and records the outcome
+// in o and the journal. Its error is non-nil only for a journal failure.
+func (a *Applier) write(ctx context.Context, o Outcome, e journal.Entry, dc ad.DC, dn string, changes []ad.Change) (Outcome, error) {
 	a.failpoint(AfterIntent)
-	werr := a.Dir.Modify(ctx, r.DN, act.Changes()...)
-	if werr != nil {
+	sent, err := a.Journal.MarkSent(e.ID)
+	if err != nil {
+		o.Result, o.Err = Skipped, err
+		return o, fmt.Errorf("apply: mark entry %s sent (nothing was sent): %w", e.ID, err)
+	}
+	e.Sent = sent
+	a.failpoint(AfterSent)
+	if werr := a.Dir.ModifyOnDC(ctx, dc, dn, changes...); werr != nil {
 		return a.settleFailedWrite(ctx, o, e, werr)
 	}
 	a.failpoint(AfterWrite)
 	var observed json.RawMessage
-	if r2, err := a.Dir.FindByGUID(ctx, act.ObjectGUID); err == nil {
-		observed = mustJSON(ImageOf(r2))
+	if r2, dc2, err := a.Dir.FindByGUIDOnDC(ctx, o.Action.ObjectGUID); err == nil {
+		img := ImageOf(r2, dc2)
+		o.After = &img
+		observed = mustJSON(img)
 	} else {
 		a.log().Warn("apply: re-read after the write failed; recording the expected after-image",
 			"entry_id", e.ID, "error", err)
 	}
 	if err := a.Journal.Done(e.ID, observed); err != nil {
 		o.Result, o.Err = Unknown, err
-		return o, fmt.Errorf("apply: record done for %s (entry %s; the write was applied): %w", r.DN, e.ID, err)
+		return o, fmt.Errorf("apply: record done for %s (entry %s; the write was applied): %w", dn, e.ID, err)
 	}
 	o.Result = Applied
-	a.log().Info("apply: applied", "entry_id", e.ID, "kind", string(act.Kind))
+	a.log().Info("apply: applied", "entry_id", e.ID, "kind", string(o.Action.Kind))
 	return o, nil
 }
 
 // settleFailedWrite records what a failed modify did.
 func (a *Applier) settleFailedWrite(ctx context.Context, o Outcome, e journal.Entry, werr error) (Outcome, error) {
-	if code := ad.ResultCode(werr); code >= 0 && code < serverCodeLimit {
-		// The DC answered: an LDAP modify is atomic, nothing was applied.
-		o.Result, o.Err = Refused, werr
-		if err := a.Journal.Fail(e.ID, werr); err != nil {
-			return o, fmt.Errorf("apply: record the refusal of entry %s: %w", e.ID, err)
-		}
-		return o, nil
-	}
-	// The outcome is unknown: settle it from a re-read now.
-	res, rerr := Resolve(ctx, a.Dir, e)
-	switch {
-	case res == journal.Unresolved:
-		o.Result, o.Err = Unknown, errors.Join(werr, rerr)
-		return o, nil
-	case res == journal.ResolvedDone:
-		o.Result = Applied
-		return o, recordErr(e.ID, a.Journal.Done(e.ID, nil))
-	case res == journal.ResolvedNotApplied:
+	switch code := ad.ResultCode(werr); {
+	case errors.Is(werr, ad.ErrDCChanged):
+		// Refused before sending: the client is now connected to another
+		// DC than the one the object was read from.
 		o.Result, o.Err = NotApplied, werr
 		return o, recordErr(e.ID, a.Journal.Fail(e.ID, werr))
-	default:
+	case code >= 0 && code < serverCodeLimit:
+		// The DC answered: an LDAP modify is atomic, nothing was applied.
+		o.Result, o.Err = Refused, werr
+		return o, recordErr(e.ID, a.Journal.Refuse(e.ID, werr))
+	}
+	// The outcome is unknown: the DC may have applied the modify, or may
+	// still apply it. A re-read can prove it was; only the same DC, once it
+	// has had time, can prove it was not (Resolve).
+	res, rerr := Resolve(ctx, a.Dir, e, a.Resolve)
+	switch res {
+	case journal.ResolvedDone:
+		o.Result = Applied
+		return o, recordErr(e.ID, a.Journal.Done(e.ID, nil))
+	case journal.ResolvedNotApplied:
+		o.Result, o.Err = NotApplied, werr
+		return o, recordErr(e.ID, a.Journal.Fail(e.ID, werr))
+	case journal.ResolvedSuperseded:
 		o.Result, o.Err = Superseded, errors.Join(werr, rerr)
 		return o, recordErr(e.ID, a.Journal.MarkSuperseded(e.ID, rerr))
 	}
+	o.Result = Unknown
+	o.Err = fmt.Errorf("%w; the entry stays pending until the DC that received the write can tell (%v)", werr, rerr)
+	a.log().Warn("apply: outcome unknown; the entry stays pending", "entry_id", e.ID, "error", werr)
+	return o, nil
 }
 
 // serverCodeLimit: go-ldap numbers its client-side errors (network,
@@ -342,93 +374,4 @@ func IntentOf(e journal.Entry) (Intent, error) {
 		return in, fmt.Errorf("entry %s: intent names no object or attribute", e.ID)
 	}
 	return in, nil
-}
-
-// state compares r's values with an action's deletes and adds, exactly
-// (case matters: "SMTP:" is the primary, "smtp:" a secondary).
-type state int
-
-const (
-	stateApplied state = iota
-	stateNotApplied
-	stateMixed
-)
-
-func stateOf(r *ad.Recipient, act plan.Action) state {
-	vals := r.ProxyAddresses.Raw()
-	added, deleted := 0, 0
-	for _, v := range act.Add {
-		if slices.Contains(vals, v) {
-			added++
-		}
-	}
-	for _, v := range act.Delete {
-		if !slices.Contains(vals, v) {
-			deleted++
-		}
-	}
-	switch {
-	case added == len(act.Add) && deleted == len(act.Delete):
-		return stateApplied
-	case added == 0 && deleted == 0:
-		return stateNotApplied
-	}
-	return stateMixed
-}
-
-// Resolve re-reads the object of a pending entry and says what became of
-// its write (see the package doc); it writes nothing. It is the
-// journal.Resolver for AD entries; entries of other operations are left
-// Unresolved with an error.
-func Resolve(ctx context.Context, dir Directory, e journal.Entry) (journal.Resolution, error) {
-	in, err := IntentOf(e)
-	if err != nil {
-		return journal.Unresolved, err
-	}
-	act := in.Action
-	r, err := dir.FindByGUID(ctx, act.ObjectGUID)
-	if err != nil {
-		if retry.ClassOf(err) == retry.NotFound {
-			return journal.ResolvedSuperseded, fmt.Errorf("%s (objectGUID %s) no longer exists: nothing to finish or undo", act.ObjectDN, act.ObjectGUID)
-		}
-		return journal.Unresolved, fmt.Errorf("resolve entry %s: re-read %s: %w", e.ID, act.ObjectDN, err)
-	}
-	var before Image
-	if json.Unmarshal(e.Before, &before) == nil && before.USNChanged != 0 && r.USNChanged == before.USNChanged {
-		return journal.ResolvedNotApplied, nil // not modified at all since the intent
-	}
-	switch stateOf(r, act) {
-	case stateApplied:
-		return journal.ResolvedDone, nil
-	case stateNotApplied:
-		return journal.ResolvedNotApplied, nil
-	}
-	return journal.ResolvedSuperseded, fmt.Errorf("%s's %s changed since the intent (someone else edited the same values), so whether this write happened cannot be told; the object was left as it is: compare it with the before-image (hybridsync journal show %s)",
-		r.DN, act.Attribute, e.ID)
-}
-
-// compensation is the value-level change that takes the action's values
-// in r back to before the action: remove the added values still present,
-// restore the deleted values now missing.
-func compensation(r *ad.Recipient, act plan.Action) plan.Action {
-	vals := r.ProxyAddresses.Raw()
-	c := plan.Action{Kind: act.Kind, ObjectDN: r.DN, ObjectGUID: act.ObjectGUID, Attribute: act.Attribute, Mail: r.Mail}
-	for _, v := range act.Add {
-		if slices.Contains(vals, v) {
-			c.Delete = append(c.Delete, v)
-		}
-	}
-	for _, v := range act.Delete {
-		if !slices.Contains(vals, v) {
-			c.Add = append(c.Add, v)
-		}
-	}
-	return c
-}
-
-// Resolver returns a journal.Resolver backed by dir.
-func Resolver(dir Directory) journal.Resolver {
-	return func(ctx context.Context, e journal.Entry) (journal.Resolution, error) {
-		return Resolve(ctx, dir, e)
-	}
 }

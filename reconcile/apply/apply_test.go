@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -20,29 +21,43 @@ import (
 
 // fakeDir is an in-memory directory that applies modifies as AD does:
 // atomically, values compared case-insensitively, deleting a missing
-// value or adding a present one refused.
+// value or adding a present one refused. It stands for one DC (dc); set
+// dc to another to stand for a client that failed over.
 type fakeDir struct {
 	objs map[string]*ad.Recipient // by GUID
+	dc   ad.DC
 	// modifyErr, when set, is returned by the next Modify; apply says
 	// whether the modify is applied anyway (a connection lost after the
 	// DC applied it).
 	modifyErr error
 	apply     bool
-	// between runs after a successful modify (a concurrent edit).
-	modifies int
+	// beforeModify, when set, runs before each modify (a concurrent edit).
+	beforeModify func()
+	modifies     int
 }
 
-func (f *fakeDir) FindByGUID(_ context.Context, guid string) (*ad.Recipient, error) {
+var (
+	dcA = ad.DC{Server: "CN=NTDS Settings,CN=DC1,CN=Servers,CN=Default-First-Site-Name,CN=Sites,CN=Configuration,DC=lab,DC=test", InvocationID: "11111111-1111-4111-8111-111111111111"}
+	dcB = ad.DC{Server: "CN=NTDS Settings,CN=DC2,CN=Servers,CN=Default-First-Site-Name,CN=Sites,CN=Configuration,DC=lab,DC=test", InvocationID: "22222222-2222-4222-8222-222222222222"}
+)
+
+func (f *fakeDir) FindByGUIDOnDC(_ context.Context, guid string) (*ad.Recipient, ad.DC, error) {
 	r, ok := f.objs[guid]
 	if !ok {
-		return nil, retry.New("ad.FindByGUID", retry.NotFound, fmt.Errorf("objectGUID %s not found", guid))
+		return nil, f.dc, retry.New("ad.FindByGUID", retry.NotFound, fmt.Errorf("objectGUID %s not found", guid))
 	}
 	c := *r
 	c.ProxyAddresses = ad.ParseProxyAddresses(r.ProxyAddresses.Raw())
-	return &c, nil
+	return &c, f.dc, nil
 }
 
-func (f *fakeDir) Modify(_ context.Context, dn string, changes ...ad.Change) error {
+func (f *fakeDir) ModifyOnDC(_ context.Context, dc ad.DC, dn string, changes ...ad.Change) error {
+	if !dc.Equal(f.dc) {
+		return retry.New("ad.Modify", retry.Conflict, fmt.Errorf("%w: nothing sent", ad.ErrDCChanged))
+	}
+	if f.beforeModify != nil {
+		f.beforeModify()
+	}
 	f.modifies++
 	if f.modifyErr != nil {
 		err := f.modifyErr
@@ -68,11 +83,14 @@ func (f *fakeDir) modify(dn string, changes []ad.Change) error {
 	if r == nil {
 		return &ldap.Error{ResultCode: ldap.LDAPResultNoSuchObject, Err: errors.New(dn)}
 	}
-	vals := r.ProxyAddresses.Raw()
-	idx := func(v string) int {
-		return slices.IndexFunc(vals, func(x string) bool { return strings.EqualFold(x, v) })
+	vals := map[string][]string{"proxyAddresses": r.ProxyAddresses.Raw()}
+	if r.Mail != "" {
+		vals["mail"] = []string{r.Mail}
 	}
 	for _, ch := range changes {
+		idx := func(v string) int {
+			return slices.IndexFunc(vals[ch.Attr], func(x string) bool { return strings.EqualFold(x, v) })
+		}
 		for _, v := range ch.Values {
 			switch ch.Op {
 			case ad.DeleteValues:
@@ -80,16 +98,23 @@ func (f *fakeDir) modify(dn string, changes []ad.Change) error {
 				if i < 0 {
 					return &ldap.Error{ResultCode: ldap.LDAPResultNoSuchAttribute, Err: errors.New(v)}
 				}
-				vals = slices.Delete(vals, i, i+1)
+				vals[ch.Attr] = slices.Delete(vals[ch.Attr], i, i+1)
 			case ad.AddValues:
 				if idx(v) >= 0 {
 					return &ldap.Error{ResultCode: ldap.LDAPResultAttributeOrValueExists, Err: errors.New(v)}
 				}
-				vals = append(vals, v)
+				vals[ch.Attr] = append(vals[ch.Attr], v)
 			}
 		}
 	}
-	r.ProxyAddresses = ad.ParseProxyAddresses(vals)
+	if len(vals["mail"]) > 1 {
+		return &ldap.Error{ResultCode: ldap.LDAPResultConstraintViolation, Err: errors.New("mail is single-valued")}
+	}
+	r.ProxyAddresses = ad.ParseProxyAddresses(vals["proxyAddresses"])
+	r.Mail = ""
+	if len(vals["mail"]) == 1 {
+		r.Mail = vals["mail"][0]
+	}
 	r.USNChanged++
 	return nil
 }
@@ -102,7 +127,7 @@ const (
 func seedDir() *fakeDir {
 	r := &ad.Recipient{DN: dn, GUID: guid, Kind: ad.KindUser, USNChanged: 100, Mail: "pat.new@lab.test",
 		ProxyAddresses: ad.ParseProxyAddresses([]string{"SMTP:pat@lab.test", "smtp:pat.new@lab.test", "x500:/o=Org/cn=pat"})}
-	return &fakeDir{objs: map[string]*ad.Recipient{guid: r}}
+	return &fakeDir{objs: map[string]*ad.Recipient{guid: r}, dc: dcA}
 }
 
 func dualWrite() plan.Action {
@@ -112,6 +137,17 @@ func dualWrite() plan.Action {
 		Mail:                 "pat.new@lab.test",
 		BeforeProxyAddresses: []string{"SMTP:pat@lab.test", "smtp:pat.new@lab.test", "x500:/o=Org/cn=pat"},
 		USNChanged:           100}
+}
+
+// openJournalAt opens a journal stamping times with clock.
+func openJournalAt(t *testing.T, clock func() time.Time) *journal.Journal {
+	t.Helper()
+	j, err := journal.Open(journal.Options{Path: filepath.Join(t.TempDir(), "journal.db"), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	return j
 }
 
 func openJournal(t *testing.T) *journal.Journal {
@@ -202,7 +238,10 @@ func TestApplySettlesEveryOutcome(t *testing.T) {
 	}{
 		{"the DC refused", retry.New("ad.Modify", retry.Terminal, &ldap.Error{ResultCode: ldap.LDAPResultInsufficientAccessRights, Err: errors.New("access denied")}), false, Refused, journal.Failed},
 		{"connection lost after the DC applied it", lost, true, Applied, journal.Done},
-		{"connection lost before the DC got it", lost, false, NotApplied, journal.Failed},
+		// The re-read shows nothing yet, but the DC may still apply it:
+		// the entry stays pending until that DC can tell (see
+		// TestUnknownOutcomeIsSettledOnlyByTheSameDCLater).
+		{"connection lost before the DC got it", lost, false, Unknown, journal.Pending},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, j := seedDir(), openJournal(t)
@@ -239,7 +278,9 @@ func TestRecoverSettlesInterruptedWrites(t *testing.T) {
 				panic(err)
 			}
 		}, journal.Superseded, []string{"SMTP:pat.new@lab.test", "x500:/o=Org/cn=pat"}},
-		{"object deleted since", AfterIntent, func(f *fakeDir) { delete(f.objs, guid) }, journal.Superseded, nil},
+		{"killed after sent, object deleted since", AfterSent, func(f *fakeDir) { delete(f.objs, guid) }, journal.Superseded, nil},
+		// Never sent: it did not happen, whatever became of the object.
+		{"killed after the intent, object deleted since", AfterIntent, func(f *fakeDir) { delete(f.objs, guid) }, journal.Failed, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, j := seedDir(), openJournal(t)
@@ -265,7 +306,10 @@ func TestRecoverSettlesInterruptedWrites(t *testing.T) {
 				t.Fatalf("%d pending entries after the kill, want 1", len(pending))
 			}
 			n := f.modifies
-			rep, err := j.Recover(t.Context(), Resolver(f))
+			// Recovery long enough after the kill for the DC to have
+			// settled the write either way.
+			later := func() time.Time { return time.Now().Add(time.Hour) }
+			rep, err := j.Recover(t.Context(), Resolver(f, ResolveOptions{Now: later}))
 			if f.modifies != n {
 				t.Fatalf("recovery wrote to the directory (%d modifies)", f.modifies-n)
 			}
@@ -294,8 +338,9 @@ func TestUndoRefusesWhenTheValuesChangedSince(t *testing.T) {
 	if err != nil || out[0].Result != Applied {
 		t.Fatal(err, out)
 	}
-	// Someone removes the secondary the fix kept and adds another.
-	if err := f.modify(dn, []ad.Change{{Op: ad.DeleteValues, Attr: "proxyAddresses", Values: []string{"smtp:pat@lab.test"}},
+	// An admin removes the new primary the fix made, and adds another
+	// address.
+	if err := f.modify(dn, []ad.Change{{Op: ad.DeleteValues, Attr: "proxyAddresses", Values: []string{"SMTP:pat.new@lab.test"}},
 		{Op: ad.AddValues, Attr: "proxyAddresses", Values: []string{"smtp:pat.extra@lab.test"}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -307,10 +352,39 @@ func TestUndoRefusesWhenTheValuesChangedSince(t *testing.T) {
 	if err != nil || res.Restored {
 		t.Fatalf("forced undo: %v %+v", err, res)
 	}
-	// What the fix wrote is reversed; the admin's addition stays.
-	want := []string{"SMTP:pat@lab.test", "smtp:pat.extra@lab.test", "smtp:pat.new@lab.test", "x500:/o=Org/cn=pat"}
+	// What the fix wrote and is still in place is reversed: the old
+	// primary comes back, since its demoted form was still there. pat.new,
+	// which the admin removed, does not come back as a secondary; the
+	// admin's own address stays.
+	want := []string{"SMTP:pat@lab.test", "smtp:pat.extra@lab.test", "x500:/o=Org/cn=pat"}
 	if got := sortedProxies(f); !slices.Equal(got, want) {
 		t.Fatalf("after forced undo %q, want %q", got, want)
+	}
+}
+
+// A forced undo never brings back an address removed after the write:
+// the fix demoted SMTP:pat to smtp:pat, an admin then removed smtp:pat;
+// undo must not make pat@ primary again (nor leave the object without a
+// primary address).
+func TestForcedUndoKeepsARemovedDemotedAddressRemoved(t *testing.T) {
+	f, j := seedDir(), openJournal(t)
+	a := &Applier{Dir: f, Journal: j}
+	out, err := a.Apply(t.Context(), []plan.Action{dualWrite()})
+	if err != nil || out[0].Result != Applied {
+		t.Fatal(err, out)
+	}
+	if err := f.modify(dn, []ad.Change{{Op: ad.DeleteValues, Attr: "proxyAddresses", Values: []string{"smtp:pat@lab.test"}},
+		{Op: ad.AddValues, Attr: "proxyAddresses", Values: []string{"smtp:pat.extra@lab.test"}}}); err != nil {
+		t.Fatal(err)
+	}
+	before := sortedProxies(f)
+	n := f.modifies
+	_, err = a.Undo(t.Context(), out[0].EntryID, true)
+	if !errors.Is(err, ErrNotUndoable) || !strings.Contains(err.Error(), "no primary") || f.modifies != n {
+		t.Fatalf("forced undo: %v (%d modifies)", err, f.modifies-n)
+	}
+	if got := sortedProxies(f); !slices.Equal(got, before) || slices.ContainsFunc(got, func(v string) bool { return strings.EqualFold(v, "smtp:pat@lab.test") }) {
+		t.Fatalf("after the refused undo %q, want %q", got, before)
 	}
 }
 

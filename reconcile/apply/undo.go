@@ -32,7 +32,9 @@ type UndoResult struct {
 // Undone). It refuses, writing nothing, when the entry is not a Done AD
 // proxyAddresses change, or when the entry's values are no longer in
 // place (someone changed them since) unless force is set, in which case
-// only the values still in place are reversed.
+// only the values still in place are reversed: a value the entry demoted
+// (SMTP:old made smtp:old) comes back only while its demoted form is still
+// there, so an address removed since stays removed.
 //
 // Values others added or removed since the entry are kept, so the
 // before-image is restored exactly when nobody else edited the object's
@@ -62,7 +64,7 @@ func (a *Applier) Undo(ctx context.Context, id string, force bool) (UndoResult, 
 		return res, fmt.Errorf("undo %s: decode the before-image: %w", id, err)
 	}
 	act := in.Action
-	r, err := a.Dir.FindByGUID(ctx, act.ObjectGUID)
+	r, dc, err := a.Dir.FindByGUIDOnDC(ctx, act.ObjectGUID)
 	if err != nil {
 		return res, fmt.Errorf("undo %s: re-read %s: %w", id, act.ObjectDN, err)
 	}
@@ -83,44 +85,41 @@ func (a *Applier) Undo(ctx context.Context, id string, force bool) (UndoResult, 
 	if err != nil {
 		return res, fmt.Errorf("undo %s: %w", id, err)
 	}
-	if n := primaries(expected.ProxyAddresses.Raw()); n > 1 {
+	switch n := primaries(expected.ProxyAddresses.Raw()); {
+	case n > 1:
 		return res, fmt.Errorf("undo %s: %w: reversing it now would leave %s with %d primary (SMTP:) addresses, because its addresses changed since; nothing written", id, ErrNotUndoable, r.DN, n)
+	case n == 0 && primaries(res.Before.ProxyAddresses) > 0:
+		return res, fmt.Errorf("undo %s: %w: reversing it now would leave %s with no primary (SMTP:) address, because the address it demoted was removed since and is not brought back; nothing written: correct proxyAddresses by hand", id, ErrNotUndoable, r.DN)
 	}
-	after := ImageOf(expected)
+	after := ImageOf(expected, dc)
 	after.USNChanged = 0
 	e, err := a.Journal.Begin(journal.Entry{
 		RunID: a.RunID, Target: journal.TargetAD, Object: r.DN, Operation: Operation, UndoOf: id,
 		Intent: mustJSON(Intent{Action: rev}),
-		Before: mustJSON(ImageOf(r)),
+		Before: mustJSON(ImageOf(r, dc)),
 		After:  mustJSON(after),
 	})
 	if err != nil {
 		return res, fmt.Errorf("undo %s: record the intent: %w", id, err)
 	}
 	res.Entry = e
-	a.failpoint(AfterIntent)
-	if werr := a.Dir.Modify(ctx, r.DN, rev.Changes()...); werr != nil {
-		o, jerr := a.settleFailedWrite(ctx, Outcome{Action: rev, EntryID: e.ID}, e, werr)
-		if jerr != nil {
-			return res, fmt.Errorf("undo %s: %w", id, jerr)
-		}
-		if o.Result != Applied {
-			res.Entry, _ = a.Journal.Get(e.ID)
-			return res, fmt.Errorf("undo %s: %s: %w", id, o.Result, werr)
-		}
-	} else {
-		a.failpoint(AfterWrite)
+	o, err := a.write(ctx, Outcome{Action: rev, EntryID: e.ID, Kind: r.Kind}, e, dc, r.DN, rev.Changes())
+	if err != nil {
+		return res, fmt.Errorf("undo %s: %w", id, err)
 	}
-	var observed json.RawMessage
-	if r2, err := a.Dir.FindByGUID(ctx, act.ObjectGUID); err == nil {
-		res.Now = ImageOf(r2)
-		observed = mustJSON(res.Now)
+	if o.Result != Applied {
+		res.Entry, _ = a.Journal.Get(e.ID)
+		return res, fmt.Errorf("undo %s: %s: %w", id, o.Result, o.Err)
+	}
+	if o.After == nil {
+		if r2, dc2, err := a.Dir.FindByGUIDOnDC(ctx, act.ObjectGUID); err == nil {
+			img := ImageOf(r2, dc2)
+			o.After = &img
+		}
+	}
+	if o.After != nil {
+		res.Now = *o.After
 		res.Restored = slices.Equal(res.Now.ProxyAddresses, res.Before.ProxyAddresses)
-	}
-	if cur, err := a.Journal.Get(e.ID); err == nil && cur.State == journal.Pending {
-		if err := a.Journal.Done(e.ID, observed); err != nil {
-			return res, fmt.Errorf("undo %s: record done (entry %s; the write was applied): %w", id, e.ID, err)
-		}
 	}
 	res.Entry, _ = a.Journal.Get(e.ID)
 	return res, nil
