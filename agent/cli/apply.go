@@ -67,10 +67,16 @@ func openJournal(cfg *config.Config, create bool, log *slog.Logger) (*journal.Jo
 	return journal.Open(journal.Options{Path: path, LockTimeout: journalLockTimeout, Logger: log})
 }
 
-// recoverJournal resolves the intents a crash left without an outcome,
-// re-reading each object, and says what it did.
-func (a *app) recoverJournal(ctx context.Context, j *journal.Journal, dir apply.Directory) error {
-	rep, err := j.Recover(ctx, apply.Resolver(dir))
+// newApplier builds the applier of one run of kind ("apply", "undo"):
+// writes journalled in j, a write whose outcome is unknown settled from
+// the DC that received it, and what recovery settled reported on stderr.
+func (a *app) newApplier(cfg *config.Config, dir *ad.Client, j *journal.Journal, kind string, log *slog.Logger) *apply.Applier {
+	return &apply.Applier{Dir: dir, Journal: j, RunID: apply.NewRunID(kind, time.Now()), Logger: log, Failpoint: failpoint(),
+		Resolve: apply.ResolveOptions{SettleAfter: apply.SettleAfter(cfg.AD.Timeout.Duration)}, OnRecover: a.printRecovered}
+}
+
+// printRecovered says what recovery settled.
+func (a *app) printRecovered(rep journal.RecoverReport) {
 	for _, id := range rep.Done {
 		fmt.Fprintf(a.stderr, "recovered: entry %s had been applied before the interruption; recorded as done\n", id)
 	}
@@ -83,18 +89,9 @@ func (a *app) recoverJournal(ctx context.Context, j *journal.Journal, dir apply.
 	for _, s := range rep.Superseded {
 		fmt.Fprintf(a.stderr, "recovered: entry %s is superseded: %v\n", s.ID, s.Err)
 	}
-	if err != nil {
-		return fmt.Errorf("recover the journal: %w", err)
+	for _, u := range rep.Unresolved {
+		fmt.Fprintf(a.stderr, "not settled: entry %s: %v\n", u.ID, u.Err)
 	}
-	if !rep.Clean() {
-		var msgs []string
-		for _, u := range rep.Unresolved {
-			msgs = append(msgs, fmt.Sprintf("%s: %v", u.ID, u.Err))
-		}
-		return fmt.Errorf("recover the journal: %d interrupted writes could not be settled (%s); nothing new was written: see `hybridsync journal show ID`",
-			len(rep.Unresolved)+len(rep.Skipped), strings.Join(msgs, "; "))
-	}
-	return nil
 }
 
 // readPlanFile decodes a plan saved by `plan -o`, strictly.
@@ -184,6 +181,7 @@ type allowances struct{ deletes, changes bool }
 type applyReport struct {
 	RunID         string               `json:"runID"`
 	Outcomes      []applyOutcome       `json:"outcomes"`
+	Held          []apply.Hold         `json:"held,omitempty"`
 	Verifications []apply.Verification `json:"verifications,omitempty"`
 	NotInPlan     int                  `json:"notInSavedPlan,omitempty"`
 }
@@ -277,10 +275,6 @@ func (a *app) runApply(ctx context.Context, cfg *config.Config, cfgPath, planPat
 	// Closed before the (long) verification, so that the service and
 	// `journal list` are not locked out meanwhile; Close is idempotent.
 	defer j.Close()
-	if err := a.recoverJournal(ctx, j, dir); err != nil {
-		return fmt.Errorf("apply: %w", err)
-	}
-
 	fresh, _, err := buildPlan(ctx, cfg, cfgPath, log, allow.deletes, allow.changes)
 	if err != nil {
 		return fmt.Errorf("apply: %w; nothing written", err)
@@ -293,19 +287,35 @@ func (a *app) runApply(ctx context.Context, cfg *config.Config, cfgPath, planPat
 		}
 		fingerprint = saved.Fingerprint
 	}
-	rep := applyReport{RunID: "apply-" + time.Now().UTC().Format("20060102T150405Z"), NotInPlan: len(extra)}
-	if len(actions) == 0 {
+	approval := apply.AutoApproved
+	if planPath != "" {
+		approval = apply.ApprovedPlan
+	}
+	applier := a.newApplier(cfg, dir, j, "apply", log)
+	run, aerr := applier.Run(ctx, apply.Request{Actions: actions, Fingerprint: fingerprint, Approval: approval,
+		Limit: apply.ChangeLimit{Max: cfg.Reconcile.Limits.MaxChanges, Window: cfg.Reconcile.Limits.ChangeWindow.Duration, Allow: allow.changes}})
+	rep := applyReport{RunID: run.RunID, NotInPlan: len(extra), Held: run.Held}
+	if aerr != nil && len(run.Outcomes) == 0 {
+		// Refused before anything was written.
+		return aerr
+	}
+	for _, h := range run.Held {
+		if !asJSON {
+			fmt.Fprintf(a.stdout, "  %-11s %s: %s\n", apply.Held, h.Action.ObjectDN, h.Reason)
+		}
+	}
+	if len(run.Outcomes) == 0 {
 		if asJSON {
 			return writeJSON(a.stdout, rep)
 		}
-		fmt.Fprintln(a.stdout, "Nothing to apply: the plan proposes no fix.")
+		if len(actions) == 0 {
+			fmt.Fprintln(a.stdout, "Nothing to apply: the plan proposes no fix.")
+		} else {
+			fmt.Fprintf(a.stdout, "Nothing applied: the %d proposed fixes are held (see above).\n", len(run.Held))
+		}
 		return nil
 	}
-	if err := apply.Preflight(ctx, dir, actions); err != nil {
-		return fmt.Errorf("apply: %w; nothing written", err)
-	}
-	applier := &apply.Applier{Dir: dir, Journal: j, RunID: rep.RunID, Fingerprint: fingerprint, Logger: log, Failpoint: failpoint()}
-	outcomes, aerr := applier.Apply(ctx, actions)
+	outcomes := run.Outcomes
 	var applied []apply.Outcome
 	failed := 0
 	for _, o := range outcomes {
@@ -372,7 +382,7 @@ func (a *app) runApply(ctx context.Context, cfg *config.Config, cfgPath, planPat
 	}
 	switch {
 	case aerr != nil:
-		return fmt.Errorf("apply: %w", aerr)
+		return aerr
 	case failed > 0:
 		return fmt.Errorf("apply: %d of %d fixes were not applied (see above; `hybridsync journal list` shows what was written)", failed, len(actions))
 	case unverified > 0:

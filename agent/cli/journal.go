@@ -245,10 +245,12 @@ are no longer in place, unless --force reverses only those still in place.`,
 				return fmt.Errorf("undo: %w; nothing written", err)
 			}
 			defer dir.Close()
-			if err := a.recoverJournal(ctx, j, dir); err != nil {
-				return fmt.Errorf("undo: %w", err)
+			ap := a.newApplier(cfg, dir, j, "undo", log)
+			if rep, err := ap.Recover(ctx); err != nil {
+				return fmt.Errorf("undo: recover the journal: %w", err)
+			} else if !rep.Clean() {
+				return fmt.Errorf("undo: recover the journal: %w", &apply.UnresolvedError{Report: rep})
 			}
-			ap := &apply.Applier{Dir: dir, Journal: j, RunID: "undo-" + time.Now().UTC().Format("20060102T150405Z"), Logger: log, Failpoint: failpoint()}
 			res, err := ap.Undo(ctx, args[0], force)
 			if err != nil {
 				return err

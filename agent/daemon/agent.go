@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -40,11 +39,6 @@ type agent struct {
 	// rejected is the version of the last config file that did not load
 	// (the watcher goroutine's own).
 	rejected string
-	// refused remembers the actions the DC refused, by objectGUID and the
-	// uSNChanged they were planned from, so enforce mode does not retry
-	// (and journal) them every run until the object changes (the
-	// scheduler's own).
-	refused map[string]int64
 
 	mu         sync.Mutex
 	cfg        *config.Config
@@ -327,10 +321,6 @@ func (a *agent) runOnce(ctx context.Context) (err error) {
 		}
 		return nil
 	}
-	if err := a.recoverJournal(ctx, cfg); err != nil {
-		a.log.Warn("reconcile: journal recovery incomplete", "error", err)
-	}
-
 	st, err := a.state.Read(ctx, cfg, a.dir, a.tenant, full)
 	rs.Reason, rs.ADRead, rs.Cloud = st.Reason, st.ADObjects, st.CloudObjects
 	if st.Full {
@@ -373,26 +363,22 @@ func (a *agent) runOnce(ctx context.Context) (err error) {
 	if perr != nil {
 		rs.Result = metrics.RunRefused
 		a.log.Warn("reconcile: plan refused by the limits; nothing applied", "reason", perr.Error())
-		return nil
+	} else {
+		a.log.Info("reconcile: run done", "kind", string(rs.Kind), "ad_objects_read", st.ADObjects,
+			"cloud_objects_read", st.CloudObjects, "findings", len(p.Findings), "actions", len(p.Actions))
 	}
-	a.log.Info("reconcile: run done", "kind", string(rs.Kind), "ad_objects_read", st.ADObjects,
-		"cloud_objects_read", st.CloudObjects, "findings", len(p.Findings), "actions", len(p.Actions))
-	if !cfg.Enforcing() || len(p.Actions) == 0 {
-		return nil
+	if !cfg.Enforcing() {
+		return a.countPending()
 	}
-	todo := p.Actions[:0:0]
-	for _, act := range p.Actions {
-		if usn, ok := a.refused[strings.ToLower(act.ObjectGUID)]; ok && usn == act.USNChanged {
-			continue // refused before, and unchanged since
-		}
-		todo = append(todo, act)
+	actions := p.Actions
+	if perr != nil {
+		actions = nil // recovery only
 	}
-	if len(todo) == 0 {
-		return nil
-	}
-	p.Actions = todo
-	applied, err := a.applyActions(ctx, cfg, p)
+	applied, refused, err := a.enforce(ctx, cfg, actions, p.Fingerprint)
 	rs.Applied = applied
+	if refused && rs.Result == "" {
+		rs.Result = metrics.RunRefused
+	}
 	return err
 }
 
@@ -419,28 +405,28 @@ func (a *agent) openJournal() (*journal.Journal, error) {
 	return journal.Open(journal.Options{Path: filepath.Join(a.stateDir, journal.FileName), LockTimeout: 30 * time.Second, Logger: a.log})
 }
 
-// recoverJournal resolves pending intents and updates the pending gauge.
-func (a *agent) recoverJournal(ctx context.Context, cfg *config.Config) error {
+// countPending updates the pending-intents gauge without resolving
+// anything: observe and staging mode only report.
+func (a *agent) countPending() error {
 	path := filepath.Join(a.stateDir, journal.FileName)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		a.metrics.SetJournalPending(0, time.Time{})
+		a.setPending(nil)
 		return nil
 	}
 	j, err := a.openJournal()
 	if err != nil {
-		return err
+		return fmt.Errorf("reconcile: %w", err)
 	}
 	defer j.Close()
 	pending, err := j.Pending()
-	// Resolving reads only, but it is part of writing: only an agent that
-	// may write does it (observe and staging just report the count).
-	if err == nil && len(pending) > 0 && cfg.Enforcing() {
-		rep, rerr := j.Recover(ctx, apply.Resolver(a.dir))
-		a.log.Info("journal: recovered interrupted writes", "done", len(rep.Done), "not_applied", len(rep.NotApplied),
-			"superseded", len(rep.Superseded), "unresolved", len(rep.Unresolved))
-		err = rerr
-		pending, _ = j.Pending()
+	if err != nil {
+		return fmt.Errorf("reconcile: count pending journal entries: %w", err)
 	}
+	a.setPending(pending)
+	return nil
+}
+
+func (a *agent) setPending(pending []journal.Entry) {
 	var oldest time.Time
 	if len(pending) > 0 {
 		oldest = pending[0].Started
@@ -449,45 +435,55 @@ func (a *agent) recoverJournal(ctx context.Context, cfg *config.Config) error {
 	a.mu.Lock()
 	a.pending = len(pending)
 	a.mu.Unlock()
-	return err
 }
 
-// applyActions applies the plan's actions in enforce mode.
-func (a *agent) applyActions(ctx context.Context, cfg *config.Config, p plan.Plan) (int, error) {
+// enforce settles interrupted writes and applies actions through
+// apply.Run as the service (apply.Enforcing): fixes an admin undid or the
+// DC refused are held until their object changes, objects whose earlier
+// writes are unsettled are skipped, and a journal that cannot be read, or
+// a change limit reached within its window, stops the whole apply. It
+// returns how many fixes were applied and whether the run was refused.
+func (a *agent) enforce(ctx context.Context, cfg *config.Config, actions []plan.Action, fingerprint string) (int, bool, error) {
 	j, err := a.openJournal()
 	if err != nil {
-		return 0, fmt.Errorf("reconcile: apply: %w", err)
+		return 0, false, fmt.Errorf("reconcile: apply: %w", err)
 	}
 	defer j.Close()
-	ap := &apply.Applier{Dir: a.dir, Journal: j, RunID: "agent-" + time.Now().UTC().Format("20060102T150405Z"), Fingerprint: p.Fingerprint, Logger: a.log}
-	outcomes, err := ap.Apply(ctx, p.Actions)
+	ap := &apply.Applier{Dir: a.dir, Journal: j, RunID: apply.NewRunID("agent", time.Now()), Logger: a.log,
+		Resolve: apply.ResolveOptions{SettleAfter: apply.SettleAfter(cfg.AD.Timeout.Duration)},
+		OnRecover: func(rep journal.RecoverReport) {
+			if len(rep.Done)+len(rep.NotApplied)+len(rep.RolledBack)+len(rep.Superseded)+len(rep.Unresolved) > 0 {
+				a.log.Info("journal: recovered interrupted writes", "done", len(rep.Done), "not_applied", len(rep.NotApplied),
+					"superseded", len(rep.Superseded), "unresolved", len(rep.Unresolved))
+			}
+		}}
+	rep, err := ap.Run(ctx, apply.Request{Actions: actions, Fingerprint: fingerprint, Approval: apply.Enforcing,
+		Limit: apply.ChangeLimit{Max: cfg.Reconcile.Limits.MaxChanges, Window: cfg.Reconcile.Limits.ChangeWindow.Duration}})
 	applied := 0
-	for _, o := range outcomes {
+	for _, h := range rep.Held {
+		a.metrics.ActionApplied(string(apply.Held))
+		a.log.Info("reconcile: fix held", "entry_id", h.EntryID, "reason", h.Reason)
+	}
+	for _, o := range rep.Outcomes {
 		a.metrics.ActionApplied(string(o.Result))
 		if o.Result == apply.Applied {
 			applied++
-		} else {
-			if o.Result == apply.Refused {
-				if a.refused == nil {
-					a.refused = map[string]int64{}
-				}
-				a.refused[strings.ToLower(o.Action.ObjectGUID)] = o.Action.USNChanged
-			}
-			a.log.Warn("reconcile: fix not applied", "result", string(o.Result), "entry_id", o.EntryID, "error", o.Err)
+			continue
 		}
+		a.log.Warn("reconcile: fix not applied", "result", string(o.Result), "entry_id", o.EntryID, "error", o.Err)
 	}
-	pending, _ := j.Pending()
-	a.metrics.SetJournalPending(len(pending), oldestStart(pending))
-	a.log.Info("reconcile: applied fixes; the next sync cycle carries them to the cloud", "applied", applied, "of", len(p.Actions))
+	if pending, perr := j.Pending(); perr == nil {
+		a.setPending(pending)
+	}
+	if len(rep.Outcomes) > 0 {
+		a.log.Info("reconcile: applied fixes; the next sync cycle carries them to the cloud", "applied", applied, "of", len(rep.Outcomes))
+	}
+	if errors.Is(err, plan.ErrLimitExceeded) {
+		a.log.Warn("reconcile: fixes not applied: the change limit is reached", "reason", err.Error())
+		return applied, true, nil
+	}
 	if err != nil {
-		return applied, fmt.Errorf("reconcile: apply: %w", err)
+		return applied, false, fmt.Errorf("reconcile: %w", err)
 	}
-	return applied, nil
-}
-
-func oldestStart(es []journal.Entry) time.Time {
-	if len(es) == 0 {
-		return time.Time{}
-	}
-	return es[0].Started
+	return applied, false, nil
 }

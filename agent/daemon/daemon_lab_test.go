@@ -31,81 +31,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/agent/config"
 	"github.com/hybridsync/hybridsync/agent/lab"
 	"github.com/hybridsync/hybridsync/agent/lab/labtest"
+	"github.com/hybridsync/hybridsync/reconcile/apply"
+	"github.com/hybridsync/hybridsync/reconcile/journal"
 )
-
-// proxy is a TCP relay the test can stop and start, standing for a DC or
-// the tenant going away and coming back.
-type proxy struct {
-	t      *testing.T
-	addr   string
-	target string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  map[net.Conn]bool
-}
-
-func startProxy(t *testing.T, listenIP, target string) *proxy {
-	t.Helper()
-	p := &proxy{t: t, addr: net.JoinHostPort(listenIP, "0"), target: target, conns: map[net.Conn]bool{}}
-	p.start()
-	p.addr = p.ln.Addr().String()
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *proxy) start() {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		p.t.Fatalf("proxy: %v", err)
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.relay(c)
-		}
-	}()
-}
-
-func (p *proxy) relay(c net.Conn) {
-	u, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns[c], p.conns[u] = true, true
-	p.mu.Unlock()
-	go func() { _, _ = io.Copy(u, c); u.Close() }()
-	_, _ = io.Copy(c, u)
-	c.Close()
-}
-
-// stop refuses new connections and cuts the open ones.
-func (p *proxy) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	p.conns = map[net.Conn]bool{}
-}
 
 // agentConfig writes the lab's config with its own state directory and the
 // DC and tenant reached through proxies. It returns the config path and
 // the two proxies.
-func agentConfig(t *testing.T, l *labtest.Lab, extra string) (string, *proxy, *proxy) {
+func agentConfig(t *testing.T, l *labtest.Lab, extra string) (string, *labtest.Proxy, *labtest.Proxy) {
 	t.Helper()
 	base, err := os.ReadFile(l.Env[lab.EnvConfig])
 	if err != nil {
@@ -119,10 +56,10 @@ func agentConfig(t *testing.T, l *labtest.Lab, extra string) (string, *proxy, *p
 	}
 	lu, _ := url.Parse(ldapURL)
 	eu, _ := url.Parse(emuURL)
-	adp := startProxy(t, lu.Hostname(), lu.Host)
-	cp := startProxy(t, eu.Hostname(), eu.Host)
-	text = strings.ReplaceAll(text, ldapURL, "ldaps://"+adp.addr)
-	text = strings.ReplaceAll(text, emuURL, "https://"+cp.addr)
+	adp := labtest.StartProxy(t, lu.Hostname(), lu.Host)
+	cp := labtest.StartProxy(t, eu.Hostname(), eu.Host)
+	text = strings.ReplaceAll(text, ldapURL, "ldaps://"+adp.Addr())
+	text = strings.ReplaceAll(text, emuURL, "https://"+cp.Addr())
 	state := filepath.Join(t.TempDir(), "state")
 	text = regexp.MustCompile(`(?m)^state_dir: .*$`).ReplaceAllLiteralString(text, fmt.Sprintf("state_dir: %q", state))
 	text += extra
@@ -335,11 +272,11 @@ func TestLabAgentSurvivesOutages(t *testing.T) {
 
 	for _, tc := range []struct {
 		name   string
-		p      *proxy
+		p      *labtest.Proxy
 		source string
 	}{{"DC stopped", adp, "ad"}, {"tenant stopped", cp, "cloud"}} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.p.stop()
+			tc.p.Stop()
 			eventually(t, 90*time.Second, "unready", func() (bool, string) {
 				code, body := r.get(t, "/readyz")
 				return code == 503 && strings.Contains(body, tc.source+": failing"), body
@@ -354,7 +291,7 @@ func TestLabAgentSurvivesOutages(t *testing.T) {
 			if v := metricValue(m, `hybridsync_reconcile_runs_total{kind="incremental",result="failure"}`) + metricValue(m, `hybridsync_reconcile_runs_total{kind="full",result="failure"}`); strings.Trim(v, "0") == "" {
 				t.Errorf("no failed run counted:\n%s", grepLines(m, "runs_total"))
 			}
-			tc.p.start()
+			tc.p.Start()
 			eventually(t, 90*time.Second, "ready again", ready)
 		})
 	}
@@ -620,6 +557,54 @@ func TestLabAgentEnforces(t *testing.T) {
 	if v := metricValue(m, `hybridsync_reconcile_actions_applied_total{result="applied"}`); v != "1" {
 		t.Errorf("actions applied = %q, want 1", v)
 	}
+
+	// An admin undoes the fix while the agent runs: the agent proposes it
+	// again but does not write it while the object stays as the undo left
+	// it (the admin and the service must not overwrite each other).
+	undoEntry := undoLatest(t, l, cfg)
+	eventually(t, 60*time.Second, "the undone fix held by a later run", func() (bool, string) {
+		_, m := r.get(t, "/metrics")
+		v := metricValue(m, `hybridsync_reconcile_actions_applied_total{result="held"}`)
+		return v != "" && v != "0", "held = " + v
+	})
+	got, err = l.Client(t).ReadRecipient(t.Context(), user.DN)
+	if err != nil || slices.Contains(got.ProxyAddresses.Raw(), "SMTP:"+user.Mail) {
+		t.Fatalf("the agent re-applied the fix an admin undid (entry %s): %v %q", undoEntry, err, got.ProxyAddresses.Raw())
+	}
+	// Once the object changes again, the fix is applied afresh.
+	extra := "smtp:extra-" + user.SAMAccountName + "@" + l.Manifest.MailDomain
+	if err := l.Client(t).Modify(t.Context(), user.DN, ad.Change{Op: ad.AddValues, Attr: "proxyAddresses", Values: []string{extra}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "the fix applied again after the object changed", func() (bool, string) {
+		got, err := l.Client(t).ReadRecipient(t.Context(), user.DN)
+		return err == nil && slices.Contains(got.ProxyAddresses.Raw(), "SMTP:"+user.Mail), fmt.Sprintf("%v %q", err, got.ProxyAddresses.Raw())
+	})
+}
+
+// undoLatest undoes the newest done entry of cfg's journal, as `hybridsync
+// undo` would, while the agent runs (it holds the journal only while it
+// writes), and returns the undo's entry id.
+func undoLatest(t *testing.T, l *labtest.Lab, cfgPath string) string {
+	t.Helper()
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := journal.Open(journal.Options{Path: filepath.Join(cfg.StateDir, journal.FileName), LockTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	done, err := j.List(journal.ListFilter{State: journal.Done, Limit: 1})
+	if err != nil || len(done) != 1 {
+		t.Fatalf("done entries: %v %+v", err, done)
+	}
+	res, err := (&apply.Applier{Dir: l.Client(t), Journal: j}).Undo(t.Context(), done[0].ID, false)
+	if err != nil || !res.Restored {
+		t.Fatalf("undo %s: %v %+v", done[0].ID, err, res)
+	}
+	return res.Entry.ID
 }
 
 // Changes made between runs are seen by the incremental reads (AD by

@@ -154,7 +154,7 @@ func New(build BuildInfo) *Metrics {
 	m.actionsPending = gauge("reconcile", "actions_pending",
 		"Actions of the latest plan not yet applied.")
 	m.actionsApplied = counter("reconcile", "actions_applied_total",
-		"Actions of a plan by what became of them (applied, stale, refused, not_applied, superseded, unknown, skipped).", "result")
+		"Actions of a plan by what became of them (applied, stale, refused, not_applied, superseded, unknown, skipped, held).", "result")
 	m.ldapRequests = counter("ldap", "requests_total",
 		"LDAP requests by operation and result (success or the retry class of the failure).", "operation", "result")
 	m.ldapDuration = histogram("ldap", "request_duration_seconds",
