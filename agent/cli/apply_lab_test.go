@@ -130,7 +130,8 @@ func TestLabApplyDualWriteEndToEnd(t *testing.T) {
 	saved := filepath.Join(dir, "plan.json")
 
 	code, out, errOut := runCLI(t, "plan", "-c", cfg, "--detailed-exitcode", "-o", saved)
-	if code != 2 || !strings.Contains(out, user.DN) || !strings.Contains(out, string(plan.MailNotPrimary)) {
+	if code != 2 || !strings.Contains(out, " "+user.Name+" ") || !strings.Contains(out, "~ fix: add SMTP:"+user.Mail) ||
+		!strings.Contains(out, string(plan.MailNotPrimary)) {
 		t.Fatalf("plan: exit %d\n%s\n%s", code, out, errOut)
 	}
 

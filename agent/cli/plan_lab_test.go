@@ -31,8 +31,26 @@ func TestLabPlanFindsMailThatWillNotFlow(t *testing.T) {
 	if code != 2 {
 		t.Fatalf("plan exited %d, want 2 (actions pending): %s", code, errOut)
 	}
-	if !strings.Contains(out, userDN) || !strings.Contains(out, "Plan: ") {
-		t.Fatalf("plan output does not name %s or lacks its summary:\n%s", userDN, out)
+	// The compact output: the kind's explanation once, then one line per
+	// object with its name, the values that matter and the fix.
+	var line string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, " "+user.Name+" ") {
+			line = l
+		}
+	}
+	for _, want := range []string{"mail " + newMail, "no SMTP: value (x500 only)", "cloud primary " + oldMail, "~ fix: add SMTP:" + newMail} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the line of %s lacks %q: %q\n%s", user.Name, want, line, out)
+		}
+	}
+	if strings.Count(out, "# "+string(plan.MailNotPrimary)) != 1 || !strings.Contains(out, "Plan: ") || strings.Contains(out, userDN) {
+		t.Fatalf("plan output: want MailNotPrimary once, the summary, no DN:\n%s", out)
+	}
+	// --verbose: every object's detail, and the same exit code.
+	code, out, errOut = runCLI(t, "plan", "-c", l.Env[lab.EnvConfig], "--detailed-exitcode", "--verbose")
+	if code != 2 || !strings.Contains(out, userDN) || !strings.Contains(out, "explanation:") || !strings.Contains(out, "+ SMTP:"+newMail) {
+		t.Fatalf("plan --verbose: exit %d, want 2 and %s's detail:\n%s\n%s", code, userDN, out, errOut)
 	}
 	data, err := os.ReadFile(saved)
 	if err != nil {
