@@ -13,17 +13,17 @@ import (
 	"github.com/hybridsync/hybridsync/reconcile/plan"
 )
 
-// Seed 001 end to end: a mail-only user whose proxyAddresses holds only an
-// x500 value is synced; its mail then changes in AD. The cloud keeps the
-// old address (ProxyCalc reads proxyAddresses), and plan says so, with the
-// dual-write fix as a pending action.
+// The x500-only mail change end to end: a mail-only user whose
+// proxyAddresses holds only an x500 value is synced; its mail then changes
+// in AD. The cloud keeps the old address (ProxyCalc reads proxyAddresses),
+// and plan says so, with the dual-write fix as a pending action.
 func TestLabPlanFindsMailThatWillNotFlow(t *testing.T) {
 	l := labtest.Get(t)
-	user := l.Seed001(t, l.SyncedOU(t), "x5")
+	user := l.X500OnlyMailChange(t, l.SyncedOU(t), "x5")
 	userDN, newMail := user.DN, user.Mail
 	oldMail := strings.TrimPrefix(newMail, "renamed-")
 	if cu := findByImmutableID(t, labTenant(t, l), "user", user.GUID); cu == nil || cu.Mail != oldMail {
-		t.Fatalf("the cloud should still hold the old address %s (seed 001), got %+v", oldMail, cu)
+		t.Fatalf("the cloud should still hold the old address %s (ProxyCalc ignores mail), got %+v", oldMail, cu)
 	}
 
 	saved := filepath.Join(t.TempDir(), "plan.json")

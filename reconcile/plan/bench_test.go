@@ -15,8 +15,9 @@ import (
 // synthetic builds n AD users in scope and their synced cloud twins, as a
 // sync of them would have left the tenant, with the mix of cases the lab
 // has: most users in sync; 1% whose mail changed behind an x500-only
-// proxyAddresses (seed 001); 1% with an address in a domain the tenant does
-// not accept; 0.5% sharing an address with another user.
+// proxyAddresses (ProxyCalc then ignores mail); 1% with an address in a
+// domain the tenant does not accept; 0.5% sharing an address with another
+// user.
 //
 // The objects are those syntheticPlain builds, field for field (see
 // TestSyntheticIsSyntheticPlain), laid out compactly: the recipients and

@@ -308,8 +308,8 @@ func (b *builder) dropped(r *ad.Recipient, d proxycalc.Dropped) {
 }
 
 // mailNotPrimary checks that mail is the one SMTP: value of
-// proxyAddresses when proxyAddresses is set (seed 001) and proposes the
-// dual-write action. The finding waits in b.pending until the cloud's
+// proxyAddresses when proxyAddresses is set (else ProxyCalc ignores mail:
+// KB 3190357) and proposes the dual-write action. The finding waits in b.pending until the cloud's
 // holders of an address are known (finishMailNotPrimary).
 func (b *builder) mailNotPrimary(s subject, res *proxycalc.Result) {
 	r, m := s.r, s.r.Mail
