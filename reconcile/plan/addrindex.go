@@ -178,7 +178,7 @@ func (x *moeraIndex) heldByOther(addr string, twin *cloud.Object) bool {
 			if o == twin {
 				continue
 			}
-			for _, a := range cloudSMTP(o) {
+			for a := range cloudSMTP(o) {
 				if lower.Equal(a, addr) {
 					return true
 				}
@@ -359,7 +359,7 @@ func (b *builder) duplicates() {
 	slices.SortStableFunc(clouds, cloudCmp)
 	for _, o := range clouds {
 		var seen []string
-		for _, addr := range cloudSMTP(o) {
+		for addr := range cloudSMTP(o) {
 			if slices.ContainsFunc(seen, func(s string) bool { return lower.Equal(s, addr) }) || !b.heldByOtherSubject(-1, addr) { // -1: any subject
 				continue // only addresses an AD object also holds matter
 			}

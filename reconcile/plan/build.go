@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,12 +71,14 @@ func (e *LimitError) Error() string {
 // Is makes errors.Is(err, ErrLimitExceeded) true.
 func (e *LimitError) Is(target error) bool { return target == ErrLimitExceeded }
 
-// inputFor is r as ProxyCalc sees it, as the sync simulator builds it:
-// users are Exchange Online recipients when licensed or provisioned as a
-// remote mailbox; mail-enabled groups and contacts always are.
-func inputFor(r *ad.Recipient, licensed bool) proxycalc.Input {
+// ProxyCalcInput is r as ProxyCalc sees it; Build predicts every object
+// with it. Users are Exchange Online recipients when licensed or
+// provisioned as a remote mailbox; mail-enabled groups and contacts always
+// are. proxyAddresses is passed parsed (Input.Parsed points into r), so r
+// must not change while the Input is in use.
+func ProxyCalcInput(r *ad.Recipient, licensed bool) proxycalc.Input {
 	in := proxycalc.Input{Kind: string(r.Kind), Mail: r.Mail, MailNickname: r.MailNickname,
-		ProxyAddresses: r.ProxyAddresses.Raw(), ExchangeRecipient: true}
+		Parsed: &r.ProxyAddresses, ExchangeRecipient: true}
 	if r.Kind == ad.KindUser {
 		in.UPN = r.UPN
 		in.ExchangeRecipient = licensed || r.IsRemoteMailbox()
@@ -224,31 +227,26 @@ func domainOf(addr string) string {
 	return ""
 }
 
-// cloudSMTP returns the SMTP addresses (no prefix) a cloud object holds.
-func cloudSMTP(o *cloud.Object) []string {
-	var out []string
-	if o.Mail != "" {
-		out = append(out, o.Mail)
-	}
-	for _, v := range o.ProxyAddresses {
-		if p, err := ad.ParseProxyAddress(v); err == nil && p.IsSMTP() {
-			out = append(out, p.Address)
+// cloudSMTP yields the SMTP addresses (no prefix) a cloud object holds:
+// its mail, then its proxyAddresses' SMTP values, in order.
+func cloudSMTP(o *cloud.Object) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		if o.Mail != "" && !yield(o.Mail) {
+			return
+		}
+		for _, v := range o.ProxyAddresses {
+			if p, err := ad.ParseProxyAddress(v); err == nil && p.IsSMTP() && !yield(p.Address) {
+				return
+			}
 		}
 	}
-	return out
 }
 
 // check runs every per-object check on s.
 func (b *builder) check(s subject) {
 	r := s.r
 	nraw := len(r.ProxyAddresses.Values) + len(r.ProxyAddresses.Malformed) // len(r.ProxyAddresses.Raw())
-	// inputFor(r, licensed), reading the parsed values.
-	in := proxycalc.Input{Kind: string(r.Kind), Mail: r.Mail, MailNickname: r.MailNickname,
-		Parsed: &r.ProxyAddresses, ExchangeRecipient: true}
-	if r.Kind == ad.KindUser {
-		in.UPN = r.UPN
-		in.ExchangeRecipient = b.licensedSubs[s.i] || r.IsRemoteMailbox()
-	}
+	in := ProxyCalcInput(r, b.licensedSubs[s.i])
 	var prev *proxycalc.Previous
 	if s.twin != nil {
 		b.prev = proxycalc.Previous{Mail: s.twin.Mail, MailNickname: s.twin.MailNickname, ProxyAddresses: s.twin.ProxyAddresses}
@@ -435,14 +433,9 @@ func (b *builder) finishMailNotPrimary() {
 				}
 			}
 		}
-		for _, o := range b.j.objs { // cloudSMTP of every object
-			if o.Mail != "" {
-				look(o, o.Mail)
-			}
-			for _, v := range o.ProxyAddresses {
-				if p, err := ad.ParseProxyAddress(v); err == nil && p.IsSMTP() {
-					look(o, p.Address)
-				}
+		for _, o := range b.j.objs {
+			for addr := range cloudSMTP(o) {
+				look(o, addr)
 			}
 		}
 	}
