@@ -141,7 +141,10 @@ type Recipient struct {
 // Online (a remote mailbox on-premises): msExchRecipientTypeDetails is
 // RemoteUserMailbox, RemoteRoomMailbox, RemoteEquipmentMailbox or
 // RemoteSharedMailbox, or msExchRemoteRecipientType is set. Such users are
-// Exchange Online recipients whatever their licence (seed 001).
+// Exchange Online recipients whatever their licence: a remote mailbox is "a
+// mail user in Active Directory that's associated with a mailbox in the
+// cloud-based service" (Set-RemoteMailbox,
+// https://learn.microsoft.com/powershell/module/exchange/set-remotemailbox).
 func (r *Recipient) IsRemoteMailbox() bool {
 	switch r.RecipientTypeDetails {
 	case 0x80000000, 0x200000000, 0x400000000, 0x800000000:

@@ -116,21 +116,22 @@ func applyWhileSyncing(t *testing.T, l *labtest.Lab, args ...string) (int, strin
 	}
 }
 
-// Seed 001 end to end: plan shows the finding, apply refuses without
-// approval and from a stale plan, applies the saved plan, the next sync
-// cycle shows the new primary in the tenant, plan is clean, and undo
-// restores the before-image exactly.
+// The x500-only mail change end to end: plan shows the finding, apply
+// refuses without approval and from a stale plan, applies the saved plan,
+// the next sync cycle shows the new primary in the tenant, plan is clean,
+// and undo restores the before-image exactly.
 func TestLabApplyDualWriteEndToEnd(t *testing.T) {
 	l := labtest.Get(t)
 	ou := l.SyncedOU(t)
-	user := l.Seed001(t, ou, "ap")
+	user := l.X500OnlyMailChange(t, ou, "ap")
 	cfg, _ := scopedConfig(t, l, ou)
 	before := sortedProxyAddresses(t, l, user.DN)
 	dir := t.TempDir()
 	saved := filepath.Join(dir, "plan.json")
 
 	code, out, errOut := runCLI(t, "plan", "-c", cfg, "--detailed-exitcode", "-o", saved)
-	if code != 2 || !strings.Contains(out, user.DN) || !strings.Contains(out, string(plan.MailNotPrimary)) {
+	if code != 2 || !strings.Contains(out, " "+user.Name+" ") || !strings.Contains(out, "~ fix: add SMTP:"+user.Mail) ||
+		!strings.Contains(out, string(plan.MailNotPrimary)) {
 		t.Fatalf("plan: exit %d\n%s\n%s", code, out, errOut)
 	}
 
@@ -217,7 +218,7 @@ func TestLabApplyDualWriteEndToEnd(t *testing.T) {
 func TestLabApplyKilledBetweenIntentAndDone(t *testing.T) {
 	l := labtest.Get(t)
 	ou := l.SyncedOU(t)
-	user := l.Seed001(t, ou, "kl")
+	user := l.X500OnlyMailChange(t, ou, "kl")
 	cfg, _ := scopedConfig(t, l, ou)
 	before := sortedProxyAddresses(t, l, user.DN)
 	args := []string{"apply", "-c", cfg, "--auto-approve", "--verify-timeout", "0"}

@@ -80,3 +80,10 @@ func TestUnknownCommandFails(t *testing.T) {
 		t.Fatalf("unknown subcommand exited 0: %q", errOut)
 	}
 }
+
+func TestPlanJSONAndVerboseExclude(t *testing.T) {
+	code, _, errOut := runCLI(t, "plan", "-c", "unused.yaml", "--json", "--verbose")
+	if code != 1 || !strings.Contains(errOut, "[json verbose]") {
+		t.Errorf("plan --json --verbose: code %d stderr %q; want 1 and the two flags named", code, errOut)
+	}
+}

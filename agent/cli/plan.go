@@ -14,6 +14,7 @@ func (a *app) planCmd() *cobra.Command {
 	var (
 		cfgPath, out     string
 		asJSON, detailed bool
+		verbose          bool
 		allowDeletes     bool
 		allowChanges     bool
 	)
@@ -22,10 +23,12 @@ func (a *app) planCmd() *cobra.Command {
 		Short: "Read AD and the tenant, explain address problems and propose the fixes that are safe to automate",
 		Long: `Reads the mail-enabled recipients under the sync OUs and the tenant's users,
 groups and contacts, predicts what Entra ID's proxy calculation (KB 3190357)
-will make of each object, and prints findings grouped by kind, each with the
-object, attribute, evidence, rule and a suggested fix, then the actions it
-proposes (today: the dual-write fix that makes proxyAddresses follow a changed
-mail) and a one-line summary. Nothing is written.
+will make of each object, and prints the findings grouped by kind: each kind's
+explanation and fix once, then one line per object with its name, the values
+that matter and the action (today the one automatic fix is the dual write that
+makes proxyAddresses follow a changed mail, marked "~ fix"), then a one-line
+summary. --verbose prints every object's DN, evidence, rule, explanation and fix
+and every action's values; --json prints all of it as JSON. Nothing is written.
 
 Exit codes with --detailed-exitcode: 0 nothing to do, 2 actions pending,
 1 error (as without the flag).`,
@@ -56,12 +59,19 @@ Exit codes with --detailed-exitcode: 0 nothing to do, 2 actions pending,
 					return fmt.Errorf("plan: %w", cerr)
 				}
 			}
-			if asJSON {
+			switch {
+			case asJSON:
 				if err := writeJSON(a.stdout, p); err != nil {
 					return err
 				}
-			} else if err := p.Render(a.stdout); err != nil {
-				return err
+			case verbose:
+				if err := p.RenderVerbose(a.stdout); err != nil {
+					return err
+				}
+			default:
+				if err := p.Render(a.stdout); err != nil {
+					return err
+				}
 			}
 			if refused != nil {
 				return fmt.Errorf("plan: %w", refused)
@@ -74,6 +84,8 @@ Exit codes with --detailed-exitcode: 0 nothing to do, 2 actions pending,
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "config file")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print every object's full detail (DN, evidence, rule, explanation, fix) and every action's values")
+	cmd.MarkFlagsMutuallyExclusive("json", "verbose")
 	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when actions are pending, 0 when there is nothing to do")
 	cmd.Flags().StringVarP(&out, "out", "o", "", "also save the plan as JSON to this file (for a later apply)")
 	cmd.Flags().BoolVar(&allowDeletes, "allow-deletes", false, "accept a plan whose deletions exceed the configured limits")

@@ -13,17 +13,17 @@ import (
 	"github.com/hybridsync/hybridsync/reconcile/plan"
 )
 
-// Seed 001 end to end: a mail-only user whose proxyAddresses holds only an
-// x500 value is synced; its mail then changes in AD. The cloud keeps the
-// old address (ProxyCalc reads proxyAddresses), and plan says so, with the
-// dual-write fix as a pending action.
+// The x500-only mail change end to end: a mail-only user whose
+// proxyAddresses holds only an x500 value is synced; its mail then changes
+// in AD. The cloud keeps the old address (ProxyCalc reads proxyAddresses),
+// and plan says so, with the dual-write fix as a pending action.
 func TestLabPlanFindsMailThatWillNotFlow(t *testing.T) {
 	l := labtest.Get(t)
-	user := l.Seed001(t, l.SyncedOU(t), "x5")
+	user := l.X500OnlyMailChange(t, l.SyncedOU(t), "x5")
 	userDN, newMail := user.DN, user.Mail
 	oldMail := strings.TrimPrefix(newMail, "renamed-")
 	if cu := findByImmutableID(t, labTenant(t, l), "user", user.GUID); cu == nil || cu.Mail != oldMail {
-		t.Fatalf("the cloud should still hold the old address %s (seed 001), got %+v", oldMail, cu)
+		t.Fatalf("the cloud should still hold the old address %s (ProxyCalc ignores mail), got %+v", oldMail, cu)
 	}
 
 	saved := filepath.Join(t.TempDir(), "plan.json")
@@ -31,8 +31,26 @@ func TestLabPlanFindsMailThatWillNotFlow(t *testing.T) {
 	if code != 2 {
 		t.Fatalf("plan exited %d, want 2 (actions pending): %s", code, errOut)
 	}
-	if !strings.Contains(out, userDN) || !strings.Contains(out, "Plan: ") {
-		t.Fatalf("plan output does not name %s or lacks its summary:\n%s", userDN, out)
+	// The compact output: the kind's explanation once, then one line per
+	// object with its name, the values that matter and the fix.
+	var line string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, " "+user.Name+" ") {
+			line = l
+		}
+	}
+	for _, want := range []string{"mail " + newMail, "no SMTP: value (x500 only)", "cloud primary " + oldMail, "~ fix: add SMTP:" + newMail} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the line of %s lacks %q: %q\n%s", user.Name, want, line, out)
+		}
+	}
+	if strings.Count(out, "# "+string(plan.MailNotPrimary)) != 1 || !strings.Contains(out, "Plan: ") || strings.Contains(out, userDN) {
+		t.Fatalf("plan output: want MailNotPrimary once, the summary, no DN:\n%s", out)
+	}
+	// --verbose: every object's detail, and the same exit code.
+	code, out, errOut = runCLI(t, "plan", "-c", l.Env[lab.EnvConfig], "--detailed-exitcode", "--verbose")
+	if code != 2 || !strings.Contains(out, userDN) || !strings.Contains(out, "explanation:") || !strings.Contains(out, "+ SMTP:"+newMail) {
+		t.Fatalf("plan --verbose: exit %d, want 2 and %s's detail:\n%s\n%s", code, userDN, out, errOut)
 	}
 	data, err := os.ReadFile(saved)
 	if err != nil {

@@ -518,7 +518,7 @@ func mustParse(t *testing.T, der []byte) *x509.Certificate {
 func TestLabAgentEnforces(t *testing.T) {
 	l := labtest.Get(t)
 	ou := l.SyncedOU(t)
-	user := l.Seed001(t, ou, "en")
+	user := l.X500OnlyMailChange(t, ou, "en")
 	scope := fmt.Sprintf("reconcile:\n  mode: enforce\n  scope:\n    ous:\n      - %q\n", ou)
 
 	// Staging: the fix is found and left alone.
@@ -612,14 +612,14 @@ func undoLatest(t *testing.T, l *labtest.Lab, cfgPath string) string {
 func TestLabAgentSeesChangesIncrementally(t *testing.T) {
 	l := labtest.Get(t)
 	ou := l.SyncedOU(t)
-	l.Seed001(t, ou, "ia")
+	l.X500OnlyMailChange(t, ou, "ia")
 	cfg, _, _ := agentConfig(t, l, fmt.Sprintf("reconcile:\n  scope:\n    ous:\n      - %q\n", ou))
 	r := startAgent(t, cfg)
 	eventually(t, 60*time.Second, "the first fix found by the full read", func() (bool, string) {
 		st := r.status(t)
 		return st.Actions == 1, fmt.Sprintf("%+v", st.LastRuns)
 	})
-	b := l.Seed001(t, ou, "ib")
+	b := l.X500OnlyMailChange(t, ou, "ib")
 	eventually(t, 60*time.Second, "the second fix found by an incremental read", func() (bool, string) {
 		st := r.status(t)
 		if len(st.LastRuns) == 0 {

@@ -222,7 +222,7 @@ func Seed(ctx context.Context, c *ad.Client, baseDN, mailDomain, adDomain string
 				attr("userPrincipalName", samName(p.alias)+"@"+s.upn), attr("mail", p.alias+"@"+dom), attr("mailNickname", p.alias),
 				attr("proxyAddresses", "SMTP:"+p.alias+"@"+dom),
 			}
-		case 2: // mail-only user whose proxyAddresses hold only an x500 value (seed 001)
+		case 2: // mail-only user whose proxyAddresses hold only an x500 value, as Exchange hybrid writes back
 			extra = []ad.Attribute{
 				attr("userPrincipalName", p.alias+"@"+dom), attr("mail", p.alias+"@"+dom),
 				attr("proxyAddresses", fmt.Sprintf("x500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=%016x-%s", s.rng.Uint64(), samName(p.alias))),

@@ -1,8 +1,10 @@
 // Package graph implements cloud.Tenant over Microsoft Graph with
 // msgraph-sdk-go. It is the only package of hybridsync that imports the
 // SDK, and it imports only the SDK's subpackages it needs (users, groups,
-// contacts, reports, models), never the root client: see
-// ../shared/research/go-style-anchors.md §8 for what the SDK costs to build.
+// contacts, reports, models), never the root client, whose request builders
+// for the whole API make builds take minutes ("Issue with the size of the
+// API surface of the models package",
+// https://github.com/microsoftgraph/msgraph-sdk-go/issues/129).
 //
 // Reads ask for the fields hybridsync uses ($select) in pages of 999
 // ($top), follow @odata.nextLink, and say whether they completed. Delta

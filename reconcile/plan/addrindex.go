@@ -1,7 +1,7 @@
 package plan
 
 import (
-	"fmt"
+	"cmp"
 	"slices"
 	"strings"
 
@@ -178,7 +178,7 @@ func (x *moeraIndex) heldByOther(addr string, twin *cloud.Object) bool {
 			if o == twin {
 				continue
 			}
-			for _, a := range cloudSMTP(o) {
+			for a := range cloudSMTP(o) {
 				if lower.Equal(a, addr) {
 					return true
 				}
@@ -359,7 +359,7 @@ func (b *builder) duplicates() {
 	slices.SortStableFunc(clouds, cloudCmp)
 	for _, o := range clouds {
 		var seen []string
-		for _, addr := range cloudSMTP(o) {
+		for addr := range cloudSMTP(o) {
 			if slices.ContainsFunc(seen, func(s string) bool { return lower.Equal(s, addr) }) || !b.heldByOtherSubject(-1, addr) { // -1: any subject
 				continue // only addresses an AD object also holds matter
 			}
@@ -427,25 +427,21 @@ func (b *builder) duplicate(g *dupGroup) {
 			b.dup[h.r] = map[string]bool{}
 		}
 		b.dup[h.r][k] = true
-		var others []string
+		others := make([]Holder, 0, len(hs)-1)
 		for _, o := range hs {
 			switch {
 			case o == h:
 			case o.r != nil:
-				others = append(others, fmt.Sprintf("%s (AD %s)", describeAD(o.r), strings.Join(o.attrs, ", ")))
+				others = append(others, Holder{DN: o.r.DN, Name: o.r.Name, Attributes: o.attrs})
 			default:
-				others = append(others, fmt.Sprintf("%s (cloud-only, %s)", describeCloud(o.o), strings.Join(o.attrs, ", ")))
+				others = append(others, Holder{CloudKind: o.o.Kind, CloudID: o.o.ID, Name: cmp.Or(o.o.DisplayName, o.o.Mail), Attributes: o.attrs})
 			}
 		}
-		slices.Sort(others)
+		sortHolders(others)
 		b.add(Finding{
 			Kind: DuplicateAddress, Severity: SeverityError,
-			ObjectDN: h.r.DN, ObjectGUID: h.r.GUID, Attribute: strings.Join(h.attrs, ", "),
-			Evidence: fmt.Sprintf("%s is also held by %s", h.addr, strings.Join(others, "; ")),
-			Explanation: fmt.Sprintf("%s: the address %s is also held by %s. Entra ID requires every address to be unique in the tenant, "+
-				"so the sync quarantines it on the object exported second and reports AttributeValueMustBeUnique (KB 2647098); "+
-				"mail to %s then reaches only the object that holds it first.", h.r.DN, h.addr, strings.Join(others, "; "), h.addr),
-			Fix: fmt.Sprintf("Keep %s on one object only: remove it in AD from the others (or in Exchange Online from a cloud-only object).", h.addr),
+			ObjectDN: h.r.DN, ObjectGUID: h.r.GUID, Name: h.r.Name, Attribute: strings.Join(h.attrs, ", "),
+			Facts: Facts{DuplicateAddress: &DuplicateAddressFacts{Address: h.addr, Others: others}},
 		})
 	}
 }

@@ -15,8 +15,9 @@ import (
 // synthetic builds n AD users in scope and their synced cloud twins, as a
 // sync of them would have left the tenant, with the mix of cases the lab
 // has: most users in sync; 1% whose mail changed behind an x500-only
-// proxyAddresses (seed 001); 1% with an address in a domain the tenant does
-// not accept; 0.5% sharing an address with another user.
+// proxyAddresses (ProxyCalc then ignores mail); 1% with an address in a
+// domain the tenant does not accept; 0.5% sharing an address with another
+// user.
 //
 // The objects are those syntheticPlain builds, field for field (see
 // TestSyntheticIsSyntheticPlain), laid out compactly: the recipients and
@@ -33,9 +34,9 @@ func synthetic(n int) (ADSnapshot, CloudSnapshot) {
 	c.Objects = make([]*cloud.Object, n)
 	vals := make([]ad.ProxyAddress, 0, 2*n+n/100+n/200+1)
 	var cvals []string // carved in chunks
+	var raw []string
 	calc := proxycalc.NewCalculator(proxycalc.Tenant{InitialDomain: initial, VerifiedDomains: accepted})
 	var res proxycalc.Result
-	var raw []string
 	userClass := []string{"top", "person", "organizationalPerson", "user"}
 	var p packer
 	for i := 0; i < n; i++ {
@@ -86,9 +87,11 @@ func synthetic(n int) (ADSnapshot, CloudSnapshot) {
 			a.Licensed[p.get(key)] = true
 		}
 		a.Objects[i] = r
-		// inputFor(r, licensed), with the values as read.
-		in := proxycalc.Input{Kind: string(r.Kind), Mail: r.Mail, MailNickname: r.MailNickname, UPN: r.UPN,
-			ProxyAddresses: raw, ExchangeRecipient: licensed || r.IsRemoteMailbox()}
+		in := ProxyCalcInput(r, licensed)
+		// The values as read: ProxyCalc shares their strings instead of
+		// building new ones from the parsed values (the same result, less
+		// garbage while generating a million objects).
+		in.Parsed, in.ProxyAddresses = nil, raw
 		calc.ComputeInto(&res, in, nil, proxycalc.Options{})
 		if renamed >= 0 {
 			r.Mail = p.get(renamed) // changed after the sync: will not flow
@@ -208,7 +211,7 @@ func syntheticPlain(n int) (ADSnapshot, CloudSnapshot) {
 			a.Licensed[DNKey(r.DN)] = true
 		}
 		a.Objects = append(a.Objects, r)
-		in := inputFor(r, licensed)
+		in := ProxyCalcInput(r, licensed)
 		res := proxycalc.Compute(in, tenant, nil, proxycalc.Options{})
 		if i%100 == 1 {
 			r.Mail = "renamed-" + mail // changed after the sync: will not flow

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,12 +71,14 @@ func (e *LimitError) Error() string {
 // Is makes errors.Is(err, ErrLimitExceeded) true.
 func (e *LimitError) Is(target error) bool { return target == ErrLimitExceeded }
 
-// inputFor is r as ProxyCalc sees it, as the sync simulator builds it:
-// users are Exchange Online recipients when licensed or provisioned as a
-// remote mailbox; mail-enabled groups and contacts always are.
-func inputFor(r *ad.Recipient, licensed bool) proxycalc.Input {
+// ProxyCalcInput is r as ProxyCalc sees it; Build predicts every object
+// with it. Users are Exchange Online recipients when licensed or
+// provisioned as a remote mailbox; mail-enabled groups and contacts always
+// are. proxyAddresses is passed parsed (Input.Parsed points into r), so r
+// must not change while the Input is in use.
+func ProxyCalcInput(r *ad.Recipient, licensed bool) proxycalc.Input {
 	in := proxycalc.Input{Kind: string(r.Kind), Mail: r.Mail, MailNickname: r.MailNickname,
-		ProxyAddresses: r.ProxyAddresses.Raw(), ExchangeRecipient: true}
+		Parsed: &r.ProxyAddresses, ExchangeRecipient: true}
 	if r.Kind == ad.KindUser {
 		in.UPN = r.UPN
 		in.ExchangeRecipient = licensed || r.IsRemoteMailbox()
@@ -224,43 +227,26 @@ func domainOf(addr string) string {
 	return ""
 }
 
-// cloudSMTP returns the SMTP addresses (no prefix) a cloud object holds.
-func cloudSMTP(o *cloud.Object) []string {
-	var out []string
-	if o.Mail != "" {
-		out = append(out, o.Mail)
-	}
-	for _, v := range o.ProxyAddresses {
-		if p, err := ad.ParseProxyAddress(v); err == nil && p.IsSMTP() {
-			out = append(out, p.Address)
+// cloudSMTP yields the SMTP addresses (no prefix) a cloud object holds:
+// its mail, then its proxyAddresses' SMTP values, in order.
+func cloudSMTP(o *cloud.Object) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		if o.Mail != "" && !yield(o.Mail) {
+			return
+		}
+		for _, v := range o.ProxyAddresses {
+			if p, err := ad.ParseProxyAddress(v); err == nil && p.IsSMTP() && !yield(p.Address) {
+				return
+			}
 		}
 	}
-	return out
-}
-
-// describeAD names an AD object for evidence.
-func describeAD(r *ad.Recipient) string { return r.DN }
-
-// describeCloud names a cloud object for evidence.
-func describeCloud(o *cloud.Object) string {
-	name := o.DisplayName
-	if name == "" {
-		name = o.Mail
-	}
-	return fmt.Sprintf("cloud %s %q (id %s)", o.Kind, name, o.ID)
 }
 
 // check runs every per-object check on s.
 func (b *builder) check(s subject) {
 	r := s.r
 	nraw := len(r.ProxyAddresses.Values) + len(r.ProxyAddresses.Malformed) // len(r.ProxyAddresses.Raw())
-	// inputFor(r, licensed), reading the parsed values.
-	in := proxycalc.Input{Kind: string(r.Kind), Mail: r.Mail, MailNickname: r.MailNickname,
-		Parsed: &r.ProxyAddresses, ExchangeRecipient: true}
-	if r.Kind == ad.KindUser {
-		in.UPN = r.UPN
-		in.ExchangeRecipient = b.licensedSubs[s.i] || r.IsRemoteMailbox()
-	}
+	in := ProxyCalcInput(r, b.licensedSubs[s.i])
 	var prev *proxycalc.Previous
 	if s.twin != nil {
 		b.prev = proxycalc.Previous{Mail: s.twin.Mail, MailNickname: s.twin.MailNickname, ProxyAddresses: s.twin.ProxyAddresses}
@@ -272,12 +258,8 @@ func (b *builder) check(s subject) {
 
 	if max := b.opts.MaxProxyAddresses; max > 0 && nraw > max {
 		b.add(Finding{
-			Kind: LargeObject, Severity: SeverityError, ObjectDN: r.DN, ObjectGUID: r.GUID, Attribute: "proxyAddresses",
-			Evidence: fmt.Sprintf("%d proxyAddresses values; the limit planned for is %d", nraw, max),
-			Explanation: fmt.Sprintf("%s holds %d proxyAddresses values, more than %d. Entra Connect refuses to export an object whose "+
-				"attributes exceed its size limit (LargeObject, about 332 proxyAddresses on a user with few other attributes), so none of its changes reach the cloud.",
-				r.DN, nraw, max),
-			Fix: fmt.Sprintf("Remove at least %d addresses that are no longer used (old smtp: and x500: values) from proxyAddresses in AD.", nraw-max),
+			Kind: LargeObject, Severity: SeverityError, ObjectDN: r.DN, ObjectGUID: r.GUID, Name: r.Name, Attribute: "proxyAddresses",
+			Facts: Facts{LargeObject: &LargeObjectFacts{Values: nraw, Limit: max}},
 		})
 	}
 
@@ -308,53 +290,24 @@ var sourceAttr = map[string]string{
 }
 
 func (b *builder) dropped(r *ad.Recipient, d proxycalc.Dropped) {
-	attr := sourceAttr[d.Source]
-	sev, fix := SeverityWarning, ""
+	sev := SeverityWarning
 	switch d.Rule {
 	case proxycalc.RuleDroppedMalformed:
 		if d.Source == proxycalc.SourceProxyAddresses || d.Source == proxycalc.SourceMail {
 			sev = SeverityError // DataValidationFailed
 		}
-		fix = fmt.Sprintf("Correct or remove %s in %s in AD.", d.Value, attr)
-	case proxycalc.RuleDroppedReserved:
-		fix = fmt.Sprintf("Remove %s from %s in AD; the cloud adds its own MOERA.", d.Value, attr)
 	case proxycalc.RuleDroppedLegacyType, proxycalc.RuleDroppedUnsupportedType:
 		sev = SeverityInfo
-		fix = fmt.Sprintf("Remove %s from proxyAddresses in AD if nothing uses it any more.", d.Value)
-	case proxycalc.RuleDroppedUnverifiedDomain:
-		dom := domainOf(d.Value)
-		fix = fmt.Sprintf("Add and verify %s as an accepted domain of the tenant, or remove %s from %s in AD.", dom, d.Value, attr)
-	case proxycalc.RuleDroppedMOERACollision:
-		fix = "Give the object a mailNickname no other object uses, in AD."
-	default:
-		fix = d.Rule.Explain()
 	}
 	b.add(Finding{
-		Kind: AddressDropped, Severity: sev, ObjectDN: r.DN, ObjectGUID: r.GUID, Attribute: attr,
-		Evidence: fmt.Sprintf("%s: %s", d.Value, d.Reason), Rule: d.Rule,
-		Explanation: fmt.Sprintf("%s: the cloud will not hold %s from %s: %s. %s", r.DN, d.Value, attr, d.Reason, d.Rule.Explain()),
-		Fix:         fix,
+		Kind: AddressDropped, Severity: sev, ObjectDN: r.DN, ObjectGUID: r.GUID, Name: r.Name, Attribute: sourceAttr[d.Source],
+		Rule: d.Rule, Facts: Facts{AddressDropped: &AddressDroppedFacts{Value: d.Value, Reason: d.Reason}},
 	})
-}
-
-// listValues shows at most 5 values, sorted.
-func listValues(vals []string) string {
-	v := slices.Clone(vals)
-	slices.SortFunc(v, func(x, y string) int {
-		if c := cmp.Compare(strings.ToLower(x), strings.ToLower(y)); c != 0 {
-			return c
-		}
-		return cmp.Compare(x, y)
-	})
-	if len(v) > 5 {
-		return strings.Join(v[:5], ", ") + fmt.Sprintf(" and %d more", len(v)-5)
-	}
-	return strings.Join(v, ", ")
 }
 
 // mailNotPrimary checks that mail is the one SMTP: value of
-// proxyAddresses when proxyAddresses is set (seed 001) and proposes the
-// dual-write action. The finding waits in b.pending until the cloud's
+// proxyAddresses when proxyAddresses is set (else ProxyCalc ignores mail:
+// KB 3190357) and proposes the dual-write action. The finding waits in b.pending until the cloud's
 // holders of an address are known (finishMailNotPrimary).
 func (b *builder) mailNotPrimary(s subject, res *proxycalc.Result) {
 	r, m := s.r, s.r.Mail
@@ -497,14 +450,9 @@ func (b *builder) finishMailNotPrimary() {
 				}
 			}
 		}
-		for _, o := range b.j.objs { // cloudSMTP of every object
-			if o.Mail != "" {
-				look(o, o.Mail)
-			}
-			for _, v := range o.ProxyAddresses {
-				if p, err := ad.ParseProxyAddress(v); err == nil && p.IsSMTP() {
-					look(o, p.Address)
-				}
+		for _, o := range b.j.objs {
+			for addr := range cloudSMTP(o) {
+				look(o, addr)
 			}
 		}
 	}
@@ -525,59 +473,36 @@ func (b *builder) finishMail(pm *pendingMail) {
 	}
 
 	// Why the action cannot be proposed, if it cannot.
-	var block string
+	var block BlockReason
 	switch {
 	case !usableAddr(m):
-		block = fmt.Sprintf("mail %s is not an address the cloud accepts", m)
+		block = BlockMailInvalid
 	case r.Kind != ad.KindContact && !b.accepted[strings.ToLower(domainOf(m))]:
-		block = fmt.Sprintf("the domain %s is not an accepted domain of the tenant; accept it first", domainOf(m))
+		block = BlockDomainNotAccepted
 	case b.dup[r][strings.ToLower(m)]:
-		block = fmt.Sprintf("%s is also held by another object (see DuplicateAddress); resolve that first", m)
+		block = BlockMailDuplicate
 	case b.opts.MaxProxyAddresses > 0 && len(raw)-len(act.Delete)+len(act.Add) > b.opts.MaxProxyAddresses:
-		block = "the object would hold more proxyAddresses than the limit (see LargeObject); remove unused values first"
+		block = BlockTooManyValues
 	}
 
-	var state string
-	switch {
-	case len(primaries) == 0:
-		state = fmt.Sprintf("proxyAddresses holds no SMTP: value (it holds %s)", listValues(raw))
-	case len(primaries) == 1:
-		state = fmt.Sprintf("the primary SMTP address in proxyAddresses is %s", primaries[0])
-	default:
-		vals := make([]string, len(primaries))
-		for i, p := range primaries {
-			vals[i] = p.String()
-		}
-		state = fmt.Sprintf("proxyAddresses holds several SMTP: values (%s)", listValues(vals))
+	facts := &MailNotPrimaryFacts{Mail: m, Primaries: primaries, PredictedPrimary: pm.resMail, Kept: old, Blocked: block}
+	if len(primaries) == 0 {
+		facts.Held = raw
 	}
-	cloudPrimary := pm.resMail
-	evidence := fmt.Sprintf("mail %s; %s; predicted cloud primary %s", m, state, orNone(cloudPrimary))
 	if s.twin != nil {
-		evidence += fmt.Sprintf("; cloud mail now %s", orNone(s.twin.Mail))
+		facts.HasTwin, facts.CloudMail = true, s.twin.Mail
 	}
 	sev := SeverityError
-	var why string
-	if strings.EqualFold(cloudPrimary, m) {
-		sev = SeverityWarning
-		why = fmt.Sprintf("%s: mail is %s and the cloud's primary is %s today, but %s, so ProxyCalc reads proxyAddresses and not mail: "+
-			"the next change to mail will not reach the cloud (seed 001: Exchange hybrid wrote an x500 back to proxyAddresses).", r.DN, m, cloudPrimary, state)
-	} else {
-		why = fmt.Sprintf("%s: mail is %s but %s, so ProxyCalc reads proxyAddresses instead of mail and the cloud's primary SMTP address is %s; "+
-			"mail sent to %s does not reach the Exchange Online recipient.", r.DN, m, state, orNone(cloudPrimary), m)
+	if strings.EqualFold(pm.resMail, m) {
+		sev = SeverityWarning // the cloud's primary is mail today; the next change to mail will not flow
 	}
 	f := Finding{
-		Kind: MailNotPrimary, Severity: sev, ObjectDN: r.DN, ObjectGUID: r.GUID, Attribute: "proxyAddresses",
-		Evidence: evidence, Rule: pm.resMailRule,
-		Explanation: why + " " + pm.resMailRule.Explain(),
-	}
-	dual := "dual write in AD, in one modify of proxyAddresses: " + describeChange(act)
-	if len(old) > 0 {
-		dual += fmt.Sprintf("; the cloud's primary then follows mail and %s stays a secondary address, so it still receives mail", strings.Join(old, ", "))
+		Kind: MailNotPrimary, Severity: sev, ObjectDN: r.DN, ObjectGUID: r.GUID, Name: r.Name, Attribute: "proxyAddresses",
+		Rule: pm.resMailRule, Facts: Facts{MailNotPrimary: facts},
 	}
 	if block != "" {
-		f.Fix = fmt.Sprintf("Not proposed automatically: %s. Then %s.", block, dual)
+		facts.Proposed = act
 	} else {
-		f.Fix = strings.ToUpper(dual[:1]) + dual[1:] + "."
 		f.Action = act
 		b.actions = append(b.actions, act)
 	}
@@ -596,24 +521,6 @@ func (b *builder) keepableInAD(s subject, addr string) bool {
 	return !b.heldByOtherSubject(s.i, addr)
 }
 
-func describeChange(a *Action) string {
-	var parts []string
-	if len(a.Delete) > 0 {
-		parts = append(parts, "delete "+strings.Join(a.Delete, ", "))
-	}
-	if len(a.Add) > 0 {
-		parts = append(parts, "add "+strings.Join(a.Add, ", "))
-	}
-	return strings.Join(parts, ", then ")
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(none)"
-	}
-	return s
-}
-
 func (b *builder) certificateUserIDs(r *ad.Recipient) {
 	if b.opts.CertificateUserIDs == nil || r.Kind != ad.KindUser {
 		return
@@ -622,11 +529,8 @@ func (b *builder) certificateUserIDs(r *ad.Recipient) {
 	attr := b.opts.CertificateUserIDsAttr
 	if max := b.opts.MaxCertificateUserIDs; len(vals) > max {
 		b.add(Finding{
-			Kind: CertificateUserIDFormat, Severity: SeverityError, ObjectDN: r.DN, ObjectGUID: r.GUID, Attribute: attr,
-			Evidence: fmt.Sprintf("%d values: %s; at most %d are allowed", len(vals), listValues(vals), max),
-			Explanation: fmt.Sprintf("%s: %s maps %d values to certificateUserIds, which holds at most %d; Entra ID rejects the export with DataValidationFailed.",
-				r.DN, attr, len(vals), max),
-			Fix: fmt.Sprintf("Map at most %d values to certificateUserIds.", max),
+			Kind: CertificateUserIDFormat, Severity: SeverityError, ObjectDN: r.DN, ObjectGUID: r.GUID, Name: r.Name, Attribute: attr,
+			Facts: Facts{CertificateUserIDFormat: &CertificateUserIDFormatFacts{Count: len(vals), Limit: max, Values: vals}},
 		})
 	}
 	for _, v := range vals {
@@ -634,16 +538,9 @@ func (b *builder) certificateUserIDs(r *ad.Recipient) {
 		if prob == "" {
 			continue
 		}
-		fix := fmt.Sprintf("Correct the sync rule (or the AD value) so it writes one of the formats %s (case-sensitive).", CertificateUserIDFormats)
-		if fixed != "" {
-			fix = fmt.Sprintf("Write %s instead of %s: correct the case in the sync rule expression (e.g. \"X509:<PN>\"&[userPrincipalName]) or the AD value.", fixed, v)
-		}
 		b.add(Finding{
-			Kind: CertificateUserIDFormat, Severity: SeverityError, ObjectDN: r.DN, ObjectGUID: r.GUID, Attribute: attr,
-			Evidence: fmt.Sprintf("%s %s", v, prob),
-			Explanation: fmt.Sprintf("%s: the certificateUserIds value %s %s. The X509:<mapping> prefixes are case-sensitive, so Entra ID rejects "+
-				"the export with DataValidationFailed (attribute [None], seed 001) and none of the user's changes are written.", r.DN, v, prob),
-			Fix: fix,
+			Kind: CertificateUserIDFormat, Severity: SeverityError, ObjectDN: r.DN, ObjectGUID: r.GUID, Name: r.Name, Attribute: attr,
+			Facts: Facts{CertificateUserIDFormat: &CertificateUserIDFormatFacts{Value: v, Problem: prob, Corrected: fixed}},
 		})
 	}
 }
@@ -709,10 +606,11 @@ func (b *builder) drift(s subject, res *proxycalc.Result) {
 		return slices.ContainsFunc(pv, func(a proxycalc.Address) bool { return lower.Equal(a.Value, v) })
 	}
 
-	var missing, extra []string
+	var missing []DriftValue
+	var extra []string
 	for _, a := range pv {
 		if !inAct(a.Value) && !explained(a.Value) && a.Rule != proxycalc.RuleUPNSecondary && !isUPN(a.Value) {
-			missing = append(missing, fmt.Sprintf("%s (%s)", a.Value, a.Rule))
+			missing = append(missing, DriftValue{Value: a.Value, Rule: a.Rule})
 		}
 	}
 	upnInCloud := ""
@@ -723,13 +621,6 @@ func (b *builder) drift(s subject, res *proxycalc.Result) {
 		if !inPred(v) && !explained(v) && !isUPN(v) {
 			extra = append(extra, v)
 		}
-	}
-	var diffs []string
-	if len(missing) > 0 {
-		diffs = append(diffs, "predicted but not in the cloud: "+listValues(missing))
-	}
-	if len(extra) > 0 {
-		diffs = append(diffs, "in the cloud but not predicted: "+listValues(extra))
 	}
 	cloudPrimary := ""
 	for _, v := range twin.ProxyAddresses {
@@ -748,26 +639,25 @@ func (b *builder) drift(s subject, res *proxycalc.Result) {
 		}
 	}
 	predPrimary := res.Mail
+	var primaryDiffers, mailDiffers bool
 	switch {
 	case !strings.EqualFold(predPrimary, cloudPrimary) && !b.dup[r][strings.ToLower(predPrimary)]:
-		diffs = append(diffs, fmt.Sprintf("primary predicted %s, in the cloud %s", orNone(predPrimary), orNone(cloudPrimary)))
+		primaryDiffers = true
 		if rule == "" {
 			rule = res.MailRule
 		}
 	case !strings.EqualFold(predPrimary, twin.Mail) && !b.dup[r][strings.ToLower(predPrimary)]:
-		diffs = append(diffs, fmt.Sprintf("mail predicted %s, in the cloud %s", orNone(predPrimary), orNone(twin.Mail)))
+		mailDiffers = true
 		if rule == "" {
 			rule = res.MailRule
 		}
 	}
-	if len(diffs) > 0 {
-		ev := strings.Join(diffs, "; ")
+	if len(missing) > 0 || len(extra) > 0 || primaryDiffers || mailDiffers {
 		b.add(Finding{
-			Kind: AddressDrift, Severity: SeverityWarning, ObjectDN: r.DN, ObjectGUID: r.GUID, CloudID: twin.ID,
-			Attribute: "proxyAddresses", Evidence: ev, Rule: rule,
-			Explanation: fmt.Sprintf("%s: the cloud's addresses differ from what ProxyCalc predicts from AD (%s), and no other finding explains it: "+
-				"a sync cycle may not have run since AD changed, an export may be failing, or the object was changed in the cloud.", r.DN, ev),
-			Fix: fmt.Sprintf("Run a delta sync cycle (Start-ADSyncSyncCycle -PolicyType Delta), check the export errors of %s in Synchronization Service Manager, then plan again.", r.DN),
+			Kind: AddressDrift, Severity: SeverityWarning, ObjectDN: r.DN, ObjectGUID: r.GUID, CloudID: twin.ID, Name: r.Name,
+			Attribute: "proxyAddresses", Rule: rule,
+			Facts: Facts{AddressDrift: &AddressDriftFacts{Missing: missing, Extra: extra, PredictedPrimary: predPrimary,
+				CloudPrimary: cloudPrimary, CloudMail: twin.Mail, PrimaryDiffers: primaryDiffers, MailDiffers: mailDiffers}},
 		})
 	}
 
@@ -780,12 +670,9 @@ func (b *builder) drift(s subject, res *proxycalc.Result) {
 			}
 		}
 		b.add(Finding{
-			Kind: UPNSecondaryByDesign, Severity: SeverityInfo, ObjectDN: r.DN, ObjectGUID: r.GUID, CloudID: twin.ID,
+			Kind: UPNSecondaryByDesign, Severity: SeverityInfo, ObjectDN: r.DN, ObjectGUID: r.GUID, CloudID: twin.ID, Name: r.Name,
 			Attribute: "proxyAddresses", Rule: proxycalc.RuleUPNSecondary,
-			Evidence: fmt.Sprintf("cloud proxyAddresses hold %s; userPrincipalName %s; primary %s; not in AD proxyAddresses", upnInCloud, orNone(r.UPN), orNone(cloudPrimary)),
-			Explanation: fmt.Sprintf("%s: the cloud lists the userPrincipalName as the secondary address %s although AD proxyAddresses does not hold it. "+
-				"%s", r.DN, upnInCloud, proxycalc.RuleUPNSecondary.Explain()),
-			Fix: "None needed.",
+			Facts: Facts{UPNSecondaryByDesign: &UPNSecondaryFacts{CloudValue: upnInCloud, UPN: r.UPN, CloudPrimary: cloudPrimary}},
 		})
 	}
 }
@@ -812,18 +699,13 @@ func (b *builder) joinFindings() {
 		}
 		r := b.j.rec(b.j.in[m].rec)
 		iid, _ := b.opts.Anchor(r)
-		ev := fmt.Sprintf("no cloud object has onPremisesImmutableId %s", iid)
-		if r.Kind == ad.KindGroup && r.SID != "" {
-			ev += fmt.Sprintf(" or onPremisesSecurityIdentifier %s", r.SID)
-		}
-		why := fmt.Sprintf("%s is in sync scope and mail-enabled, but %s: the next sync cycle should create it, unless an export error blocks it.", r.DN, ev)
-		if !b.c.Complete {
-			why += " The cloud read was incomplete, so its twin may be in the part not read."
+		facts := &MissingInCloudFacts{ImmutableID: iid, CloudIncomplete: !b.c.Complete}
+		if r.Kind == ad.KindGroup {
+			facts.SID = r.SID
 		}
 		b.add(Finding{
-			Kind: MissingInCloud, Severity: SeverityWarning, ObjectDN: r.DN, ObjectGUID: r.GUID,
-			Attribute: "onPremisesImmutableId", Evidence: ev, Explanation: why,
-			Fix: fmt.Sprintf("Run a sync cycle; if %s still has no cloud object, check its export errors in Synchronization Service Manager.", r.DN),
+			Kind: MissingInCloud, Severity: SeverityWarning, ObjectDN: r.DN, ObjectGUID: r.GUID, Name: r.Name,
+			Attribute: "onPremisesImmutableId", Facts: Facts{MissingInCloud: facts},
 		})
 	}
 	blocked := b.deletionsBlocked()
@@ -831,32 +713,14 @@ func (b *builder) joinFindings() {
 	b.j.leftovers(func(*cloud.Object) {}, func(o Orphan) { orphans = append(orphans, o) })
 	b.orphans = len(orphans)
 	for _, o := range orphans {
-		dn := o.Cloud.OnPremisesDN
-		ev := fmt.Sprintf("%s has onPremisesSyncEnabled, onPremisesImmutableId %s, onPremisesDistinguishedName %s; no AD object in scope has that anchor",
-			describeCloud(o.Cloud), orNone(o.Cloud.OnPremisesImmutableID), orNone(dn))
-		var why, fix string
-		src := ""
+		facts := &MissingInADFacts{CloudKind: o.Cloud.Kind, DisplayName: o.Cloud.DisplayName, Mail: o.Cloud.Mail,
+			ImmutableID: o.Cloud.OnPremisesImmutableID, SourceReason: o.SourceReason, DeletionsBlocked: blocked}
 		if o.Source != nil {
-			src = fmt.Sprintf(" Its AD source %s is read but not synced: %s.", o.Source.DN, o.SourceReason)
-			ev += fmt.Sprintf("; its AD source %s is not synced because %s", o.Source.DN, o.SourceReason)
-		}
-		name := dn
-		if name == "" {
-			name = describeCloud(o.Cloud)
-		}
-		anchored := fmt.Sprintf("cloud %s %q (id %s, onPremisesImmutableId %s)", o.Cloud.Kind, o.Cloud.DisplayName, o.Cloud.ID, orNone(o.Cloud.OnPremisesImmutableID))
-		if blocked != "" {
-			why = fmt.Sprintf("%s: %s has no AD source in the snapshot, but the %s: read incomplete: not proposing deletion.",
-				name, anchored, blocked)
-			fix = "Plan again from a complete read before deciding anything about this object."
-		} else {
-			why = fmt.Sprintf("%s: %s has no AD source in sync scope, so the next sync cycle soft-deletes it (restorable for 30 days); it counts against the delete threshold.",
-				name, anchored)
-			fix = "If it must stay, bring its AD source back into sync scope (move it under a scope OU, mail-enable it, or restore it from the AD Recycle Bin) before the next sync; otherwise nothing to do."
+			facts.SourceDN = o.Source.DN
 		}
 		b.add(Finding{
-			Kind: MissingInAD, Severity: SeverityWarning, ObjectDN: dn, CloudID: o.Cloud.ID,
-			Attribute: "onPremisesImmutableId", Evidence: ev, Explanation: why + src, Fix: fix,
+			Kind: MissingInAD, Severity: SeverityWarning, ObjectDN: o.Cloud.OnPremisesDN, CloudID: o.Cloud.ID,
+			Name: o.Cloud.DisplayName, Attribute: "onPremisesImmutableId", Facts: Facts{MissingInAD: facts},
 		})
 	}
 	for m := range b.j.in {
@@ -866,21 +730,17 @@ func (b *builder) joinFindings() {
 		}
 		p := Pair{AD: b.j.rec(e.rec), Cloud: b.j.objs[e.twin], ImmutableID: b.j.pairIID(m), By: joinBy[e.by]}
 		want, _ := CloudKind(p.AD.Kind)
-		ev := fmt.Sprintf("AD %s, cloud %s %s joined by %s", p.AD.Kind, p.Cloud.Kind, p.Cloud.ID, p.By)
 		b.add(Finding{
 			Kind: TypeMismatch, Severity: SeverityError, ObjectDN: p.AD.DN, ObjectGUID: p.AD.GUID, CloudID: p.Cloud.ID,
-			Attribute: "objectClass", Evidence: ev,
-			Explanation: fmt.Sprintf("%s is an AD %s (a cloud %s) but its %s %s matches %s, so Entra Connect cannot update it and the export fails.",
-				p.AD.DN, p.AD.Kind, want, p.By, orNone(p.ImmutableID), describeCloud(p.Cloud)),
-			Fix: fmt.Sprintf("Decide which object is right: delete the cloud %s %s so the sync recreates it as a %s, or correct the AD object.", p.Cloud.Kind, p.Cloud.ID, want),
+			Name: p.AD.Name, Attribute: "objectClass",
+			Facts: Facts{TypeMismatch: &TypeMismatchFacts{ADKind: p.AD.Kind, WantKind: want, CloudKind: p.Cloud.Kind,
+				CloudName: cmp.Or(p.Cloud.DisplayName, p.Cloud.Mail), JoinedBy: p.By, ImmutableID: p.ImmutableID}},
 		})
 	}
 	for _, u := range b.j.unanchored {
 		b.add(Finding{
-			Kind: AnchorInvalid, Severity: SeverityError, ObjectDN: u.AD.DN, ObjectGUID: u.AD.GUID, Attribute: "objectGUID",
-			Evidence:    u.Err.Error(),
-			Explanation: fmt.Sprintf("%s is in sync scope but its source anchor cannot be computed (%v), so it cannot be joined; no deletion is proposed while this is so.", u.AD.DN, u.Err),
-			Fix:         "Re-read the object; if the anchor is really missing or malformed, fix the AD read or the anchor configuration.",
+			Kind: AnchorInvalid, Severity: SeverityError, ObjectDN: u.AD.DN, ObjectGUID: u.AD.GUID, Name: u.AD.Name,
+			Attribute: "objectGUID", Facts: Facts{AnchorInvalid: &AnchorInvalidFacts{Error: u.Err.Error()}},
 		})
 	}
 }
@@ -892,6 +752,7 @@ func (b *builder) add(f Finding) {
 		b.findings = append(make([]Finding, 0, 2*cap(b.findings)+64), b.findings...)
 	}
 	b.findings = append(b.findings, f)
+	b.findings[len(b.findings)-1].describe() // in place: a pointer to f would move it to the heap
 }
 
 // findingTail orders findings of the same kind and DN key: by DN, cloud

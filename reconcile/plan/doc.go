@@ -20,10 +20,12 @@
 //
 //   - MailNotPrimary: AD mail is not the (only) SMTP: value of
 //     proxyAddresses, so ProxyCalc reads proxyAddresses and the cloud keeps
-//     the old primary. Observed by DLConversionV2's author after Exchange
-//     hybrid wrote an x500 back (seed 001). The fix is the one automatic
-//     action: dual-write the new primary into proxyAddresses and keep the
-//     old one as a secondary.
+//     the old primary (KB 3190357: an SMTP: value of proxyAddresses always
+//     wins over mail). It happens to a user that had only mail once
+//     Exchange hybrid has written an x500 value back to proxyAddresses: a
+//     later change to mail no longer reaches the cloud. The fix is the one
+//     automatic action: dual-write the new primary into proxyAddresses and
+//     keep the old one as a secondary.
 //   - AddressDropped: values ProxyCalc discards (reserved domains, legacy
 //     types, malformed, domain not accepted), from proxycalc.Result.Dropped.
 //   - DuplicateAddress: the same SMTP address on two AD objects, or on an AD
@@ -32,7 +34,9 @@
 //   - LargeObject: more proxyAddresses values than Options.MaxProxyAddresses.
 //   - CertificateUserIDFormat: certificateUserIds values that break the
 //     case-sensitive X509:<...> formats (Entra rejects the export with
-//     DataValidationFailed, seed 001).
+//     DataValidationFailed; "Mapping to the certificateUserIds attribute in
+//     Microsoft Entra ID",
+//     https://learn.microsoft.com/en-us/entra/identity/authentication/concept-certificate-based-authentication-certificateuserids).
 //   - AddressDrift: predicted and actual cloud addresses differ and nothing
 //     above explains it.
 //   - UPNSecondaryByDesign: the UPN is a secondary cloud address; an

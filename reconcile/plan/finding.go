@@ -79,4 +79,10 @@ type Finding struct {
 	Fix string `json:"fix"`
 	// Action is the automatic fix the plan proposes, or nil.
 	Action *Action `json:"action,omitempty"`
+	// Name is the object's short name: the AD object's name (its CN), or
+	// the cloud object's display name.
+	Name string `json:"name,omitempty"`
+	// Facts are the values the finding is about: Evidence, Explanation and
+	// Fix are built from them (text.go), and so is the line Render prints.
+	Facts Facts `json:"facts,omitzero"`
 }

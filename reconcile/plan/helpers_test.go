@@ -88,7 +88,7 @@ func simulateSync(t testing.TB, a ADSnapshot, c CloudSnapshot) CloudSnapshot {
 	taken := map[string]string{} // lower address -> id
 	for _, o := range j.CloudOnly {
 		out.Objects = append(out.Objects, o)
-		for _, addr := range cloudSMTP(o) {
+		for addr := range cloudSMTP(o) {
 			taken[strings.ToLower(addr)] = o.ID
 		}
 	}
@@ -105,7 +105,7 @@ func simulateSync(t testing.TB, a ADSnapshot, c CloudSnapshot) CloudSnapshot {
 	var items []item
 	for _, p := range j.Pairs {
 		items = append(items, item{p.AD, p.Cloud})
-		for _, addr := range cloudSMTP(p.Cloud) {
+		for addr := range cloudSMTP(p.Cloud) {
 			taken[strings.ToLower(addr)] = p.Cloud.ID
 		}
 	}
@@ -121,7 +121,7 @@ func simulateSync(t testing.TB, a ADSnapshot, c CloudSnapshot) CloudSnapshot {
 			id = it.twin.ID
 			prev = &proxycalc.Previous{Mail: it.twin.Mail, MailNickname: it.twin.MailNickname, ProxyAddresses: it.twin.ProxyAddresses}
 		}
-		res := proxycalc.Compute(inputFor(r, licensed[DNKey(r.DN)]), tenant, prev, proxycalc.Options{TakenMOERA: func(addr string) bool {
+		res := proxycalc.Compute(ProxyCalcInput(r, licensed[DNKey(r.DN)]), tenant, prev, proxycalc.Options{TakenMOERA: func(addr string) bool {
 			h, ok := taken[strings.ToLower(addr)]
 			return ok && h != id
 		}})
@@ -135,7 +135,7 @@ func simulateSync(t testing.TB, a ADSnapshot, c CloudSnapshot) CloudSnapshot {
 				o.UPN = r.SAMAccountName + "@" + c.InitialDomain
 			}
 		}
-		for _, addr := range cloudSMTP(o) {
+		for addr := range cloudSMTP(o) {
 			taken[strings.ToLower(addr)] = id
 		}
 		out.Objects = append(out.Objects, o)

@@ -10,7 +10,7 @@ import (
 )
 
 func TestImmutableIDMatchesEntraConnect(t *testing.T) {
-	// objectGUID f0bc7fcd-a31e-4f7a-9c71-be9d948c3f6d (seed 001): the
+	// objectGUID f0bc7fcd-a31e-4f7a-9c71-be9d948c3f6d: the
 	// first three groups are little-endian in the bytes Entra Connect
 	// base64-encodes.
 	got, err := ImmutableID("f0bc7fcd-a31e-4f7a-9c71-be9d948c3f6d")

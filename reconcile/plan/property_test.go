@@ -382,7 +382,7 @@ func TestIncompleteReadNeverDeletes(t *testing.T) {
 				t.Fatalf("MissingInAD = %d, want 700", len(miss))
 			}
 			for _, f := range miss {
-				if !strings.Contains(f.Explanation, "read incomplete: not proposing deletion") || !strings.Contains(f.Explanation, tc.reason) {
+				if !strings.Contains(f.Explanation, "not proposing deletion") || !strings.Contains(f.Explanation, tc.reason) {
 					t.Fatalf("explanation: %s", f.Explanation)
 				}
 			}

@@ -37,8 +37,10 @@
 //
 // # Observed, not documented
 //
-// Tim McMichael, author of DLConversionV2, reported (seed 001 in
-// /work/shared/seeds) that a user with only mail and no licence is not an
+// Tim McMichael's article "Office 365: Provisioning Exchange Online
+// mailboxes with only a mail attribute…"
+// (https://timmcmic.blog/2024/01/30/office-365-provisioning-exchange-online-mailboxes-with-only-a-mail-attribute/)
+// shows that a user with only mail and no licence is not an
 // Exchange Online recipient and holds just its primary; that a licence or a
 // remote-mailbox provisioning makes it one (and the UPN is then always a
 // secondary); and that once proxyAddresses holds any value, even just an

@@ -461,9 +461,10 @@ func (c *calc) run(res *Result, out []Address) {
 	case hasProxy && prevPrimary != "":
 		// proxyAddresses is set, so ProxyCalc reads it and not mail; with no
 		// SMTP: value there it keeps what it had. KB scenario 4 (last step)
-		// and the x500-only case observed by DLConversionV2's author (seed
-		// 001): a mail change no longer flows once Exchange hybrid has
-		// written an x500 back to proxyAddresses.
+		// and the x500-only case (Tim McMichael, "Office 365: Provisioning
+		// Exchange Online mailboxes with only a mail attribute…", see doc.go):
+		// a mail change no longer flows once Exchange hybrid has written an
+		// x500 back to proxyAddresses.
 		set(prevPrimary, RuleKeptPreviousPrimary, SourcePrevious)
 	case mailOK:
 		// Also the first sync of an x500-only object: nothing to keep yet.

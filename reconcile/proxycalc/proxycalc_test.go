@@ -6,13 +6,15 @@ import (
 	"testing"
 )
 
-// seedTenant is the tenant of seed 001's "mail only" example.
-var seedTenant = Tenant{
+// mailOnlyTenant is the tenant of the "mail only" example in Tim
+// McMichael's article "Office 365: Provisioning Exchange Online mailboxes
+// with only a mail attribute…" (see doc.go).
+var mailOnlyTenant = Tenant{
 	InitialDomain:   "domain.onmicrosoft.com",
 	VerifiedDomains: []string{"e-domain.net", "e-domain.com"},
 }
 
-const seedX500 = "x500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=233c7693141f41d2b6ad1a2e24a5bf63-eed81dfa-24"
+const writtenBackX500 = "x500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=233c7693141f41d2b6ad1a2e24a5bf63-eed81dfa-24"
 
 func ruleOf(r Result, value string) (Rule, bool) {
 	for _, a := range r.ProxyAddresses {
@@ -32,16 +34,15 @@ func droppedRule(r Result, value string) (Rule, bool) {
 	return "", false
 }
 
-// TestSeed001MailOnly follows the "Provisioning Exchange Online mailboxes
-// with only a mail attribute" report (seed 001, DLConversionV2's author):
+// TestMailOnlyUserThenX500WriteBack follows that article:
 // mail-only user, licence, x500 written back by Exchange hybrid, then a mail
 // change that no longer flows until SMTP: is added to proxyAddresses.
-func TestSeed001MailOnly(t *testing.T) {
+func TestMailOnlyUserThenX500WriteBack(t *testing.T) {
 	upn := "mailOnly@e-domain.net"
 	var prev *Previous
 
-	t.Run("seed 001: mail only, no licence, not a recipient, just the primary", func(t *testing.T) {
-		r := Compute(Input{Kind: KindUser, Mail: "mailOnly@e-domain.net", UPN: upn}, seedTenant, nil, Options{})
+	t.Run("mail only, no licence, not a recipient, just the primary", func(t *testing.T) {
+		r := Compute(Input{Kind: KindUser, Mail: "mailOnly@e-domain.net", UPN: upn}, mailOnlyTenant, nil, Options{})
 		if r.Recipient {
 			t.Error("Recipient = true")
 		}
@@ -51,8 +52,8 @@ func TestSeed001MailOnly(t *testing.T) {
 		prev = r.AsPrevious()
 	})
 
-	t.Run("seed 001: licence assigned makes it a recipient", func(t *testing.T) {
-		r := Compute(Input{Kind: KindUser, Mail: "mailOnly@e-domain.net", UPN: upn, ExchangeRecipient: true}, seedTenant, prev, Options{})
+	t.Run("licence assigned makes it a recipient", func(t *testing.T) {
+		r := Compute(Input{Kind: KindUser, Mail: "mailOnly@e-domain.net", UPN: upn, ExchangeRecipient: true}, mailOnlyTenant, prev, Options{})
 		want := []string{"SMTP:mailOnly@e-domain.net", "smtp:mailOnly@domain.onmicrosoft.com"}
 		if !r.Recipient || !reflect.DeepEqual(r.Values(), want) {
 			t.Errorf("Recipient=%v proxyAddresses = %q, want %q", r.Recipient, r.Values(), want)
@@ -61,17 +62,17 @@ func TestSeed001MailOnly(t *testing.T) {
 	})
 
 	changed := Input{Kind: KindUser, Mail: "TotallyNewAddress@e-domain.com", UPN: upn, ExchangeRecipient: true,
-		ProxyAddresses: []string{seedX500}}
-	t.Run("seed 001: x500 written back, mail change does not flow", func(t *testing.T) {
-		r := Compute(changed, seedTenant, prev, Options{})
+		ProxyAddresses: []string{writtenBackX500}}
+	t.Run("x500 written back, mail change does not flow", func(t *testing.T) {
+		r := Compute(changed, mailOnlyTenant, prev, Options{})
 		if r.Mail != "mailOnly@e-domain.net" || r.MailRule != RuleKeptPreviousPrimary {
 			t.Errorf("mail = %q (%s), want the previous primary kept", r.Mail, r.MailRule)
 		}
-		want := []string{"SMTP:mailOnly@e-domain.net", "smtp:mailOnly@domain.onmicrosoft.com", seedX500}
+		want := []string{"SMTP:mailOnly@e-domain.net", "smtp:mailOnly@domain.onmicrosoft.com", writtenBackX500}
 		if !reflect.DeepEqual(r.Values(), want) {
 			t.Errorf("proxyAddresses = %q, want %q", r.Values(), want)
 		}
-		if rule, ok := ruleOf(r, seedX500); !ok || rule != RuleKeptX500 {
+		if rule, ok := ruleOf(r, writtenBackX500); !ok || rule != RuleKeptX500 {
 			t.Errorf("x500 rule = %s, %v", rule, ok)
 		}
 		if len(r.Dropped) != 1 || r.Dropped[0].Rule != RuleDroppedMailIgnored ||
@@ -84,10 +85,10 @@ func TestSeed001MailOnly(t *testing.T) {
 		prev = r.AsPrevious()
 	})
 
-	t.Run("seed 001: adding SMTP: to proxyAddresses changes the primary", func(t *testing.T) {
+	t.Run("adding SMTP: to proxyAddresses changes the primary", func(t *testing.T) {
 		in := changed
-		in.ProxyAddresses = []string{"SMTP:totallyDifferentAddress@e-domain.com", seedX500}
-		r := Compute(in, seedTenant, prev, Options{})
+		in.ProxyAddresses = []string{"SMTP:totallyDifferentAddress@e-domain.com", writtenBackX500}
+		r := Compute(in, mailOnlyTenant, prev, Options{})
 		if r.Mail != "totallyDifferentAddress@e-domain.com" || r.MailRule != RulePrimaryFromProxyAddresses {
 			t.Errorf("mail = %q (%s)", r.Mail, r.MailRule)
 		}
@@ -96,14 +97,14 @@ func TestSeed001MailOnly(t *testing.T) {
 		}
 	})
 
-	t.Run("seed 001: x500 and mail at first sync, then a mail change that does not flow", func(t *testing.T) {
-		in := Input{Kind: KindUser, Mail: "first@e-domain.com", UPN: upn, ExchangeRecipient: true, ProxyAddresses: []string{seedX500}}
-		r1 := Compute(in, seedTenant, nil, Options{})
+	t.Run("x500 and mail at first sync, then a mail change that does not flow", func(t *testing.T) {
+		in := Input{Kind: KindUser, Mail: "first@e-domain.com", UPN: upn, ExchangeRecipient: true, ProxyAddresses: []string{writtenBackX500}}
+		r1 := Compute(in, mailOnlyTenant, nil, Options{})
 		if r1.Mail != "first@e-domain.com" || r1.MailRule != RulePrimaryFromMail {
 			t.Fatalf("first sync: mail = %q (%s), want from mail", r1.Mail, r1.MailRule)
 		}
 		in.Mail = "second@e-domain.com"
-		r2 := Compute(in, seedTenant, r1.AsPrevious(), Options{})
+		r2 := Compute(in, mailOnlyTenant, r1.AsPrevious(), Options{})
 		if r2.Mail != "first@e-domain.com" || r2.MailRule != RuleKeptPreviousPrimary {
 			t.Errorf("second sync: mail = %q (%s), want first@ kept", r2.Mail, r2.MailRule)
 		}
@@ -112,12 +113,12 @@ func TestSeed001MailOnly(t *testing.T) {
 		}
 	})
 
-	t.Run("seed 001: remote mailbox UPN always a secondary", func(t *testing.T) {
+	t.Run("remote mailbox UPN always a secondary", func(t *testing.T) {
 		in := Input{Kind: KindUser, UPN: "UPNTest@domain.net", Mail: "UPNTest@domain.com", MailNickname: "UPNTest",
-			ExchangeRecipient: true, ProxyAddresses: []string{seedX500, "SMTP:UPNTest@domain.com"}}
+			ExchangeRecipient: true, ProxyAddresses: []string{writtenBackX500, "SMTP:UPNTest@domain.com"}}
 		ten := Tenant{InitialDomain: "domain.onmicrosoft.com", VerifiedDomains: []string{"domain.com", "domain.net"}}
 		r := Compute(in, ten, nil, Options{})
-		want := []string{"SMTP:UPNTest@domain.com", "smtp:UPNTest@domain.net", "smtp:UPNTest@domain.onmicrosoft.com", seedX500}
+		want := []string{"SMTP:UPNTest@domain.com", "smtp:UPNTest@domain.net", "smtp:UPNTest@domain.onmicrosoft.com", writtenBackX500}
 		if !reflect.DeepEqual(r.Values(), want) {
 			t.Errorf("proxyAddresses = %q, want %q", r.Values(), want)
 		}

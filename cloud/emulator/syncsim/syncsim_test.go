@@ -28,7 +28,7 @@ const (
 	otherOU   = "OU=Other,DC=contoso,DC=com"
 	licenseDN = "CN=EXO-Licensed,OU=Groups,DC=contoso,DC=com"
 	initial   = "contoso.onmicrosoft.com"
-	seedX500  = "x500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=233c7693141f41d2b6ad1a2e24a5bf63-eed81dfa-24"
+	x500Addr  = "x500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=233c7693141f41d2b6ad1a2e24a5bf63-eed81dfa-24"
 )
 
 // fakeAD is an in-memory Source.
@@ -434,9 +434,9 @@ func TestProxyAddressChangeFlows(t *testing.T) {
 	}
 }
 
-// TestSeed001X500 follows seed 001: once Exchange hybrid wrote an x500 to
+// TestX500OnlyMailChangeDoesNotFlow: once Exchange hybrid wrote an x500 to
 // proxyAddresses, a mail change no longer flows.
-func TestSeed001X500(t *testing.T) {
+func TestX500OnlyMailChangeDoesNotFlow(t *testing.T) {
 	f := &fakeAD{}
 	userDN := dn("Mail Only", scopeOU)
 	f.add(&ad.Recipient{DN: userDN, GUID: "5eed0001-0000-4000-8000-000000000001", Kind: ad.KindUser, Name: "Mail Only",
@@ -457,7 +457,7 @@ func TestSeed001X500(t *testing.T) {
 	wantAddrs(t, u, "SMTP:mailOnly@contoso.com", "smtp:mailOnly@contoso.onmicrosoft.com")
 
 	f.edit(t, userDN, func(r *ad.Recipient) {
-		r.ProxyAddresses = pa(seedX500)
+		r.ProxyAddresses = pa(x500Addr)
 		r.Mail = "TotallyNewAddress@contoso.com"
 	})
 	e.run()
@@ -465,10 +465,10 @@ func TestSeed001X500(t *testing.T) {
 	if u.Mail != "mailOnly@contoso.com" {
 		t.Errorf("mail = %q: the mail change flowed", u.Mail)
 	}
-	wantAddrs(t, u, "SMTP:mailOnly@contoso.com", "smtp:mailOnly@contoso.onmicrosoft.com", seedX500)
+	wantAddrs(t, u, "SMTP:mailOnly@contoso.com", "smtp:mailOnly@contoso.onmicrosoft.com", x500Addr)
 
 	f.edit(t, userDN, func(r *ad.Recipient) {
-		r.ProxyAddresses = pa("SMTP:TotallyNewAddress@contoso.com", seedX500)
+		r.ProxyAddresses = pa("SMTP:TotallyNewAddress@contoso.com", x500Addr)
 	})
 	e.run()
 	u = e.twin(userDN)

@@ -9,13 +9,16 @@ import (
 	"github.com/hybridsync/hybridsync/reconcile/proxycalc"
 )
 
-// TestSeed001MailChangeAfterX500Writeback replays seed 001 ("updates to the
-// mail attribute not resulting in a change in Exchange Online"): a licensed
-// user with only mail syncs; Exchange hybrid writes an x500 back to
-// proxyAddresses; mail is then changed, and the cloud keeps the old
-// address. The plan must say so, propose the dual write, and propose
-// nothing once the write is applied.
-func TestSeed001MailChangeAfterX500Writeback(t *testing.T) {
+// TestMailChangeAfterX500Writeback replays the x500-only case (the mail
+// attribute is changed but Exchange Online keeps the old address): a
+// licensed user with only mail syncs; Exchange hybrid writes an x500 back
+// to proxyAddresses; mail is then changed, and the cloud keeps the old
+// address, since ProxyCalc reads proxyAddresses and not mail (KB 3190357).
+// The values are those of Tim McMichael's article "Office 365: Provisioning
+// Exchange Online mailboxes with only a mail attribute…" (see
+// reconcile/proxycalc/doc.go). The plan must say so, propose the dual
+// write, and propose nothing once the write is applied.
+func TestMailChangeAfterX500Writeback(t *testing.T) {
 	const (
 		dn   = "CN=Mail Only,OU=Users,OU=Objects,DC=home,DC=e-domain,DC=com"
 		x500 = "x500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=233c7693141f41d2b6ad1a2e24a5bf63-eed81dfa-24"

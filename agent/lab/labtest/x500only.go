@@ -8,10 +8,12 @@ import (
 	"github.com/hybridsync/hybridsync/agent/lab"
 )
 
-// Seed001 creates a mail-only user under ou whose proxyAddresses holds only
-// an x500 value, syncs it, changes its mail in AD and syncs again: the
-// cloud keeps the old address (seed 001). It returns the user as read now.
-func (l *Lab) Seed001(t testing.TB, ou, tag string) *ad.Recipient {
+// X500OnlyMailChange creates a mail-only user under ou whose proxyAddresses
+// holds only an x500 value (as Exchange hybrid writes back), syncs it,
+// changes its mail in AD and syncs again: ProxyCalc reads proxyAddresses,
+// not mail, so the cloud keeps the old address (KB 3190357). It returns the
+// user as read now.
+func (l *Lab) X500OnlyMailChange(t testing.TB, ou, tag string) *ad.Recipient {
 	t.Helper()
 	c := l.Client(t)
 	ctx := t.Context()
@@ -21,7 +23,7 @@ func (l *Lab) Seed001(t testing.TB, ou, tag string) *ad.Recipient {
 		t.Fatal(err)
 	}
 	alias := tag + "-" + strings.ToLower(ouName[len(ouName)-8:])
-	userDN := ad.ChildDN("CN", "Seed001 "+alias, ou)
+	userDN := ad.ChildDN("CN", "X500 Only "+alias, ou)
 	err = c.Add(ctx, userDN, []ad.Attribute{
 		{Name: "objectClass", Values: []string{"top", "person", "organizationalPerson", "user"}},
 		{Name: "sAMAccountName", Values: []string{alias}},
