@@ -18,6 +18,7 @@ import (
 
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/agent/config"
+	"github.com/hybridsync/hybridsync/agent/reconciler"
 	"github.com/hybridsync/hybridsync/reconcile/apply"
 	"github.com/hybridsync/hybridsync/reconcile/journal"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
@@ -304,7 +305,11 @@ func (a *app) runApply(ctx context.Context, cfg *config.Config, cfgPath, planPat
 	if err := apply.Preflight(ctx, dir, actions); err != nil {
 		return fmt.Errorf("apply: %w; nothing written", err)
 	}
-	applier := &apply.Applier{Dir: dir, Journal: j, RunID: rep.RunID, Fingerprint: fingerprint, Logger: log, Failpoint: failpoint()}
+	anchor, err := reconciler.SourceAnchor(cfg)
+	if err != nil {
+		return fmt.Errorf("apply: %w; nothing written", err)
+	}
+	applier := &apply.Applier{Dir: dir, Journal: j, RunID: rep.RunID, Fingerprint: fingerprint, Anchor: anchor, Logger: log, Failpoint: failpoint()}
 	outcomes, aerr := applier.Apply(ctx, actions)
 	var applied []apply.Outcome
 	failed := 0

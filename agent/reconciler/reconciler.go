@@ -200,8 +200,11 @@ func Read(ctx context.Context, cfg *config.Config, log *slog.Logger) (plan.ADSna
 	}
 	cs.AcceptedDomains, cs.InitialDomain = ex.domains, cfg.Cloud.InitialDomain
 	cs.Complete = cs.Complete && ex.complete
-	mailboxes := ex.mailboxes
-	as.Licensed = licensed(as.Objects, cs.Objects, mailboxes)
+	anchor, err := SourceAnchor(cfg)
+	if err != nil {
+		return as, cs, err
+	}
+	as.Licensed = licensed(as.Objects, cs.Objects, ex.mailboxes, anchor)
 	return as, cs, nil
 }
 
@@ -261,9 +264,11 @@ func PlanOptions(cfg *config.Config, allowDeletes, allowChanges bool) (plan.Opti
 		// 0 (no deletes at all) is checked by checkNoDeletes: plan counts
 		// 0 as its default.
 	}
-	if strings.EqualFold(r.SourceAnchor, config.SourceAnchorConsistencyGUID) {
-		o.Anchor = consistencyAnchor
+	anchor, err := SourceAnchor(cfg)
+	if err != nil {
+		return o, err
 	}
+	o.Anchor = anchor
 	if attr := r.CertificateUserIDsAttribute; attr != "" {
 		key, ok := extensionAttribute(attr)
 		if !ok {
@@ -280,18 +285,15 @@ func PlanOptions(cfg *config.Config, allowDeletes, allowChanges bool) (plan.Opti
 	return o, nil
 }
 
-// consistencyAnchor is Entra Connect's onPremisesImmutableId with
-// mS-DS-ConsistencyGuid as the source anchor: the base64 of its bytes, or
-// of objectGUID's while it is empty (Entra Connect writes it back from
-// objectGUID on the first export).
-func consistencyAnchor(r *ad.Recipient) (string, error) {
-	switch {
-	case r.ConsistencyGUID == "":
-		return plan.ImmutableID(r.GUID)
-	case strings.HasPrefix(r.ConsistencyGUID, "invalid:"):
-		return "", fmt.Errorf("mS-DS-ConsistencyGuid of %s is not a 16-byte GUID (%s)", r.DN, strings.TrimPrefix(r.ConsistencyGUID, "invalid:"))
+// SourceAnchor is the source anchor reconcile.source_anchor names: every
+// user of the anchor (the plan's join, the licence lookup, apply's
+// verification) takes it from here.
+func SourceAnchor(cfg *config.Config) (plan.SourceAnchor, error) {
+	a, err := plan.ParseSourceAnchor(cfg.Reconcile.SourceAnchor)
+	if err != nil {
+		return "", fmt.Errorf("reconcile.source_anchor: %w", err)
 	}
-	return plan.ImmutableID(r.ConsistencyGUID)
+	return a, nil
 }
 
 // extensionAttribute returns the canonical extensionAttributeN name.

@@ -103,6 +103,9 @@ type Applier struct {
 	// Fingerprint is recorded in each intent.
 	Fingerprint string
 	Logger      *slog.Logger
+	// Anchor is the source anchor Entra Connect uses (reconcile's
+	// source_anchor); "" means objectGUID.
+	Anchor plan.SourceAnchor
 	// Failpoint, when set, is called at each Failpoint (tests kill the
 	// process there). Production code leaves it nil.
 	Failpoint func(Failpoint)
@@ -142,6 +145,10 @@ type Outcome struct {
 	EntryID string      `json:"entryID,omitempty"`
 	// Kind is the object's class, read before the write.
 	Kind ad.Kind `json:"class,omitempty"`
+	// ImmutableID is the object's onPremisesImmutableId under
+	// Applier.Anchor, computed from the same read: Verify knows its twin
+	// by it ("" when it cannot be computed).
+	ImmutableID string `json:"onPremisesImmutableId,omitempty"`
 	// Err explains every result but Applied.
 	Err error `json:"-"`
 }
@@ -237,6 +244,7 @@ func (a *Applier) one(ctx context.Context, act plan.Action) (Outcome, error) {
 		return o, nil
 	}
 	o.Kind = r.Kind
+	o.ImmutableID, _ = a.Anchor.ImmutableID(r)
 	if err := act.Check(r); err != nil {
 		o.Result, o.Err = Stale, err
 		return o, nil

@@ -117,9 +117,10 @@ func verifyOne(ctx context.Context, t cloud.Tenant, o Outcome) (Verification, er
 	v := Verification{Action: o.Action}
 	primary := "SMTP:" + o.Action.Mail
 	filter := "proxyAddresses/any(p:p eq " + cloud.Quote(primary) + ")"
-	var anchor string
+	// Graph shows onPremisesImmutableId on users only.
+	anchor := ""
 	if o.Kind == ad.KindUser || o.Kind == "" {
-		anchor, _ = plan.ImmutableID(o.Action.ObjectGUID)
+		anchor = o.ImmutableID
 	}
 	kind, ok := plan.CloudKind(o.Kind)
 	if !ok {

@@ -87,7 +87,7 @@ func inputFor(r *ad.Recipient, licensed bool) proxycalc.Input {
 // the actions. When the plan exceeds Options' limits it returns the plan
 // (for display only, with Refused set) and a *LimitError.
 func Build(a ADSnapshot, c CloudSnapshot, opts Options) (Plan, error) {
-	j := join(a, c, opts) // before the defaults: it needs to know whether Anchor was given
+	j := join(a, c, opts)
 	opts = opts.withDefaults()
 	b := &builder{a: a, c: c, opts: opts, j: j,
 		accepted: map[string]bool{}, dup: map[*ad.Recipient]map[string]bool{}}
@@ -794,7 +794,7 @@ func (b *builder) joinFindings() {
 			continue
 		}
 		r := b.j.rec(b.j.in[m].rec)
-		iid, _ := b.opts.Anchor(r)
+		iid, _ := b.opts.Anchor.ImmutableID(r)
 		ev := fmt.Sprintf("no cloud object has onPremisesImmutableId %s", iid)
 		if r.Kind == ad.KindGroup && r.SID != "" {
 			ev += fmt.Sprintf(" or onPremisesSecurityIdentifier %s", r.SID)

@@ -187,7 +187,7 @@ type joined struct {
 	a      ADSnapshot
 	c      CloudSnapshot
 	opts   Options
-	custom bool // opts.Anchor was given: anchors are not objectGUID's
+	custom bool // opts.Anchor is not objectGUID for every object
 
 	// order lists the AD objects (not nil) as adCmp sorts them; plain
 	// says which DNs are their own keys (ad.IsPlainDN), canon holds the
@@ -257,7 +257,7 @@ func (j *joined) anchor(r *ad.Recipient, k *anchorKey) error {
 		return nil
 	}
 	k.inBuf = false
-	s, err := j.opts.Anchor(r)
+	s, err := j.opts.Anchor.ImmutableID(r)
 	k.s = s
 	return err
 }
@@ -529,7 +529,7 @@ func equalString(a, b string) bool { return a == b }
 
 // join joins a to c; see JoinSnapshots.
 func join(a ADSnapshot, c CloudSnapshot, opts Options) *joined {
-	j := &joined{a: a, c: c, custom: opts.Anchor != nil, opts: opts.withDefaults(),
+	j := &joined{a: a, c: c, custom: !opts.Anchor.objectGUIDOnly(), opts: opts.withDefaults(),
 		outByIID: map[string]adEntry{}, outBySID: map[string]adEntry{}}
 
 	// Cloud objects, sorted, indexed by anchor and SID.

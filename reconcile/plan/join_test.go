@@ -102,17 +102,11 @@ func TestJoin(t *testing.T) {
 
 func TestJoinConsistencyGuidAnchor(t *testing.T) {
 	u := user("Migrated", 1, "m@contoso.com", "m@contoso.com")
-	// The anchor is mS-DS-ConsistencyGuid, here kept in extensionAttribute15
-	// for the test: the cloud twin carries that anchor, not objectGUID's.
-	u.ExtensionAttributes = map[string]string{"extensionAttribute15": guid(42)}
-	anchor := func(r *ad.Recipient) (string, error) {
-		if g := r.ExtensionAttributes["extensionAttribute15"]; g != "" {
-			return ImmutableID(g)
-		}
-		return ImmutableID(r.GUID)
-	}
+	// mS-DS-ConsistencyGuid differs from objectGUID (a user migrated from
+	// another forest): the cloud twin carries its anchor.
+	u.ConsistencyGUID = guid(42)
 	c := cloudSnap(&cloud.Object{Kind: cloud.KindUser, ID: "c1", OnPremisesSyncEnabled: true, OnPremisesImmutableID: iid(t, guid(42))})
-	if j := JoinSnapshots(adSnap(u), c, Options{Anchor: anchor}); len(j.Pairs) != 1 {
+	if j := JoinSnapshots(adSnap(u), c, Options{Anchor: AnchorConsistencyGUID}); len(j.Pairs) != 1 {
 		t.Errorf("with the consistency-guid anchor: %d pairs, want 1", len(j.Pairs))
 	}
 	if j := JoinSnapshots(adSnap(u), c, Options{}); len(j.Pairs) != 0 || len(j.ADOnly) != 1 || len(j.Orphans) != 1 {

@@ -60,12 +60,10 @@ const (
 
 // Options configure Build.
 type Options struct {
-	// Anchor returns the onPremisesImmutableId of an AD object. nil means
-	// Entra Connect's default source anchor, the base64 of objectGUID
-	// (ImmutableID). When mS-DS-ConsistencyGuid is the source anchor,
-	// return the base64 of its bytes, or of objectGUID when it is empty (as
-	// Entra Connect does before writing it back).
-	Anchor func(*ad.Recipient) (string, error)
+	// Anchor is the source anchor Entra Connect is configured with; ""
+	// means AnchorObjectGUID. Its ImmutableID is every AD object's
+	// onPremisesImmutableId.
+	Anchor SourceAnchor
 	// CertificateUserIDs returns the values a sync rule maps to a user's
 	// certificateUserIds (for example from an extension attribute). nil
 	// turns the check off.
@@ -107,8 +105,8 @@ func (o Options) withDefaults() Options {
 	if o.CertificateUserIDsAttr == "" {
 		o.CertificateUserIDsAttr = "certificateUserIds"
 	}
-	if o.Anchor == nil {
-		o.Anchor = func(r *ad.Recipient) (string, error) { return ImmutableID(r.GUID) }
+	if o.Anchor == "" {
+		o.Anchor = AnchorObjectGUID
 	}
 	return o
 }
