@@ -72,13 +72,12 @@ func (e *LimitError) Is(target error) bool { return target == ErrLimitExceeded }
 
 // inputFor is r as ProxyCalc sees it, as the sync simulator builds it:
 // users are Exchange Online recipients when licensed or provisioned as a
-// remote mailbox; mail-enabled groups and contacts always are.
+// remote mailbox, groups and contacts when mail-enabled (ExchangeRecipient).
 func inputFor(r *ad.Recipient, licensed bool) proxycalc.Input {
 	in := proxycalc.Input{Kind: string(r.Kind), Mail: r.Mail, MailNickname: r.MailNickname,
-		ProxyAddresses: r.ProxyAddresses.Raw(), ExchangeRecipient: true}
+		ProxyAddresses: r.ProxyAddresses.Raw(), ExchangeRecipient: ExchangeRecipient(r, licensed)}
 	if r.Kind == ad.KindUser {
 		in.UPN = r.UPN
-		in.ExchangeRecipient = licensed || r.IsRemoteMailbox()
 	}
 	return in
 }
@@ -256,10 +255,9 @@ func (b *builder) check(s subject) {
 	nraw := len(r.ProxyAddresses.Values) + len(r.ProxyAddresses.Malformed) // len(r.ProxyAddresses.Raw())
 	// inputFor(r, licensed), reading the parsed values.
 	in := proxycalc.Input{Kind: string(r.Kind), Mail: r.Mail, MailNickname: r.MailNickname,
-		Parsed: &r.ProxyAddresses, ExchangeRecipient: true}
+		Parsed: &r.ProxyAddresses, ExchangeRecipient: ExchangeRecipient(r, b.licensedSubs[s.i])}
 	if r.Kind == ad.KindUser {
 		in.UPN = r.UPN
-		in.ExchangeRecipient = b.licensedSubs[s.i] || r.IsRemoteMailbox()
 	}
 	var prev *proxycalc.Previous
 	if s.twin != nil {
@@ -799,7 +797,7 @@ func (b *builder) joinFindings() {
 		if r.Kind == ad.KindGroup && r.SID != "" {
 			ev += fmt.Sprintf(" or onPremisesSecurityIdentifier %s", r.SID)
 		}
-		why := fmt.Sprintf("%s is in sync scope and mail-enabled, but %s: the next sync cycle should create it, unless an export error blocks it.", r.DN, ev)
+		why := fmt.Sprintf("%s is in sync scope, but %s: the next sync cycle should create it, unless an export error blocks it.", r.DN, ev)
 		if !b.c.Complete {
 			why += " The cloud read was incomplete, so its twin may be in the part not read."
 		}

@@ -10,10 +10,13 @@ import (
 
 // ADSnapshot is one read of on-premises AD.
 type ADSnapshot struct {
-	// Objects are the recipients read. Objects outside Scope, under
-	// Exclude, not mail-enabled or deleted may be included: they are not
-	// synced, and are used only to explain why a cloud object has no
-	// source.
+	// Objects are the objects read: every user and group (Entra Connect
+	// syncs them whether or not they are mail-enabled), and the
+	// mail-enabled contacts. A read that leaves out users or security
+	// groups without mail makes their cloud twins look like orphans.
+	// Objects outside Scope, under Exclude, deleted or not synced
+	// (NotSynced) may be included: they are used only to explain why a
+	// cloud object has no source.
 	Objects []*ad.Recipient
 	// Complete is true only when every scope was read to the end.
 	Complete bool
