@@ -210,7 +210,7 @@ func (a *applier) project(it *item) (*outcome, error) {
 		o.DisplayName = r.Name
 	}
 	if it.kind == cloud.KindGroup {
-		o.MailEnabled = true
+		o.MailEnabled = r.MailEnabled()
 		o.SecurityEnabled = r.GroupType != nil && r.GroupType.Security
 		o.GroupTypes = nil
 	}
@@ -218,11 +218,10 @@ func (a *applier) project(it *item) (*outcome, error) {
 	licensed := it.kind == cloud.KindUser && a.rd.licensed[plan.DNKey(r.DN)]
 	in := proxycalc.Input{
 		Kind: string(r.Kind), Mail: r.Mail, MailNickname: r.MailNickname, ProxyAddresses: r.ProxyAddresses.Raw(),
-		ExchangeRecipient: true,
+		ExchangeRecipient: plan.ExchangeRecipient(r, licensed),
 	}
 	if it.kind == cloud.KindUser {
 		in.UPN = r.UPN
-		in.ExchangeRecipient = licensed || r.IsRemoteMailbox()
 	}
 	var prev *proxycalc.Previous
 	if existing != nil {
