@@ -41,7 +41,10 @@ type VerifyOptions struct {
 // reached the cloud through a sync cycle. Each round reads only the
 // objects not yet verified, one filtered listing each
 // (proxyAddresses/any(p:p eq 'SMTP:...'), the literal built with
-// cloud.Quote). It returns every action's verification;
+// cloud.Quote). A user's twin is the holder whose onPremisesImmutableId is
+// the outcome's ImmutableID (computed by Apply, with the configured source
+// anchor, from the object it wrote); another holder of the address is not
+// it. It returns every action's verification;
 // an error means ctx ended or a read failed in a way retrying will not fix
 // (a retryable failure only skips that object's round).
 func Verify(ctx context.Context, t cloud.Tenant, applied []Outcome, opts VerifyOptions) ([]Verification, error) {
