@@ -81,7 +81,9 @@ func (c *consistencyTenant) twin(iid string) *emulator.Object {
 // (as after a move between forests), with mS-DS-ConsistencyGuid as the
 // source anchor: plan knows it is a mailbox, so it predicts the mailbox's
 // addresses (no drift), and apply's verification finds its twin by that
-// anchor and accepts it once the sync shows the fix.
+// anchor and accepts it once the sync shows the fix. A user whose
+// mS-DS-ConsistencyGuid is empty gets its objectGUID written back into it
+// by the first cycle.
 func TestLabConsistencyGuidAnchorLicensedUser(t *testing.T) {
 	l := labtest.Get(t)
 	ou := l.OU(t) // not the lab's sync scope: only this test's tenant syncs it
@@ -130,9 +132,31 @@ func TestLabConsistencyGuidAnchorLicensedUser(t *testing.T) {
 	}
 	iid, _ := plan.ImmutableID(user.ConsistencyGUID)
 
+	// A user never synced before, whose mS-DS-ConsistencyGuid is empty:
+	// the first cycle writes its objectGUID back into it.
+	fresh := ad.ChildDN("CN", "Fresh "+alias, ou)
+	err = c.Add(ctx, fresh, []ad.Attribute{
+		{Name: "objectClass", Values: []string{"top", "person", "organizationalPerson", "user"}},
+		{Name: "sAMAccountName", Values: []string{"f" + alias}},
+		{Name: "userPrincipalName", Values: []string{"f" + alias + "@" + dom}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	tn := newConsistencyTenant(t, l, ou, licence)
-	if rep, err := tn.run(ctx); err != nil || rep.Created != 2 {
+	if rep, err := tn.run(ctx); err != nil || rep.Created != 3 || rep.WrittenBack != 1 {
 		t.Fatalf("first sync: %v %+v", err, rep)
+	}
+	r, err := c.ReadRecipient(ctx, fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ConsistencyGUID != r.GUID {
+		t.Fatalf("%s: mS-DS-ConsistencyGuid %q after the first sync, want its objectGUID %s written back", fresh, r.ConsistencyGUID, r.GUID)
+	}
+	if r, err := c.ReadRecipient(ctx, userDN); err != nil || r.ConsistencyGUID != user.ConsistencyGUID {
+		t.Fatalf("%s: mS-DS-ConsistencyGuid changed by the sync (%v)", userDN, err)
 	}
 	oldMail, newMail := alias+"@"+dom, "renamed-"+alias+"@"+dom
 	if err := c.Modify(ctx, userDN, ad.Change{Op: ad.ReplaceValues, Attr: "mail", Values: []string{newMail}}); err != nil {
@@ -168,8 +192,8 @@ func TestLabConsistencyGuidAnchorLicensedUser(t *testing.T) {
 			}
 		}
 	}
-	if kinds[plan.MailNotPrimary] != 1 || len(p.Actions) != 1 || p.Summary.Deletes != 0 || p.Summary.Adds != 0 {
-		t.Fatalf("plan: findings %v, %d actions, summary %+v", kinds, len(p.Actions), p.Summary)
+	if kinds[plan.MailNotPrimary] != 1 || len(p.Actions) != 1 || p.Summary.Deletes != 0 || p.Summary.Adds != 0 || len(p.Findings) != 1 {
+		t.Fatalf("plan: findings %v of the user (%d in all), %d actions, summary %+v", kinds, len(p.Findings), len(p.Actions), p.Summary)
 	}
 
 	// Apply, with a sync cycle every two seconds until it returns: the
