@@ -223,7 +223,7 @@ func Run(ctx context.Context, src Source, em *emulator.Emulator, cfg Config) (Re
 			return rep, err
 		}
 		rep.Complete = true
-		log.Info("sync cycle finished", "read", rep.Read, "created", rep.Created, "updated", rep.Updated,
+		log.Info("sync cycle finished", "read", rep.Read, "written_back", rep.WrittenBack, "created", rep.Created, "updated", rep.Updated,
 			"deleted", rep.Deleted, "unchanged", rep.Unchanged, "skipped_cloud_managed", rep.SkippedCloudManaged,
 			"export_errors", len(rep.ExportErrors), "duration", rep.Finished.Sub(rep.Started))
 		return rep, nil
