@@ -35,6 +35,29 @@ func TestFilterHelpers(t *testing.T) {
 	}
 }
 
+func TestSyncCandidateFilter(t *testing.T) {
+	want := `(|(&(objectCategory=person)(objectClass=user))(objectClass=group)(&(|(objectClass=contact)(objectClass=msExchDynamicDistributionList))(|(mail=*)(proxyAddresses=*)(mailNickname=*))))`
+	if got := SyncCandidateFilter(); got != want {
+		t.Errorf("SyncCandidateFilter() =\n%s\nwant\n%s", got, want)
+	}
+	mail := ParseProxyAddresses([]string{"SMTP:a@x.test"})
+	for _, tc := range []struct {
+		r    Recipient
+		want bool
+	}{
+		{Recipient{Kind: KindUser}, true},
+		{Recipient{Kind: KindGroup}, true},
+		{Recipient{Kind: KindContact}, false},
+		{Recipient{Kind: KindContact, ProxyAddresses: mail}, true},
+		{Recipient{Kind: KindDynamicDL, Mail: "a@x.test"}, true},
+		{Recipient{Kind: KindOther, Mail: "a@x.test"}, false},
+	} {
+		if got := tc.r.SyncCandidate(); got != tc.want {
+			t.Errorf("SyncCandidate(%s, mail-enabled %v) = %v, want %v", tc.r.Kind, tc.r.MailEnabled(), got, tc.want)
+		}
+	}
+}
+
 func TestMailEnabledFilter(t *testing.T) {
 	want := `(&(|(&(objectCategory=person)(objectClass=user))(objectClass=group)(objectClass=contact)(objectClass=msExchDynamicDistributionList))(|(mail=*)(proxyAddresses=*)(mailNickname=*)))`
 	if got := MailEnabledFilter(); got != want {

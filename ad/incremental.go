@@ -101,9 +101,9 @@ type IncrementalResult struct {
 //     Deleted Objects container, since AD moves them out of base.
 //
 // With no watermark, or one from another DC or another database of the same
-// DC (invocationId changed), it streams every mail-enabled recipient under
-// base instead and says so (Full, Reason): deletions then follow from the
-// complete set. The whole read must come from one DC, since USNs are per DC:
+// DC (invocationId changed), it streams every sync candidate under base
+// instead (StreamSyncCandidates) and says so (Full, Reason): deletions then
+// follow from the complete set. The whole read must come from one DC, since USNs are per DC:
 // if the client fails over mid-read the result is a retryable error.
 //
 // The next watermark is read before the searches, so a change made during
@@ -135,7 +135,7 @@ func (c *Client) StreamChanges(ctx context.Context, base string, since *Watermar
 		return nil
 	}
 	if out.Full {
-		out.ReadResult, err = c.StreamRecipients(ctx, base, fn)
+		out.ReadResult, err = c.StreamSyncCandidates(ctx, base, fn)
 		if err == nil {
 			err = sameDC(out.ReadResult)
 		}

@@ -119,6 +119,9 @@ type Recipient struct {
 	ModerationEnabled bool `json:"msExchEnableModeration,omitempty"`
 	RequireSenderAuth bool `json:"msExchRequireAuthToSendTo,omitempty"`
 	HiddenFromGAL     bool `json:"msExchHideFromAddressLists,omitempty"`
+	// CriticalSystemObject is isCriticalSystemObject (the built-in
+	// accounts and groups), which Entra Connect never syncs.
+	CriticalSystemObject bool `json:"isCriticalSystemObject,omitempty"`
 	// Deleted is set for tombstones returned by incremental reads;
 	// LastKnownParent is then the container the object was deleted from.
 	Deleted bool `json:"isDeleted,omitempty"`
@@ -159,11 +162,24 @@ func (r *Recipient) MailEnabled() bool {
 	return r.Mail != "" || r.MailNickname != "" || len(r.ProxyAddresses.Values) > 0 || len(r.ProxyAddresses.Malformed) > 0
 }
 
-// InScope reports whether a live, mail-enabled r lies under base. Objects
+// SyncCandidate reports whether r is what SyncCandidateFilter matches: a
+// user or group, mail-enabled or not, or a mail-enabled contact or dynamic
+// DL.
+func (r *Recipient) SyncCandidate() bool {
+	switch r.Kind {
+	case KindUser, KindGroup:
+		return true
+	case KindContact, KindDynamicDL:
+		return r.MailEnabled()
+	}
+	return false
+}
+
+// InScope reports whether a live sync candidate r lies under base. Objects
 // from an incremental read that are not in scope have left it (or never
 // were in it); tombstones are never in scope.
 func (r *Recipient) InScope(base string) bool {
-	return !r.Deleted && r.MailEnabled() && IsUnder(r.DN, base)
+	return !r.Deleted && r.SyncCandidate() && IsUnder(r.DN, base)
 }
 
 // ExtensionAttributeNames lists extensionAttribute1..15.
@@ -192,7 +208,7 @@ func RecipientAttributes() []string {
 		"groupType", fmt.Sprintf("member;range=0-%d", memberChunk-1), "managedBy", "msExchCoManagedByLink",
 		"msExchEnableModeration", "msExchModeratedByLink", "msExchBypassModerationLink",
 		"authOrig", "unauthOrig", "dLMemSubmitPerms", "dLMemRejectPerms", "publicDelegates",
-		"msExchRequireAuthToSendTo", "msExchHideFromAddressLists",
+		"msExchRequireAuthToSendTo", "msExchHideFromAddressLists", "isCriticalSystemObject",
 		"msExchRecipientTypeDetails", "msExchRecipientDisplayType", "msExchRemoteRecipientType",
 		"msExchDynamicDLFilter", "msExchDynamicDLBaseDN", "uSNChanged", "isDeleted",
 	}
@@ -215,10 +231,27 @@ var recipientClassFilter = Or(
 	Eq("objectClass", "msExchDynamicDistributionList"),
 )
 
+// mailAttributeFilter matches objects that carry any mail attribute.
+var mailAttributeFilter = Or(Present("mail"), Present("proxyAddresses"), Present("mailNickname"))
+
 // MailEnabledFilter matches recipients that carry any mail attribute:
 // mail, proxyAddresses or mailNickname.
 func MailEnabledFilter() string {
-	return And(recipientClassFilter, Or(Present("mail"), Present("proxyAddresses"), Present("mailNickname")))
+	return And(recipientClassFilter, mailAttributeFilter)
+}
+
+// SyncCandidateFilter matches what Entra Connect's default rules may sync
+// (Recipient.SyncCandidate): every user (not computers) and group,
+// mail-enabled or not (security groups and users without mail are synced
+// too), and the mail-enabled contacts and dynamic DLs (read so that their
+// state can be explained). Which of them are synced is the planner's
+// decision (plan.NotSynced).
+func SyncCandidateFilter() string {
+	return Or(
+		And(Eq("objectCategory", "person"), Eq("objectClass", "user")),
+		Eq("objectClass", "group"),
+		And(Or(Eq("objectClass", "contact"), Eq("objectClass", "msExchDynamicDistributionList")), mailAttributeFilter),
+	)
 }
 
 // kindOf decides the Kind from objectClass values.
@@ -290,6 +323,7 @@ func RecipientFromEntry(e *ldap.Entry) (*Recipient, error) {
 	r.ModerationEnabled = strings.EqualFold(e.GetAttributeValue("msExchEnableModeration"), "TRUE")
 	r.RequireSenderAuth = strings.EqualFold(e.GetAttributeValue("msExchRequireAuthToSendTo"), "TRUE")
 	r.HiddenFromGAL = strings.EqualFold(e.GetAttributeValue("msExchHideFromAddressLists"), "TRUE")
+	r.CriticalSystemObject = strings.EqualFold(e.GetAttributeValue("isCriticalSystemObject"), "TRUE")
 	for _, f := range []struct {
 		attr string
 		dst  *int64
@@ -379,6 +413,15 @@ func (c *Client) completeEntry(ctx context.Context, e *ldap.Entry) (*Recipient, 
 // ReadResult.Complete is true only if the whole read finished.
 func (c *Client) StreamRecipients(ctx context.Context, base string, fn func(*Recipient) error) (ReadResult, error) {
 	return c.streamRecipients(ctx, SearchRequest{BaseDN: base, Filter: MailEnabledFilter(), Attributes: RecipientAttributes()}, fn)
+}
+
+// StreamSyncCandidates streams every object under base that
+// SyncCandidateFilter matches, as StreamRecipients does: what a planner
+// must read to know every source of the tenant's synced objects, since
+// Entra Connect syncs users and security groups whether or not they are
+// mail-enabled.
+func (c *Client) StreamSyncCandidates(ctx context.Context, base string, fn func(*Recipient) error) (ReadResult, error) {
+	return c.streamRecipients(ctx, SearchRequest{BaseDN: base, Filter: SyncCandidateFilter(), Attributes: RecipientAttributes()}, fn)
 }
 
 func (c *Client) streamRecipients(ctx context.Context, req SearchRequest, fn func(*Recipient) error) (ReadResult, error) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/agent/config"
+	"github.com/hybridsync/hybridsync/agent/reconciler"
 	"github.com/hybridsync/hybridsync/reconcile/apply"
 	"github.com/hybridsync/hybridsync/reconcile/journal"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
@@ -70,9 +71,13 @@ func openJournal(cfg *config.Config, create bool, log *slog.Logger) (*journal.Jo
 // newApplier builds the applier of one run of kind ("apply", "undo"):
 // writes journalled in j, a write whose outcome is unknown settled from
 // the DC that received it, and what recovery settled reported on stderr.
-func (a *app) newApplier(cfg *config.Config, dir *ad.Client, j *journal.Journal, kind string, log *slog.Logger) *apply.Applier {
-	return &apply.Applier{Dir: dir, Journal: j, RunID: apply.NewRunID(kind, time.Now()), Logger: log, Failpoint: failpoint(),
-		Resolve: apply.ResolveOptions{SettleAfter: apply.SettleAfter(cfg.AD.Timeout.Duration)}, OnRecover: a.printRecovered}
+func (a *app) newApplier(cfg *config.Config, dir *ad.Client, j *journal.Journal, kind string, log *slog.Logger) (*apply.Applier, error) {
+	anchor, err := reconciler.SourceAnchor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &apply.Applier{Dir: dir, Journal: j, RunID: apply.NewRunID(kind, time.Now()), Anchor: anchor, Logger: log, Failpoint: failpoint(),
+		Resolve: apply.ResolveOptions{SettleAfter: apply.SettleAfter(cfg.AD.Timeout.Duration)}, OnRecover: a.printRecovered}, nil
 }
 
 // printRecovered says what recovery settled.
@@ -291,7 +296,10 @@ func (a *app) runApply(ctx context.Context, cfg *config.Config, cfgPath, planPat
 	if planPath != "" {
 		approval = apply.ApprovedPlan
 	}
-	applier := a.newApplier(cfg, dir, j, "apply", log)
+	applier, err := a.newApplier(cfg, dir, j, "apply", log)
+	if err != nil {
+		return fmt.Errorf("apply: %w; nothing written", err)
+	}
 	run, aerr := applier.Run(ctx, apply.Request{Actions: actions, Fingerprint: fingerprint, Approval: approval,
 		Limit: apply.ChangeLimit{Max: cfg.Reconcile.Limits.MaxChanges, Window: cfg.Reconcile.Limits.ChangeWindow.Duration, Allow: allow.changes}})
 	rep := applyReport{RunID: run.RunID, NotInPlan: len(extra), Held: run.Held}

@@ -245,7 +245,10 @@ are no longer in place, unless --force reverses only those still in place.`,
 				return fmt.Errorf("undo: %w; nothing written", err)
 			}
 			defer dir.Close()
-			ap := a.newApplier(cfg, dir, j, "undo", log)
+			ap, err := a.newApplier(cfg, dir, j, "undo", log)
+			if err != nil {
+				return fmt.Errorf("undo: %w; nothing written", err)
+			}
 			if rep, err := ap.Recover(ctx); err != nil {
 				return fmt.Errorf("undo: recover the journal: %w", err)
 			} else if !rep.Clean() {

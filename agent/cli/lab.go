@@ -13,10 +13,11 @@ import (
 func (a *app) labCmd() *cobra.Command {
 	cmd := groupCmd("lab", "Run the lab: a Samba AD domain controller on loopback with a seeded organisation")
 	var (
-		dir  string
-		size int
-		seed uint64
-		ip   string
+		dir    string
+		size   int
+		seed   uint64
+		ip     string
+		anchor string
 	)
 	up := &cobra.Command{
 		Use:   "up --dir DIR",
@@ -26,7 +27,7 @@ func (a *app) labCmd() *cobra.Command {
 			if err := requireFlag("dir", dir); err != nil {
 				return err
 			}
-			st, err := lab.Up(cmd.Context(), lab.Options{Dir: dir, Size: size, Seed: seed, IP: ip, Logger: a.logger()})
+			st, err := lab.Up(cmd.Context(), lab.Options{Dir: dir, Size: size, Seed: seed, IP: ip, SourceAnchor: anchor, Logger: a.logger()})
 			if err != nil {
 				return err
 			}
@@ -39,6 +40,7 @@ func (a *app) labCmd() *cobra.Command {
 	up.Flags().IntVar(&size, "size", 5000, "number of bulk users to seed (minimum 5000; use tens of thousands for benchmarks)")
 	up.Flags().Uint64Var(&seed, "seed", 1, "seed for the generated organisation")
 	up.Flags().StringVar(&ip, "ip", "", "loopback IPv4 address for the DC (default: a free 127.11.0.N)")
+	up.Flags().StringVar(&anchor, "source-anchor", "", "sourceAnchor of the lab's simulated Entra Connect for a new lab: objectGUID (default) or mS-DS-ConsistencyGuid (users anchored on it, objectGUID written back while it is empty)")
 
 	down := &cobra.Command{
 		Use:   "down --dir DIR",

@@ -94,7 +94,7 @@ func TestLabPlanRefusesAnEmptyScope(t *testing.T) {
 	cfg := text[:i] + "  sync_ous:\n    - \"" + empty + "\"\n" + text[j:]
 	path := labtest.WriteConfig(t, cfg)
 	code, _, errOut := runCLI(t, "plan", "-c", path)
-	if code != 1 || !strings.Contains(errOut, "no mail-enabled recipient") || !strings.Contains(errOut, empty) {
+	if code != 1 || !strings.Contains(errOut, "no user, group or contact") || !strings.Contains(errOut, empty) {
 		t.Fatalf("plan with an empty scope: exit %d, %s", code, errOut)
 	}
 }

@@ -449,7 +449,11 @@ func (a *agent) enforce(ctx context.Context, cfg *config.Config, actions []plan.
 		return 0, false, fmt.Errorf("reconcile: apply: %w", err)
 	}
 	defer j.Close()
-	ap := &apply.Applier{Dir: a.dir, Journal: j, RunID: apply.NewRunID("agent", time.Now()), Logger: a.log,
+	anchor, err := reconciler.SourceAnchor(cfg)
+	if err != nil {
+		return 0, false, fmt.Errorf("reconcile: apply: %w", err)
+	}
+	ap := &apply.Applier{Dir: a.dir, Journal: j, RunID: apply.NewRunID("agent", time.Now()), Anchor: anchor, Logger: a.log,
 		Resolve: apply.ResolveOptions{SettleAfter: apply.SettleAfter(cfg.AD.Timeout.Duration)},
 		OnRecover: func(rep journal.RecoverReport) {
 			if len(rep.Done)+len(rep.NotApplied)+len(rep.RolledBack)+len(rep.Superseded)+len(rep.Unresolved) > 0 {

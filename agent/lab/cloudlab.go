@@ -267,7 +267,7 @@ func ServeEmulator(ctx context.Context, dir string, interval time.Duration, log 
 	ctx, cancel := context.WithCancel(ctx)
 	loop := syncsim.NewLoop(adc, em, syncsim.Config{
 		Scope: syncScope(s.Manifest), Exclude: []string{s.Manifest.NoSyncOU},
-		LicenseGroupDN: s.Manifest.LicenseGroup, Logger: log,
+		LicenseGroupDN: s.Manifest.LicenseGroup, SourceAnchor: s.SourceAnchor, Logger: log,
 	}, interval)
 	loop.Start(ctx)
 	defer loop.Wait()

@@ -12,6 +12,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/reconcile/plan"
 )
 
 // Env keys written to DIR/lab.env. Later components add their own.
@@ -149,6 +150,12 @@ ad:
   ca_file: %[6]q
   timeout: 60s
 `, s.TenantID, s.ClientID, s.InitialDomain, "file:"+clientSecretFile(s.Dir), u, env[EnvCAFile])
+	}
+	if a, _ := plan.ParseSourceAnchor(string(s.SourceAnchor)); a != plan.AnchorObjectGUID {
+		cfg += fmt.Sprintf(`reconcile:
+  # The lab's simulated Entra Connect anchors users on it.
+  source_anchor: %s
+`, a)
 	}
 	cfg += fmt.Sprintf(`state_dir: %q
 logging:

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/reconcile/plan"
 	"github.com/hybridsync/hybridsync/reconcile/retry"
 )
 
@@ -32,8 +33,14 @@ type Options struct {
 	// Seed makes the organisation reproducible.
 	Seed uint64
 	// IP is the loopback address to bind; empty picks a free 127.11.0.N.
-	IP     string
-	Logger *slog.Logger
+	IP string
+	// SourceAnchor is the sourceAnchor the lab's simulated Entra Connect
+	// is installed with (objectGUID or mS-DS-ConsistencyGuid); "" means
+	// objectGUID for a new lab and the recorded one for an existing lab.
+	// Like Entra Connect's, it is chosen once: an existing lab refuses
+	// another.
+	SourceAnchor string
+	Logger       *slog.Logger
 }
 
 // State is the lab's description, saved as DIR/lab.json. Up saves it
@@ -61,6 +68,9 @@ type State struct {
 	ClientID      string `json:"clientId,omitempty"`
 	InitialDomain string `json:"initialDomain,omitempty"`
 	EmulatorPort  int    `json:"emulatorPort,omitempty"`
+	// SourceAnchor is the simulated Entra Connect's sourceAnchor; ""
+	// (labs made before it could be chosen) is objectGUID.
+	SourceAnchor plan.SourceAnchor `json:"sourceAnchor,omitempty"`
 }
 
 const (
@@ -118,6 +128,10 @@ func Up(ctx context.Context, opts Options) (_ *State, err error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	anchor, err := plan.ParseSourceAnchor(opts.SourceAnchor)
+	if err != nil {
+		return nil, fmt.Errorf("lab: --source-anchor: %w", err)
 	}
 	if err := requireTools(); err != nil {
 		return nil, err
@@ -190,6 +204,9 @@ func Up(ctx context.Context, opts Options) (_ *State, err error) {
 			return nil, fmt.Errorf("lab: a previous `lab up` in %s failed before the lab was finished; run `hybridsync lab down --dir %s`, remove the directory, and run `lab up` again", dir, dir)
 		}
 		st = prev
+		if have, _ := plan.ParseSourceAnchor(string(st.SourceAnchor)); opts.SourceAnchor != "" && have != anchor {
+			return nil, fmt.Errorf("lab: the lab in %s syncs with source anchor %s, chosen when it was provisioned; Entra Connect's source anchor cannot be changed later: provision a new lab for %s", dir, have, anchor)
+		}
 		if ip := net.ParseIP(st.IP); ip == nil || !ip.IsLoopback() || ip.To4() == nil {
 			return nil, fmt.Errorf("lab: %s records address %q, which is not an IPv4 loopback address; refusing to bind a lab to it", statePath(dir), st.IP)
 		}
@@ -230,7 +247,7 @@ func Up(ctx context.Context, opts Options) (_ *State, err error) {
 	st = &State{
 		Dir: dir, IP: ip, Realm: realm, NetBIOS: netbios, HostName: hostName,
 		DCName: hostName + "." + strings.ToLower(realm), BaseDN: realmDN(realm),
-		MailDomain: mailDomain, Created: time.Now().UTC(),
+		MailDomain: mailDomain, Created: time.Now().UTC(), SourceAnchor: anchor,
 	}
 	if err := st.save(); err != nil {
 		return nil, fmt.Errorf("lab: %w", err)

@@ -69,3 +69,29 @@ func TestLabSchemaHasExchangeAttributes(t *testing.T) {
 		t.Errorf("class msExchDynamicDistributionList = %q", got["msExchDynamicDistributionList"])
 	}
 }
+
+// A user named in a group's authOrig, moderators or delegates carries the
+// back links of those attributes; the DC must still accept changes to it
+// (the schema allows the back links on mailRecipient, as Exchange's does).
+func TestLabObjectsWithBackLinksCanBeChanged(t *testing.T) {
+	l := labtest.Get(t)
+	c := l.Client(t)
+	ctx := t.Context()
+	dl, err := c.ReadRecipient(ctx, l.Manifest.RestrictedDL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.ReadRecipient(ctx, l.Manifest.ModeratedDL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dn := range []string{dl.AcceptFrom[0], dl.RejectFrom[0], dl.SendOnBehalf[0], m.ModeratedBy[0], m.BypassModeration[0]} {
+		if err := c.Modify(ctx, dn, ad.Change{Op: ad.AddValues, Attr: "description", Values: []string{"back link probe"}}); err != nil {
+			t.Errorf("change %s: %v", dn, err)
+			continue
+		}
+		if err := c.Modify(ctx, dn, ad.Change{Op: ad.DeleteValues, Attr: "description", Values: []string{"back link probe"}}); err != nil {
+			t.Errorf("undo the change to %s: %v", dn, err)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hybridsync/hybridsync/agent/config"
+	"github.com/hybridsync/hybridsync/reconcile/plan"
 )
 
 func TestRewriteGlobal(t *testing.T) {
@@ -213,5 +214,59 @@ func TestFailedUpDirectory(t *testing.T) {
 	}
 	if _, err := LoadState(dir); err != nil {
 		t.Fatalf("Up removed the failed lab's state: %v", err)
+	}
+}
+
+// A lab made with --source-anchor mS-DS-ConsistencyGuid gives the agent
+// the same source anchor; the default lab leaves the config's default.
+func TestWriteEnvConfigSourceAnchor(t *testing.T) {
+	for _, tc := range []struct {
+		anchor plan.SourceAnchor
+		want   string
+	}{{"", config.SourceAnchorObjectGUID}, {plan.AnchorObjectGUID, config.SourceAnchorObjectGUID}, {plan.AnchorConsistencyGUID, config.SourceAnchorConsistencyGUID}} {
+		dir := t.TempDir()
+		base := realmDN(realm)
+		st := &State{
+			Dir: dir, IP: "127.11.0.99", Realm: realm, NetBIOS: netbios, HostName: hostName,
+			DCName: hostName + "." + strings.ToLower(realm), BaseDN: base, MailDomain: mailDomain, SourceAnchor: tc.anchor,
+			Manifest: &Manifest{SyncOU: "OU=Sync,OU=Lab," + base, NoSyncOU: "OU=NoSync,OU=Lab," + base, TestsOU: "OU=Tests,OU=Lab," + base},
+		}
+		if _, _, _, err := writeCA(dir, []string{st.DCName}, []net.IP{net.ParseIP(st.IP)}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(adminPasswordFile(dir), []byte("x\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeEnv(st); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(st.Env()[EnvConfig])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Reconcile.SourceAnchor != tc.want {
+			t.Errorf("lab source anchor %q: config source_anchor %q, want %q", tc.anchor, cfg.Reconcile.SourceAnchor, tc.want)
+		}
+	}
+}
+
+// Entra Connect's source anchor is chosen at installation: an existing lab
+// refuses another one, and an unknown one is refused before anything is
+// done.
+func TestUpRefusesAnotherSourceAnchor(t *testing.T) {
+	if _, err := Up(context.Background(), Options{Dir: t.TempDir(), SourceAnchor: "employeeID"}); err == nil || !strings.Contains(err.Error(), "--source-anchor") {
+		t.Fatalf("Up with an unknown source anchor: %v", err)
+	}
+	if err := requireTools(); err != nil {
+		t.Skipf("lab up needs the Samba tools and root: %v", err)
+	}
+	dir := t.TempDir()
+	st := &State{Dir: dir, IP: "127.11.0.254", Realm: realm, BaseDN: realmDN(realm), Manifest: &Manifest{}}
+	if err := st.save(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Up(context.Background(), Options{Dir: dir, SourceAnchor: string(plan.AnchorConsistencyGUID)})
+	if err == nil || !strings.Contains(err.Error(), "syncs with source anchor objectGUID") {
+		t.Fatalf("Up with another source anchor for an existing lab: %v", err)
 	}
 }

@@ -18,7 +18,10 @@ import (
 // msExchCoManagedByLink's attributeID is inferred from its neighbours.
 //
 // The attributes go on the mailRecipient auxiliary class, which user, group
-// and contact already include, so every recipient can carry them.
+// and contact already include, so every recipient can carry them. Their
+// back links go there too: the DC refuses any change to an object that
+// carries an attribute its classes do not allow, and a user named in a
+// group's authOrig (or moderators, delegates, ...) carries the back link.
 
 // Syntaxes (attributeSyntax, oMSyntax) and the oMObjectClass of object
 // syntaxes, per MS-ADTS §3.1.1.2.2.2.
@@ -159,7 +162,7 @@ func extendSchema(ctx context.Context, c *ad.Client, baseDN string) error {
 	}
 	var names []string
 	for _, d := range defs {
-		if isBackLink(d) || d.ldapName == "msExchDynamicDLFilter" || d.ldapName == "msExchDynamicDLBaseDN" {
+		if d.ldapName == "msExchDynamicDLFilter" || d.ldapName == "msExchDynamicDLBaseDN" {
 			continue
 		}
 		names = append(names, d.ldapName)
@@ -201,12 +204,6 @@ func extendSchema(ctx context.Context, c *ad.Client, baseDN string) error {
 // the DC, so the back link cannot name a number).
 func isBackLinkByName(d attrDef) bool {
 	return d.linkID != "" && d.linkID != autoLinkID && !isNumber(d.linkID)
-}
-
-// isBackLink reports whether d is a back link of either kind: an odd
-// numeric linkID, or one named by its forward link (isBackLinkByName).
-func isBackLink(d attrDef) bool {
-	return isBackLinkByName(d) || (isNumber(d.linkID) && mustAtoi(d.linkID)%2 == 1)
 }
 
 func isNumber(s string) bool {

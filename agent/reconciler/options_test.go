@@ -16,7 +16,7 @@ func TestPlanOptionsSourceAnchor(t *testing.T) {
 
 	cfg := &config.Config{Reconcile: config.Reconcile{SourceAnchor: config.SourceAnchorConsistencyGUID}}
 	o, err := PlanOptions(cfg, false, false)
-	if err != nil || o.Anchor == nil {
+	if err != nil || o.Anchor != plan.AnchorConsistencyGUID {
 		t.Fatalf("PlanOptions: %v", err)
 	}
 	for _, tc := range []struct {
@@ -26,15 +26,19 @@ func TestPlanOptionsSourceAnchor(t *testing.T) {
 		{"not written back yet", "", byGUID, ""},
 		{"not a GUID", "invalid:0102", "", "not a 16-byte GUID"},
 	} {
-		got, err := o.Anchor(&ad.Recipient{DN: "CN=U,DC=x", GUID: guid, ConsistencyGUID: tc.consistency})
+		got, err := o.Anchor.ImmutableID(&ad.Recipient{DN: "CN=U,DC=x", Kind: ad.KindUser, GUID: guid, ConsistencyGUID: tc.consistency})
 		if got != tc.want || (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
 			t.Errorf("%s: Anchor = %q, %v; want %q, %q", tc.name, got, err, tc.want, tc.wantErr)
 		}
 	}
 
-	// objectGUID (the default) leaves the planner's own default.
-	if o, err := PlanOptions(&config.Config{Reconcile: config.Reconcile{SourceAnchor: config.SourceAnchorObjectGUID}}, false, false); err != nil || o.Anchor != nil {
-		t.Fatalf("objectGUID: %v, anchor set %v", err, o.Anchor != nil)
+	for _, name := range []string{config.SourceAnchorObjectGUID, ""} {
+		if o, err := PlanOptions(&config.Config{Reconcile: config.Reconcile{SourceAnchor: name}}, false, false); err != nil || o.Anchor != plan.AnchorObjectGUID {
+			t.Fatalf("source_anchor %q: %v, anchor %q", name, err, o.Anchor)
+		}
+	}
+	if _, err := PlanOptions(&config.Config{Reconcile: config.Reconcile{SourceAnchor: "employeeID"}}, false, false); err == nil || !strings.Contains(err.Error(), "reconcile.source_anchor") {
+		t.Fatalf("an anchor this version does not know: %v", err)
 	}
 }
 

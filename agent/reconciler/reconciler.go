@@ -143,11 +143,14 @@ func policy(onRetry func(attempt int, wait time.Duration, err error)) *retry.Pol
 // a cmdlet run for up to 15 minutes, as ExchangeOnlineManagement v3 allows.
 const exchangeTimeout = 16 * time.Minute
 
-// Read reads both sides for a plan: every mail-enabled recipient
-// under the config's sync OUs (the base DN when none) except the no-sync
-// OU, and every user, group and contact of the tenant, with the tenant's
-// accepted domains and which users are Exchange Online mailboxes (the
-// "licensed" half of KB 3190357, read from Get-Recipient).
+// Read reads both sides for a plan: every user and group (mail-enabled or
+// not: Entra Connect syncs users and security groups without mail too, and
+// a read without them would make their cloud twins look like deletions)
+// and every mail-enabled contact under the config's sync OUs (the base DN
+// when none) except the no-sync OU, and every user, group and contact of
+// the tenant, with the tenant's accepted domains and which users are
+// Exchange Online mailboxes (the "licensed" half of KB 3190357, read from
+// Get-Recipient).
 func Read(ctx context.Context, cfg *config.Config, log *slog.Logger) (plan.ADSnapshot, plan.CloudSnapshot, error) {
 	var (
 		as plan.ADSnapshot
@@ -167,7 +170,7 @@ func Read(ctx context.Context, cfg *config.Config, log *slog.Logger) (plan.ADSna
 	}
 	as.Complete = true
 	for _, base := range as.Scope {
-		res, err := c.StreamRecipients(ctx, base, func(r *ad.Recipient) error {
+		res, err := c.StreamSyncCandidates(ctx, base, func(r *ad.Recipient) error {
 			if cfg.AD.NoSyncOU != "" && ad.IsUnder(r.DN, cfg.AD.NoSyncOU) {
 				return nil
 			}
@@ -200,8 +203,11 @@ func Read(ctx context.Context, cfg *config.Config, log *slog.Logger) (plan.ADSna
 	}
 	cs.AcceptedDomains, cs.InitialDomain = ex.domains, cfg.Cloud.InitialDomain
 	cs.Complete = cs.Complete && ex.complete
-	mailboxes := ex.mailboxes
-	as.Licensed = licensed(as.Objects, cs.Objects, mailboxes)
+	anchor, err := SourceAnchor(cfg)
+	if err != nil {
+		return as, cs, err
+	}
+	as.Licensed = licensed(as.Objects, cs.Objects, ex.mailboxes, anchor)
 	return as, cs, nil
 }
 
@@ -261,9 +267,11 @@ func PlanOptions(cfg *config.Config, allowDeletes, allowChanges bool) (plan.Opti
 		// 0 (no deletes at all) is checked by checkNoDeletes: plan counts
 		// 0 as its default.
 	}
-	if strings.EqualFold(r.SourceAnchor, config.SourceAnchorConsistencyGUID) {
-		o.Anchor = consistencyAnchor
+	anchor, err := SourceAnchor(cfg)
+	if err != nil {
+		return o, err
 	}
+	o.Anchor = anchor
 	if attr := r.CertificateUserIDsAttribute; attr != "" {
 		key, ok := extensionAttribute(attr)
 		if !ok {
@@ -280,18 +288,15 @@ func PlanOptions(cfg *config.Config, allowDeletes, allowChanges bool) (plan.Opti
 	return o, nil
 }
 
-// consistencyAnchor is Entra Connect's onPremisesImmutableId with
-// mS-DS-ConsistencyGuid as the source anchor: the base64 of its bytes, or
-// of objectGUID's while it is empty (Entra Connect writes it back from
-// objectGUID on the first export).
-func consistencyAnchor(r *ad.Recipient) (string, error) {
-	switch {
-	case r.ConsistencyGUID == "":
-		return plan.ImmutableID(r.GUID)
-	case strings.HasPrefix(r.ConsistencyGUID, "invalid:"):
-		return "", fmt.Errorf("mS-DS-ConsistencyGuid of %s is not a 16-byte GUID (%s)", r.DN, strings.TrimPrefix(r.ConsistencyGUID, "invalid:"))
+// SourceAnchor is the source anchor reconcile.source_anchor names: every
+// user of the anchor (the plan's join, the licence lookup, apply's
+// verification) takes it from here.
+func SourceAnchor(cfg *config.Config) (plan.SourceAnchor, error) {
+	a, err := plan.ParseSourceAnchor(cfg.Reconcile.SourceAnchor)
+	if err != nil {
+		return "", fmt.Errorf("reconcile.source_anchor: %w", err)
 	}
-	return plan.ImmutableID(r.ConsistencyGUID)
+	return a, nil
 }
 
 // extensionAttribute returns the canonical extensionAttributeN name.
@@ -365,7 +370,7 @@ func BuildPlan(ctx context.Context, cfg *config.Config, cfgPath string, log *slo
 		return plan.Plan{}, as, err
 	}
 	if len(as.Objects) == 0 {
-		return plan.Plan{}, as, fmt.Errorf("no mail-enabled recipient under %s: check ad.sync_ous and ad.base_dn in %s", strings.Join(as.Scope, "; "), cfgPath)
+		return plan.Plan{}, as, fmt.Errorf("no user, group or contact under %s: check ad.sync_ous and ad.base_dn in %s", strings.Join(as.Scope, "; "), cfgPath)
 	}
 	return finishPlan(cfg, as, cs, opts, allowDeletes)
 }
@@ -376,7 +381,7 @@ func finishPlan(cfg *config.Config, as plan.ADSnapshot, cs plan.CloudSnapshot, o
 	keep := Scope(cfg, as)
 	if keep != nil && !slices.ContainsFunc(as.Objects, func(r *ad.Recipient) bool { return keep(r.DN, r.GUID) }) {
 		sc := cfg.Reconcile.Scope
-		return plan.Plan{}, as, fmt.Errorf("reconcile.scope (ous %s; kinds %s; domains %s) matches none of the %d recipients read: check it against ad.sync_ous",
+		return plan.Plan{}, as, fmt.Errorf("reconcile.scope (ous %s; kinds %s; domains %s) matches none of the %d objects read: check it against ad.sync_ous",
 			orAll(sc.OUs), orAll(sc.Kinds), orAll(sc.Domains), len(as.Objects))
 	}
 	p, err := plan.Build(as, cs, opts)

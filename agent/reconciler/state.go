@@ -243,9 +243,10 @@ func (s *State) Read(ctx context.Context, cfg *config.Config, dir *ad.Client, te
 	return st, nil
 }
 
-// Snapshots returns the State as plan snapshots for cfg's scope. Both are
+// Snapshots returns the State as plan snapshots for cfg's scope, with the
+// users licensed as the twins anchor finds show. Both are
 // complete: a State holds only complete reads.
-func (s *State) Snapshots(cfg *config.Config) (plan.ADSnapshot, plan.CloudSnapshot) {
+func (s *State) Snapshots(cfg *config.Config, anchor plan.SourceAnchor) (plan.ADSnapshot, plan.CloudSnapshot) {
 	as := plan.ADSnapshot{Complete: true, Scope: cfg.AD.SyncOUs}
 	if len(as.Scope) == 0 {
 		as.Scope = []string{cfg.AD.BaseDN}
@@ -262,13 +263,14 @@ func (s *State) Snapshots(cfg *config.Config) (plan.ADSnapshot, plan.CloudSnapsh
 		cs.Objects = append(cs.Objects, o)
 	}
 	slices.SortFunc(cs.Objects, func(a, b *cloud.Object) int { return cmp.Compare(a.ID, b.ID) })
-	as.Licensed = licensed(as.Objects, cs.Objects, s.mailboxes)
+	as.Licensed = licensed(as.Objects, cs.Objects, s.mailboxes, anchor)
 	return as, cs
 }
 
-// licensed returns the DN keys of the AD users whose cloud twin is an
-// Exchange Online mailbox (the "licensed" half of KB 3190357).
-func licensed(adObjs []*ad.Recipient, cloudObjs []*cloud.Object, mailboxes map[string]bool) map[string]bool {
+// licensed returns the DN keys of the AD users whose cloud twin, found by
+// its anchor, is an Exchange Online mailbox (the "licensed" half of KB
+// 3190357).
+func licensed(adObjs []*ad.Recipient, cloudObjs []*cloud.Object, mailboxes map[string]bool, anchor plan.SourceAnchor) map[string]bool {
 	byAnchor := map[string]string{}
 	for _, o := range cloudObjs {
 		if o.Kind == cloud.KindUser && o.OnPremisesImmutableID != "" {
@@ -280,8 +282,8 @@ func licensed(adObjs []*ad.Recipient, cloudObjs []*cloud.Object, mailboxes map[s
 		if r.Kind != ad.KindUser {
 			continue
 		}
-		anchor, err := plan.ImmutableID(r.GUID)
-		if err == nil && mailboxes[byAnchor[anchor]] {
+		iid, err := anchor.ImmutableID(r)
+		if err == nil && mailboxes[byAnchor[iid]] {
 			out[plan.DNKey(r.DN)] = true
 		}
 	}
@@ -296,6 +298,6 @@ func (s *State) Plan(cfg *config.Config) (plan.Plan, plan.ADSnapshot, error) {
 	if err != nil {
 		return plan.Plan{}, plan.ADSnapshot{}, err
 	}
-	as, cs := s.Snapshots(cfg)
+	as, cs := s.Snapshots(cfg, opts.Anchor)
 	return finishPlan(cfg, as, cs, opts, false)
 }

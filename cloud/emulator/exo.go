@@ -834,7 +834,7 @@ func (e *Emulator) newDistributionGroup(p params) func(*Tx) (exoResult, *exoErro
 			primary = alias + "@" + tx.defaultDomain()
 		}
 		o := &Object{
-			ID: e.newGUID(), Kind: cloud.KindGroup, DisplayName: displayName, MailNickname: alias,
+			ID: tx.newObjectID(), Kind: cloud.KindGroup, DisplayName: displayName, MailNickname: alias,
 			MailEnabled: true, SecurityEnabled: security, GroupTypes: []string{},
 		}
 		o.Exchange.Name = name

@@ -380,6 +380,18 @@ func (tx *Tx) set(id string, o *Object) {
 	tx.s.index(o)
 }
 
+// newObjectID returns a random object id no object has. The random source
+// may repeat ids an earlier process handed out (it is seeded, and the
+// state outlives the process): an id in use is never reused, which would
+// overwrite that object.
+func (tx *Tx) newObjectID() string {
+	for {
+		if id := tx.e.newGUID(); tx.s.Objects[id] == nil {
+			return id
+		}
+	}
+}
+
 func (tx *Tx) nextSeq() uint64 {
 	tx.s.Seq++
 	return tx.s.Seq
@@ -505,7 +517,7 @@ func (tx *Tx) Put(o *Object) (*Object, error) {
 	}
 	var old *Object
 	if n.ID == "" {
-		n.ID = tx.e.newGUID()
+		n.ID = tx.newObjectID()
 	} else {
 		old = tx.s.Objects[n.ID]
 	}

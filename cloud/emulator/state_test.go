@@ -210,6 +210,48 @@ func TestPersistenceRoundTrip(t *testing.T) {
 	}
 }
 
+// The lab's emulator seeds its random source the same way at every start
+// and keeps its state across restarts: the ids it hands out after a
+// restart must not be those of objects it created before.
+func TestRestartNeverReusesObjectIDs(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tenant.json")
+	cfg := Config{TenantID: testTenant, ClientID: testClient, ClientSecret: testSecret, InitialDomain: testDomain, StateFile: file}
+	put := func(e *Emulator, name string) string {
+		t.Helper()
+		var id string
+		if err := e.Update(func(tx *Tx) error {
+			o, err := tx.Put(&Object{Kind: cloud.KindUser, DisplayName: name, UserPrincipalName: name + "@" + testDomain})
+			if o != nil {
+				id = o.ID
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	e1, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := put(e1, "first")
+	e2, err := New(cfg) // the same seed: the same ids come up again
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"second", "third"} {
+		if id := put(e2, name); id == first {
+			t.Fatalf("the restarted emulator gave %s the id %s of an existing object", name, first)
+		}
+	}
+	_ = e2.View(func(tx *Tx) error {
+		if o := tx.Get(first); o == nil || o.DisplayName != "first" {
+			t.Errorf("the first object was overwritten: %+v", o)
+		}
+		return nil
+	})
+}
+
 func TestNewValidatesConfig(t *testing.T) {
 	if _, err := New(Config{}); err == nil {
 		t.Fatal("New(Config{}) succeeded")

@@ -106,6 +106,9 @@ type Applier struct {
 	// Fingerprint is recorded in each intent.
 	Fingerprint string
 	Logger      *slog.Logger
+	// Anchor is the source anchor Entra Connect uses (reconcile's
+	// source_anchor); "" means objectGUID.
+	Anchor plan.SourceAnchor
 	// Failpoint, when set, is called at each Failpoint (tests kill the
 	// process there). Production code leaves it nil.
 	Failpoint func(Failpoint)
@@ -154,6 +157,10 @@ type Outcome struct {
 	Kind ad.Kind `json:"class,omitempty"`
 	// After is the object as read back after the write, when it was.
 	After *Image `json:"after,omitempty"`
+	// ImmutableID is the object's onPremisesImmutableId under
+	// Applier.Anchor, computed from the same read: Verify knows its twin
+	// by it ("" when it cannot be computed).
+	ImmutableID string `json:"onPremisesImmutableId,omitempty"`
 	// Err explains every result but Applied.
 	Err error `json:"-"`
 }
@@ -249,6 +256,7 @@ func (a *Applier) one(ctx context.Context, act plan.Action) (Outcome, error) {
 		return o, nil
 	}
 	o.Kind = r.Kind
+	o.ImmutableID, _ = a.Anchor.ImmutableID(r)
 	if err := act.Check(r); err != nil {
 		o.Result, o.Err = Stale, err
 		return o, nil

@@ -41,7 +41,10 @@ type VerifyOptions struct {
 // reached the cloud through a sync cycle. Each round reads only the
 // objects not yet verified, one filtered listing each
 // (proxyAddresses/any(p:p eq 'SMTP:...'), the literal built with
-// cloud.Quote). It returns every action's verification;
+// cloud.Quote). A user's twin is the holder whose onPremisesImmutableId is
+// the outcome's ImmutableID (computed by Apply, with the configured source
+// anchor, from the object it wrote); another holder of the address is not
+// it. It returns every action's verification;
 // an error means ctx ended or a read failed in a way retrying will not fix
 // (a retryable failure only skips that object's round).
 func Verify(ctx context.Context, t cloud.Tenant, applied []Outcome, opts VerifyOptions) ([]Verification, error) {
@@ -117,9 +120,10 @@ func verifyOne(ctx context.Context, t cloud.Tenant, o Outcome) (Verification, er
 	v := Verification{Action: o.Action}
 	primary := "SMTP:" + o.Action.Mail
 	filter := "proxyAddresses/any(p:p eq " + cloud.Quote(primary) + ")"
-	var anchor string
+	// Graph shows onPremisesImmutableId on users only.
+	anchor := ""
 	if o.Kind == ad.KindUser || o.Kind == "" {
-		anchor, _ = plan.ImmutableID(o.Action.ObjectGUID)
+		anchor = o.ImmutableID
 	}
 	kind, ok := plan.CloudKind(o.Kind)
 	if !ok {

@@ -53,7 +53,7 @@ func TestVerifyWaitsForTheSyncCycle(t *testing.T) {
 	}
 	act := dualWrite()
 	act.Mail = "O'Neil." + act.Mail // a quote in the literal
-	v, err := Verify(t.Context(), tn, []Outcome{{Action: dualWrite(), Kind: ad.KindUser, Result: Applied}}, VerifyOptions{Timeout: time.Hour, Interval: time.Second, After: after})
+	v, err := Verify(t.Context(), tn, []Outcome{{Action: dualWrite(), Kind: ad.KindUser, ImmutableID: anchor, Result: Applied}}, VerifyOptions{Timeout: time.Hour, Interval: time.Second, After: after})
 	if err != nil || len(v) != 1 || !v[0].Verified || !strings.Contains(v[0].Seen, "twin") || rounds != 3 {
 		t.Fatalf("verify: %v %+v after %d rounds", err, v, rounds)
 	}
@@ -82,5 +82,38 @@ func TestVerifyGivesUpAtTheTimeout(t *testing.T) {
 	v, err := Verify(t.Context(), tn, []Outcome{{Action: dualWrite(), Kind: ad.KindUser}}, VerifyOptions{Timeout: time.Minute, After: after})
 	if err != nil || v[0].Verified || v[0].Seen != "" {
 		t.Fatalf("verify: %v %+v", err, v)
+	}
+}
+
+// With mS-DS-ConsistencyGuid as the source anchor, the twin is anchored on
+// it, not on objectGUID: apply computes the anchor from the object it
+// read, and Verify accepts that twin and no other holder of the address.
+func TestVerifyFindsTheTwinByTheConfiguredAnchor(t *testing.T) {
+	const consistency = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+	f := seedDir()
+	f.objs[guid].ConsistencyGUID = consistency
+	a := &Applier{Dir: f, Journal: openJournal(t), RunID: "run-1", Anchor: plan.AnchorConsistencyGUID}
+	out, err := a.Apply(t.Context(), []plan.Action{dualWrite()})
+	byConsistency, _ := plan.ImmutableID(consistency)
+	if err != nil || len(out) != 1 || out[0].Result != Applied || out[0].ImmutableID != byConsistency {
+		t.Fatalf("apply: %v %+v; want onPremisesImmutableId %s", err, out, byConsistency)
+	}
+	byGUID, _ := plan.ImmutableID(guid)
+	addrs := []string{"SMTP:pat.new@lab.test", "smtp:pat@lab.test"}
+	for _, tc := range []struct {
+		name     string
+		holders  []*cloud.Object
+		verified bool
+	}{
+		{"the twin", []*cloud.Object{{Kind: cloud.KindUser, ID: "twin", OnPremisesImmutableID: byConsistency, Mail: "pat.new@lab.test", ProxyAddresses: addrs}}, true},
+		{"an object anchored on the objectGUID", []*cloud.Object{{Kind: cloud.KindUser, ID: "other", OnPremisesImmutableID: byGUID, Mail: "pat.new@lab.test", ProxyAddresses: addrs}}, false},
+	} {
+		tn := &listTenant{list: func(string) []*cloud.Object { return tc.holders }}
+		expired := make(chan time.Time, 1)
+		after := func(time.Duration) <-chan time.Time { expired <- time.Time{}; return expired }
+		v, err := Verify(t.Context(), tn, out, VerifyOptions{Timeout: time.Minute, Interval: time.Second, After: after})
+		if err != nil || len(v) != 1 || v[0].Verified != tc.verified {
+			t.Errorf("%s: verify %v %+v; want verified %v", tc.name, err, v, tc.verified)
+		}
 	}
 }

@@ -73,15 +73,14 @@ func (e *LimitError) Is(target error) bool { return target == ErrLimitExceeded }
 
 // ProxyCalcInput is r as ProxyCalc sees it; Build predicts every object
 // with it. Users are Exchange Online recipients when licensed or
-// provisioned as a remote mailbox; mail-enabled groups and contacts always
-// are. proxyAddresses is passed parsed (Input.Parsed points into r), so r
+// provisioned as a remote mailbox, groups and contacts when mail-enabled
+// (ExchangeRecipient). proxyAddresses is passed parsed (Input.Parsed points into r), so r
 // must not change while the Input is in use.
 func ProxyCalcInput(r *ad.Recipient, licensed bool) proxycalc.Input {
 	in := proxycalc.Input{Kind: string(r.Kind), Mail: r.Mail, MailNickname: r.MailNickname,
-		Parsed: &r.ProxyAddresses, ExchangeRecipient: true}
+		Parsed: &r.ProxyAddresses, ExchangeRecipient: ExchangeRecipient(r, licensed)}
 	if r.Kind == ad.KindUser {
 		in.UPN = r.UPN
-		in.ExchangeRecipient = licensed || r.IsRemoteMailbox()
 	}
 	return in
 }
@@ -90,7 +89,7 @@ func ProxyCalcInput(r *ad.Recipient, licensed bool) proxycalc.Input {
 // the actions. When the plan exceeds Options' limits it returns the plan
 // (for display only, with Refused set) and a *LimitError.
 func Build(a ADSnapshot, c CloudSnapshot, opts Options) (Plan, error) {
-	j := join(a, c, opts) // before the defaults: it needs to know whether Anchor was given
+	j := join(a, c, opts)
 	opts = opts.withDefaults()
 	b := &builder{a: a, c: c, opts: opts, j: j,
 		accepted: map[string]bool{}, dup: map[*ad.Recipient]map[string]bool{}}
@@ -698,7 +697,7 @@ func (b *builder) joinFindings() {
 			continue
 		}
 		r := b.j.rec(b.j.in[m].rec)
-		iid, _ := b.opts.Anchor(r)
+		iid, _ := b.opts.Anchor.ImmutableID(r)
 		facts := &MissingInCloudFacts{ImmutableID: iid, CloudIncomplete: !b.c.Complete}
 		if r.Kind == ad.KindGroup {
 			facts.SID = r.SID

@@ -55,8 +55,8 @@ type Join struct {
 	// Pairs are AD objects in scope joined to a twin of the same type that
 	// the sync engine manages.
 	Pairs []Pair
-	// ADOnly are AD objects in scope (live, mail-enabled, of a synced
-	// type, under a Scope and not an Exclude DN) with no twin.
+	// ADOnly are AD objects in scope (live, synced by Entra Connect's
+	// rules (NotSynced), under a Scope and not an Exclude DN) with no twin.
 	ADOnly []*ad.Recipient
 	// Orphans are cloud objects with onPremisesSyncEnabled whose source is
 	// not in scope: the next sync deletes them.
@@ -187,7 +187,7 @@ type joined struct {
 	a      ADSnapshot
 	c      CloudSnapshot
 	opts   Options
-	custom bool // opts.Anchor was given: anchors are not objectGUID's
+	custom bool // opts.Anchor is not objectGUID for every object
 
 	// order lists the AD objects (not nil) as adCmp sorts them; plain
 	// says which DNs are their own keys (ad.IsPlainDN), canon holds the
@@ -257,7 +257,7 @@ func (j *joined) anchor(r *ad.Recipient, k *anchorKey) error {
 		return nil
 	}
 	k.inBuf = false
-	s, err := j.opts.Anchor(r)
+	s, err := j.opts.Anchor.ImmutableID(r)
 	k.s = s
 	return err
 }
@@ -363,17 +363,8 @@ func under(dn string, plain bool, base string, basePlain bool) bool {
 // reason returns "" when r is synced, else why not; plain is
 // ad.IsPlainDN(r.DN).
 func (m *scopeMatcher) reason(r *ad.Recipient, plain bool) string {
-	switch {
-	case r.Deleted:
-		return "it is deleted in AD"
-	case !r.MailEnabled():
-		return "it is not mail-enabled"
-	}
-	if _, ok := CloudKind(r.Kind); !ok {
-		if r.Kind == ad.KindDynamicDL {
-			return "dynamic distribution groups are not synced"
-		}
-		return "its object class is not synced"
+	if why := NotSynced(r); why != "" {
+		return why
 	}
 	if len(m.a.Scope) > 0 {
 		in := false
@@ -529,7 +520,7 @@ func equalString(a, b string) bool { return a == b }
 
 // join joins a to c; see JoinSnapshots.
 func join(a ADSnapshot, c CloudSnapshot, opts Options) *joined {
-	j := &joined{a: a, c: c, custom: opts.Anchor != nil, opts: opts.withDefaults(),
+	j := &joined{a: a, c: c, custom: !opts.Anchor.objectGUIDOnly(), opts: opts.withDefaults(),
 		outByIID: map[string]adEntry{}, outBySID: map[string]adEntry{}}
 
 	// Cloud objects, sorted, indexed by anchor and SID.

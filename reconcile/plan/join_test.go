@@ -38,7 +38,12 @@ func TestJoin(t *testing.T) {
 	deleted := user("Deleted", 8, "del@contoso.com", "del@contoso.com")
 	deleted.Deleted = true
 	soa := obj(ad.KindGroup, "Converted", 9, "converted@contoso.com")
+	// Entra Connect syncs users and security groups without mail too, but
+	// not distribution groups that are not mail-enabled.
 	noMail := user("No Mail", 10, "nomail@contoso.com", "")
+	security := obj(ad.KindGroup, "Server Admins", 12, "")
+	security.GroupType = &ad.GroupType{Scope: ad.ScopeGlobal, Security: true}
+	plainDL := obj(ad.KindGroup, "Plain DL", 13, "")
 	badGUID := user("Bad Anchor", 11, "bad@contoso.com", "bad@contoso.com")
 	badGUID.GUID = "nonsense"
 	// Read twice through overlapping scopes.
@@ -53,8 +58,11 @@ func TestJoin(t *testing.T) {
 		{Kind: cloud.KindGroup, ID: "c-soa", OnPremisesSyncEnabled: false, OnPremisesImmutableID: iid(t, soa.GUID)},
 		{Kind: cloud.KindGroup, ID: "c-cloudonly", Mail: "team@contoso.com"},
 		{Kind: cloud.KindUser, ID: "c-removed", OnPremisesSyncEnabled: true, OnPremisesImmutableID: "cmVtb3ZlZA==", Removed: &cloud.Removal{Reason: "deleted"}},
+		{Kind: cloud.KindUser, ID: "c-nomail", OnPremisesSyncEnabled: true, OnPremisesImmutableID: iid(t, noMail.GUID)},
+		{Kind: cloud.KindGroup, ID: "c-security", OnPremisesSyncEnabled: true, OnPremisesSID: security.SID, SecurityEnabled: true},
+		{Kind: cloud.KindGroup, ID: "c-plaindl", OnPremisesSyncEnabled: true, OnPremisesSID: plainDL.SID},
 	}
-	a := adSnap(paired, bySID, adOnly, contact, excluded, outside, dyn, deleted, soa, noMail, badGUID, &again)
+	a := adSnap(paired, bySID, adOnly, contact, excluded, outside, dyn, deleted, soa, noMail, security, plainDL, badGUID, &again)
 	a.Scope = append(a.Scope, "OU=Sync,DC=contoso,DC=com") // overlapping scope
 	j := JoinSnapshots(a, cloudSnap(cl...), Options{})
 
@@ -65,7 +73,8 @@ func TestJoin(t *testing.T) {
 		}
 		return out
 	}
-	if got, want := pairs(j.Pairs), []string{"Group By SID=c-sid by onPremisesSecurityIdentifier", "Paired=c-paired by onPremisesImmutableId"}; !slices.Equal(got, want) {
+	if got, want := pairs(j.Pairs), []string{"Group By SID=c-sid by onPremisesSecurityIdentifier", "No Mail=c-nomail by onPremisesImmutableId",
+		"Paired=c-paired by onPremisesImmutableId", "Server Admins=c-security by onPremisesSecurityIdentifier"}; !slices.Equal(got, want) {
 		t.Errorf("Pairs = %q, want %q", got, want)
 	}
 	if got, want := pairs(j.TypeMismatches), []string{"Partner=c-contact-as-user by onPremisesImmutableId"}; !slices.Equal(got, want) {
@@ -85,7 +94,7 @@ func TestJoin(t *testing.T) {
 		}
 		orphans = append(orphans, s)
 	}
-	if want := []string{"c-excluded <- Gone: it is under the excluded " + excludedOU, "c-unknown"}; !slices.Equal(orphans, want) {
+	if want := []string{"c-excluded <- Gone: it is under the excluded " + excludedOU, "c-plaindl <- Plain DL: it is a distribution group that is not mail-enabled", "c-unknown"}; !slices.Equal(orphans, want) {
 		t.Errorf("Orphans = %q, want %q", orphans, want)
 	}
 	if len(j.CloudOnly) != 1 || j.CloudOnly[0].ID != "c-cloudonly" {
@@ -94,25 +103,19 @@ func TestJoin(t *testing.T) {
 	if len(j.Unanchored) != 1 || j.Unanchored[0].AD != badGUID {
 		t.Errorf("Unanchored = %v, want [Bad Anchor]", j.Unanchored)
 	}
-	// paired (once), bySID, adOnly, contact, soa, badGUID.
-	if j.InScope != 6 {
-		t.Errorf("InScope = %d, want 6", j.InScope)
+	// paired (once), bySID, adOnly, contact, soa, noMail, security, badGUID.
+	if j.InScope != 8 {
+		t.Errorf("InScope = %d, want 8", j.InScope)
 	}
 }
 
 func TestJoinConsistencyGuidAnchor(t *testing.T) {
 	u := user("Migrated", 1, "m@contoso.com", "m@contoso.com")
-	// The anchor is mS-DS-ConsistencyGuid, here kept in extensionAttribute15
-	// for the test: the cloud twin carries that anchor, not objectGUID's.
-	u.ExtensionAttributes = map[string]string{"extensionAttribute15": guid(42)}
-	anchor := func(r *ad.Recipient) (string, error) {
-		if g := r.ExtensionAttributes["extensionAttribute15"]; g != "" {
-			return ImmutableID(g)
-		}
-		return ImmutableID(r.GUID)
-	}
+	// mS-DS-ConsistencyGuid differs from objectGUID (a user migrated from
+	// another forest): the cloud twin carries its anchor.
+	u.ConsistencyGUID = guid(42)
 	c := cloudSnap(&cloud.Object{Kind: cloud.KindUser, ID: "c1", OnPremisesSyncEnabled: true, OnPremisesImmutableID: iid(t, guid(42))})
-	if j := JoinSnapshots(adSnap(u), c, Options{Anchor: anchor}); len(j.Pairs) != 1 {
+	if j := JoinSnapshots(adSnap(u), c, Options{Anchor: AnchorConsistencyGUID}); len(j.Pairs) != 1 {
 		t.Errorf("with the consistency-guid anchor: %d pairs, want 1", len(j.Pairs))
 	}
 	if j := JoinSnapshots(adSnap(u), c, Options{}); len(j.Pairs) != 0 || len(j.ADOnly) != 1 || len(j.Orphans) != 1 {

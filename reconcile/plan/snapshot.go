@@ -10,10 +10,13 @@ import (
 
 // ADSnapshot is one read of on-premises AD.
 type ADSnapshot struct {
-	// Objects are the recipients read. Objects outside Scope, under
-	// Exclude, not mail-enabled or deleted may be included: they are not
-	// synced, and are used only to explain why a cloud object has no
-	// source.
+	// Objects are the objects read: every user and group (Entra Connect
+	// syncs them whether or not they are mail-enabled), and the
+	// mail-enabled contacts. A read that leaves out users or security
+	// groups without mail makes their cloud twins look like orphans.
+	// Objects outside Scope, under Exclude, deleted or not synced
+	// (NotSynced) may be included: they are used only to explain why a
+	// cloud object has no source.
 	Objects []*ad.Recipient
 	// Complete is true only when every scope was read to the end.
 	Complete bool
@@ -60,12 +63,10 @@ const (
 
 // Options configure Build.
 type Options struct {
-	// Anchor returns the onPremisesImmutableId of an AD object. nil means
-	// Entra Connect's default source anchor, the base64 of objectGUID
-	// (ImmutableID). When mS-DS-ConsistencyGuid is the source anchor,
-	// return the base64 of its bytes, or of objectGUID when it is empty (as
-	// Entra Connect does before writing it back).
-	Anchor func(*ad.Recipient) (string, error)
+	// Anchor is the source anchor Entra Connect is configured with; ""
+	// means AnchorObjectGUID. Its ImmutableID is every AD object's
+	// onPremisesImmutableId.
+	Anchor SourceAnchor
 	// CertificateUserIDs returns the values a sync rule maps to a user's
 	// certificateUserIds (for example from an extension attribute). nil
 	// turns the check off.
@@ -107,8 +108,8 @@ func (o Options) withDefaults() Options {
 	if o.CertificateUserIDsAttr == "" {
 		o.CertificateUserIDsAttr = "certificateUserIds"
 	}
-	if o.Anchor == nil {
-		o.Anchor = func(r *ad.Recipient) (string, error) { return ImmutableID(r.GUID) }
+	if o.Anchor == "" {
+		o.Anchor = AnchorObjectGUID
 	}
 	return o
 }

@@ -104,7 +104,7 @@ func kindText(k FindingKind) kindDoc {
 		}
 	case MissingInCloud:
 		return kindDoc{
-			"the object is in sync scope and mail-enabled, but no cloud object has its anchor (onPremisesImmutableId, " +
+			"the object is in sync scope, but no cloud object has its anchor (onPremisesImmutableId, " +
 				"or a group's SID): the next sync cycle should create it, unless an export error blocks it.",
 			"run a sync cycle; if the object still has no cloud twin, check its export errors in Synchronization Service Manager.",
 			"",
@@ -544,7 +544,7 @@ func (x *MissingInCloudFacts) describe(f *Finding) (evidence, explanation, fix s
 	if x.SID != "" {
 		evidence += " or onPremisesSecurityIdentifier " + x.SID
 	}
-	explanation = f.ObjectDN + " is in sync scope and mail-enabled, but " + evidence +
+	explanation = f.ObjectDN + " is in sync scope, but " + evidence +
 		": the next sync cycle should create it, unless an export error blocks it."
 	if x.CloudIncomplete {
 		explanation += " The cloud read was incomplete, so its twin may be in the part not read."

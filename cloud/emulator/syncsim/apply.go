@@ -210,20 +210,13 @@ func (a *applier) project(it *item) (*outcome, error) {
 		o.DisplayName = r.Name
 	}
 	if it.kind == cloud.KindGroup {
-		o.MailEnabled = true
+		o.MailEnabled = r.MailEnabled()
 		o.SecurityEnabled = r.GroupType != nil && r.GroupType.Security
 		o.GroupTypes = nil
 	}
 
 	licensed := it.kind == cloud.KindUser && a.rd.licensed[plan.DNKey(r.DN)]
-	in := proxycalc.Input{
-		Kind: string(r.Kind), Mail: r.Mail, MailNickname: r.MailNickname, ProxyAddresses: r.ProxyAddresses.Raw(),
-		ExchangeRecipient: true,
-	}
-	if it.kind == cloud.KindUser {
-		in.UPN = r.UPN
-		in.ExchangeRecipient = licensed || r.IsRemoteMailbox()
-	}
+	in := plan.ProxyCalcInput(r, licensed) // as the planner predicts it
 	var prev *proxycalc.Previous
 	if existing != nil {
 		prev = &proxycalc.Previous{Mail: existing.Mail, MailNickname: existing.MailNickname, ProxyAddresses: existing.ProxyAddresses}

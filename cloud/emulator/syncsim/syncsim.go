@@ -5,18 +5,28 @@
 //
 // One cycle (Run):
 //
-//  1. Reads every mail-enabled recipient under each Config.Scope OU (objects
-//     under a Config.Exclude DN are skipped) and the direct members of
-//     Config.LicenseGroupDN. If any read fails or is incomplete nothing is
-//     applied: an incomplete read must never decide that an object is gone.
-//  2. Joins each object to its cloud twin by onPremisesImmutableId, the
-//     base64 of its objectGUID bytes (Entra Connect's default source
-//     anchor), and creates or updates it. Dynamic distribution groups are
-//     not synced by Entra Connect and are skipped. Cloud twins that are not
+//  1. Reads every user and group under each Config.Scope OU, mail-enabled
+//     or not, and the mail-enabled contacts (objects under a Config.Exclude
+//     DN are skipped), and the direct members of Config.LicenseGroupDN. If
+//     any read fails or is incomplete nothing is applied: an incomplete read
+//     must never decide that an object is gone. Of what it reads it syncs
+//     what Entra Connect's out-of-box rules sync (plan.NotSynced): every
+//     user and security group, and the distribution groups and contacts
+//     that are mail-enabled; dynamic distribution groups are skipped.
+//  2. Joins each object to its cloud twin by onPremisesImmutableId
+//     (Config.SourceAnchor's plan.SourceAnchor.ImmutableID: objectGUID by
+//     default; with mS-DS-ConsistencyGuid, a user's consistency GUID, and
+//     while that is empty its objectGUID, which the cycle first writes back
+//     into mS-DS-ConsistencyGuid in AD, as Entra Connect does before the
+//     export), and creates or updates it. Cloud twins that are not
 //     SyncManaged (converted to cloud management, Source of Authority) are
 //     left alone, and never deleted.
 //  3. Computes mail, mailNickname and proxyAddresses with proxycalc, as
-//     Entra ID's ProxyCalc does (KB 3190357).
+//     Entra ID's ProxyCalc does (KB 3190357), for Exchange Online's
+//     recipients only (plan.ExchangeRecipient): a licensed user, even
+//     without mail attributes, gets a mailbox addressed from its UPN; an
+//     unlicensed user without mail attributes and a security group that is
+//     not mail-enabled get no address.
 //  4. Reports export errors instead of writing bad data: a proxy address or
 //     UPN held by another object is quarantined and an
 //     AttributeValueMustBeUnique error recorded, the rest of the object is
@@ -27,7 +37,7 @@
 //     read; members outside the sync scope are dropped, as Entra Connect
 //     drops references to objects it does not sync.
 //  6. Soft-deletes synced cloud objects whose immutableId was not read
-//     (left scope, mail-disabled, moved to an excluded OU or deleted in
+//     (left scope, no longer synced, moved to an excluded OU or deleted in
 //     AD), unless there are more than Config.DeleteThreshold of them
 //     (Entra Connect's accidental-delete prevention): then the cycle applies
 //     nothing and fails with ErrDeletionThresholdExceeded
@@ -39,8 +49,8 @@
 //
 // # Choices where Entra Connect's behaviour is not modelled or not documented
 //
-//   - Only mail-enabled recipients are synced (Entra Connect syncs every user
-//     and security group in scope; the lab only cares about recipients).
+//   - Of the out-of-box rules' exclusions, those plan.NotSynced lists are
+//     modelled; the 250,000-member limit on groups is not.
 //   - A soft-deleted cloud twin whose object is back in scope is restored
 //     (Entra ID restores on a hard match) and counted as Created.
 //   - A UPN whose domain is not an accepted domain of the tenant is synced
@@ -106,6 +116,9 @@ type Config struct {
 	// licensed for Exchange Online. Empty, or a group that does not exist,
 	// means nobody is licensed.
 	LicenseGroupDN string
+	// SourceAnchor is the sourceAnchor Entra Connect was installed with;
+	// "" means plan.AnchorObjectGUID.
+	SourceAnchor plan.SourceAnchor
 	// DeleteThreshold is the most deletions one cycle may make; 0 means
 	// DefaultDeleteThreshold, a negative value disables the guard (like
 	// Disable-ADSyncExportDeletionThreshold).
@@ -129,14 +142,17 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Source is what the simulator reads AD through (implemented by
-// *ad.Client).
+// Source is what the simulator reads AD through, and writes the source
+// anchor back through (implemented by *ad.Client).
 type Source interface {
-	// StreamRecipients streams the mail-enabled recipients under base.
-	StreamRecipients(ctx context.Context, base string, fn func(*ad.Recipient) error) (ad.ReadResult, error)
+	// StreamSyncCandidates streams the users and groups, and the
+	// mail-enabled contacts and dynamic DLs, under base.
+	StreamSyncCandidates(ctx context.Context, base string, fn func(*ad.Recipient) error) (ad.ReadResult, error)
 	// ReadRecipient reads one object; an error of class retry.NotFound
 	// means it does not exist.
 	ReadRecipient(ctx context.Context, dn string) (*ad.Recipient, error)
+	// Modify changes one object (the mS-DS-ConsistencyGuid write-back).
+	Modify(ctx context.Context, dn string, changes ...ad.Change) error
 }
 
 // *ad.Client is the production Source.
@@ -147,8 +163,13 @@ var _ Source = (*ad.Client)(nil)
 type Report struct {
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
-	// Read counts the recipients in scope (excluded ones not counted).
+	// Read counts the objects in scope that Entra Connect syncs, and the
+	// dynamic DLs (excluded ones not counted).
 	Read int `json:"read"`
+	// WrittenBack counts the users whose objectGUID the cycle wrote into
+	// their empty mS-DS-ConsistencyGuid (SourceAnchor
+	// mS-DS-ConsistencyGuid only).
+	WrittenBack int `json:"writtenBack,omitempty"`
 	// Created counts objects created (or restored from soft-deletion).
 	Created int `json:"created"`
 	// Updated counts objects whose attributes, licence or members changed.
@@ -166,7 +187,7 @@ type Report struct {
 	// Excluded counts objects under a scope OU skipped by Config.Exclude.
 	Excluded int `json:"excluded"`
 	// DroppedMembers counts member references to objects the cycle does not
-	// sync (outside the scope, excluded, not mail-enabled, dynamic DLs).
+	// sync (outside the scope, excluded, not synced, dynamic DLs).
 	DroppedMembers int `json:"droppedMembers"`
 	// ExportErrors are the export errors the synced objects have after the
 	// cycle.
@@ -202,7 +223,7 @@ func Run(ctx context.Context, src Source, em *emulator.Emulator, cfg Config) (Re
 			return rep, err
 		}
 		rep.Complete = true
-		log.Info("sync cycle finished", "read", rep.Read, "created", rep.Created, "updated", rep.Updated,
+		log.Info("sync cycle finished", "read", rep.Read, "written_back", rep.WrittenBack, "created", rep.Created, "updated", rep.Updated,
 			"deleted", rep.Deleted, "unchanged", rep.Unchanged, "skipped_cloud_managed", rep.SkippedCloudManaged,
 			"export_errors", len(rep.ExportErrors), "duration", rep.Finished.Sub(rep.Started))
 		return rep, nil
@@ -218,6 +239,9 @@ func Run(ctx context.Context, src Source, em *emulator.Emulator, cfg Config) (Re
 	}
 	rd, err := read(ctx, src, cfg, &rep)
 	if err != nil {
+		return finish(err)
+	}
+	if err := writeBack(ctx, src, rd, &rep); err != nil {
 		return finish(err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -243,11 +267,14 @@ func Run(ctx context.Context, src Source, em *emulator.Emulator, cfg Config) (Re
 	return finish(nil)
 }
 
-// item is one recipient to project.
+// item is one object to project.
 type item struct {
 	r    *ad.Recipient
 	iid  string // onPremisesImmutableId
 	kind cloud.Kind
+	// writeBack is set when the anchor is objectGUID only until the cycle
+	// writes it into mS-DS-ConsistencyGuid.
+	writeBack bool
 }
 
 // readSet is what a complete read produced.
@@ -265,23 +292,23 @@ func read(ctx context.Context, src Source, cfg Config, rep *Report) (*readSet, e
 	rd := &readSet{byDN: map[string]string{}, licensed: map[string]bool{}}
 	seen := map[string]bool{}
 	for _, scope := range cfg.Scope {
-		res, err := src.StreamRecipients(ctx, scope, func(r *ad.Recipient) error {
-			if r == nil || r.Deleted || !r.MailEnabled() || !ad.IsUnder(r.DN, scope) {
+		res, err := src.StreamSyncCandidates(ctx, scope, func(r *ad.Recipient) error {
+			if r == nil || r.Deleted || !ad.IsUnder(r.DN, scope) {
 				return nil
+			}
+			if plan.NotSynced(r) != "" && r.Kind != ad.KindDynamicDL {
+				return nil // not an object Entra Connect syncs
 			}
 			if slices.ContainsFunc(cfg.Exclude, func(ex string) bool { return ad.IsUnder(r.DN, ex) }) {
 				rep.Excluded++
 				return nil
 			}
 			kind, ok := plan.CloudKind(r.Kind)
-			if !ok && r.Kind != ad.KindDynamicDL {
-				return nil // not a recipient type Entra Connect syncs
-			}
-			iid, err := plan.ImmutableID(r.GUID)
+			iid, err := cfg.SourceAnchor.ImmutableID(r)
 			if err != nil {
 				// Without an anchor the object cannot be joined; skipping
 				// it would delete its cloud twin, so fail the read.
-				return fmt.Errorf("syncsim: %s: objectGUID: %w", r.DN, err)
+				return fmt.Errorf("syncsim: %s: source anchor: %w", r.DN, err)
 			}
 			if seen[iid] {
 				return nil // read again through an overlapping scope
@@ -292,7 +319,7 @@ func read(ctx context.Context, src Source, cfg Config, rep *Report) (*readSet, e
 				rep.SkippedDynamicDL++
 				return nil
 			}
-			rd.items = append(rd.items, &item{r: r, iid: iid, kind: kind})
+			rd.items = append(rd.items, &item{r: r, iid: iid, kind: kind, writeBack: cfg.SourceAnchor.WritesBack(r)})
 			rd.byDN[plan.DNKey(r.DN)] = iid
 			return nil
 		})
@@ -320,4 +347,28 @@ func read(ctx context.Context, src Source, cfg Config, rep *Report) (*readSet, e
 		}
 	}
 	return rd, nil
+}
+
+// writeBack writes each user's objectGUID into its empty
+// mS-DS-ConsistencyGuid, as Entra Connect does with mS-DS-ConsistencyGuid
+// as the source anchor before it exports the user. The value is added, not
+// replaced, so a value someone set since the read makes the write fail
+// rather than be overwritten; a failed write-back fails the cycle, with
+// nothing applied to the tenant.
+func writeBack(ctx context.Context, src Source, rd *readSet, rep *Report) error {
+	for _, it := range rd.items {
+		if !it.writeBack {
+			continue
+		}
+		raw, err := ad.GUIDBytes(it.r.GUID)
+		if err != nil {
+			return fmt.Errorf("syncsim: %s: objectGUID: %w", it.r.DN, err)
+		}
+		if err := src.Modify(ctx, it.r.DN, ad.Change{Op: ad.AddValues, Attr: "mS-DS-ConsistencyGuid", Values: []string{string(raw)}}); err != nil {
+			return fmt.Errorf("syncsim: write mS-DS-ConsistencyGuid back to %s: %w", it.r.DN, err)
+		}
+		it.r.ConsistencyGUID, it.writeBack = it.r.GUID, false
+		rep.WrittenBack++
+	}
+	return nil
 }

@@ -40,6 +40,8 @@ type fakeAD struct {
 	readErr    error
 	delay      time.Duration
 
+	modifyErr     error
+	modifies      []string // "dn attr" of each write
 	streams       atomic.Int32
 	inFlight, max atomic.Int32
 }
@@ -80,7 +82,7 @@ func (f *fakeAD) remove(dn string) {
 	f.objs = slices.DeleteFunc(f.objs, func(r *ad.Recipient) bool { return ad.EqualDN(r.DN, dn) })
 }
 
-func (f *fakeAD) StreamRecipients(ctx context.Context, base string, fn func(*ad.Recipient) error) (ad.ReadResult, error) {
+func (f *fakeAD) StreamSyncCandidates(ctx context.Context, base string, fn func(*ad.Recipient) error) (ad.ReadResult, error) {
 	f.streams.Add(1)
 	n := f.inFlight.Add(1)
 	defer f.inFlight.Add(-1)
@@ -93,7 +95,7 @@ func (f *fakeAD) StreamRecipients(ctx context.Context, base string, fn func(*ad.
 	f.mu.Lock()
 	var objs []*ad.Recipient
 	for _, r := range f.objs {
-		if ad.IsUnder(r.DN, base) && r.MailEnabled() {
+		if ad.IsUnder(r.DN, base) && r.SyncCandidate() {
 			objs = append(objs, clone(r))
 		}
 	}
@@ -127,6 +129,34 @@ func (f *fakeAD) ReadRecipient(ctx context.Context, dn string) (*ad.Recipient, e
 		}
 	}
 	return nil, retry.New("fake.ReadRecipient", retry.NotFound, errors.New("object "+dn+" not found"))
+}
+
+// Modify supports what the simulator writes: adding mS-DS-ConsistencyGuid
+// to an object that has none.
+func (f *fakeAD) Modify(ctx context.Context, dn string, changes ...ad.Change) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.modifyErr != nil {
+		return f.modifyErr
+	}
+	for _, r := range f.objs {
+		if !ad.EqualDN(r.DN, dn) {
+			continue
+		}
+		for _, ch := range changes {
+			if ch.Op != ad.AddValues || ch.Attr != "mS-DS-ConsistencyGuid" || len(ch.Values) != 1 || r.ConsistencyGUID != "" {
+				return retry.New("fake.Modify", retry.Conflict, errors.New("unsupported or conflicting change to "+dn))
+			}
+			g, err := ad.GUIDString([]byte(ch.Values[0]))
+			if err != nil {
+				return err
+			}
+			r.ConsistencyGUID = g
+			f.modifies = append(f.modifies, dn+" "+ch.Attr)
+		}
+		return nil
+	}
+	return retry.New("fake.Modify", retry.NotFound, errors.New("object "+dn+" not found"))
 }
 
 func pa(vals ...string) ad.ProxyAddresses { return ad.ParseProxyAddresses(vals) }
