@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 // BindMethod selects how the client authenticates.

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 func staticPassword() (string, error) { return "secret", nil }

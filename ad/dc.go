@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 // DC identifies the domain controller database that answered a read or

@@ -10,7 +10,7 @@
 // ranged retrieval as described in Microsoft's "Attribute Range Retrieval"
 // (https://learn.microsoft.com/windows/win32/adsi/attribute-range-retrieval).
 // Writes change individual values so that concurrent edits survive, and every
-// LDAP result code is mapped to a retry class (reconcile/retry).
+// LDAP result code is mapped to a retry class (internal/retry).
 //
 // Filters and DNs are escaped exactly once, in this package, where they are
 // built: callers pass raw values.

@@ -13,7 +13,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 // ---- fakes ----------------------------------------------------------------

@@ -8,7 +8,7 @@
 // in-memory fakes tests build. cloud/emulator serves the same wire protocols
 // over HTTPS so the real implementations can be tested end to end.
 //
-// Every error an implementation returns is classified with reconcile/retry
+// Every error an implementation returns is classified with internal/retry
 // (retryable, conflict, not found, terminal), the same classes as package ad.
 package cloud
 

@@ -15,10 +15,10 @@ import (
 	"github.com/hybridsync/hybridsync/agent/metrics"
 	"github.com/hybridsync/hybridsync/agent/reconciler"
 	"github.com/hybridsync/hybridsync/cloud"
+	"github.com/hybridsync/hybridsync/internal/retry"
 	"github.com/hybridsync/hybridsync/reconcile/apply"
 	"github.com/hybridsync/hybridsync/reconcile/journal"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
-	"github.com/hybridsync/hybridsync/reconcile/retry"
 )
 
 // maxRuns is how many recent runs /status keeps.
@@ -187,12 +187,7 @@ func (a *agent) schedule(ctx context.Context) {
 				return
 			}
 			failures++
-			base := a.opts.RetryBase
-			if base <= 0 {
-				base = 10 * time.Second
-			}
-			backoff := base << min(failures-1, 16)
-			wait = jittered(min(backoff, interval), cfg.Reconcile.JitterFraction())
+			wait = a.backoff(interval, cfg.Reconcile.JitterFraction()).Backoff(failures)
 			a.log.Warn("reconcile: run failed; retrying", "error", err, "failures", failures, "retry_in", wait.Round(time.Second).String())
 		} else {
 			failures = 0
@@ -201,6 +196,16 @@ func (a *agent) schedule(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// backoff is the wait after failed runs: from Options.RetryBase (10s by
+// default), doubling up to the interval, jittered like the interval.
+func (a *agent) backoff(interval time.Duration, jitter float64) retry.Policy {
+	base := a.opts.RetryBase
+	if base <= 0 {
+		base = 10 * time.Second
+	}
+	return retry.Policy{Initial: base, Max: max(interval, base), Jitter: jitter}
 }
 
 // ensureClients builds the AD and cloud clients for the current config.

@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/internal/retry"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
-	"github.com/hybridsync/hybridsync/reconcile/retry"
 )
 
 // Options for Up.

@@ -4,7 +4,7 @@ import (
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/cloud/exo"
 	"github.com/hybridsync/hybridsync/cloud/graph"
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 // The methods fit the hooks they are made for; this fails to compile when

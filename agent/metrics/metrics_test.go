@@ -19,8 +19,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/hybridsync/hybridsync/internal/retry"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
-	"github.com/hybridsync/hybridsync/reconcile/retry"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/metrics.golden from the current output")

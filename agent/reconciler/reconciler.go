@@ -22,8 +22,8 @@ import (
 	"github.com/hybridsync/hybridsync/cloud/auth"
 	"github.com/hybridsync/hybridsync/cloud/exo"
 	"github.com/hybridsync/hybridsync/cloud/graph"
+	"github.com/hybridsync/hybridsync/internal/retry"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
-	"github.com/hybridsync/hybridsync/reconcile/retry"
 )
 
 // ADConfig turns the file's AD section into the client's config; observe

@@ -13,7 +13,7 @@ import (
 
 	"software.sslmate.com/src/go-pkcs12"
 
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 func TestKnownClouds(t *testing.T) {

@@ -8,7 +8,7 @@
 // "@odata.nextLink" to which the same body is POSTed for the next page.
 // Failures come back as {"error":{"code","message","details":[{"message"}]}},
 // where a detail message is either "|ExceptionType|text" or a JSON object
-// {"Message","TypeName"}; classifyResponse turns them into reconcile/retry
+// {"Message","TypeName"}; classifyResponse turns them into internal/retry
 // classes.
 //
 // Only standard-library HTTP is used: the caller wires the bearer token
@@ -31,7 +31,8 @@ import (
 	"time"
 
 	"github.com/hybridsync/hybridsync/cloud"
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/clock"
+	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 // TokenSource returns a bearer token for the Exchange scope
@@ -170,9 +171,7 @@ func New(cfg Config) (*Client, error) {
 	} else {
 		c.policy = retry.DefaultPolicy()
 	}
-	if c.policy.Clock == nil {
-		c.policy.Clock = retry.SystemClock{}
-	}
+	c.policy.Clock = clock.Or(c.policy.Clock)
 	c.endpoint = base.String() + "/adminapi/beta/" + url.PathEscape(cfg.TenantID) + "/InvokeCommand"
 	return c, nil
 }

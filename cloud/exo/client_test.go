@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/hybridsync/hybridsync/cloud"
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 // collect runs Invoke and gathers the rows.

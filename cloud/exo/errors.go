@@ -5,11 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 // apiError is the body of a failed InvokeCommand.
@@ -110,7 +109,7 @@ func classifyResponse(op, cmdlet string, status int, header http.Header, body []
 	mk := func(class retry.Class, err error) *retry.Error {
 		e := retry.New(op, class, err)
 		if class == retry.Retryable {
-			e.RetryAfter = parseRetryAfter(header.Get("Retry-After"), now)
+			e.RetryAfter = retry.ParseRetryAfter(header.Get("Retry-After"), now)
 		}
 		return e
 	}
@@ -269,27 +268,3 @@ func shortType(t string) string {
 	return t
 }
 
-// parseRetryAfter reads a Retry-After value: delay seconds (the endpoint
-// sometimes sends fractions) or an HTTP date. Missing, malformed and past
-// values are zero, which lets the policy's backoff apply.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		// Absurd values stay absurd (so the policy's MaxRetryAfter refuses
-		// them) without overflowing.
-		secs = min(secs, 1e7)
-		return time.Duration(secs * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
-}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 func TestClassifyResponse(t *testing.T) {
@@ -148,30 +148,6 @@ func TestIsMembershipAsAsked(t *testing.T) {
 	}
 	if !strings.Contains(member.Error(), "is already a member") {
 		t.Errorf("marking changed the text: %q", member)
-	}
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	cases := []struct {
-		in   string
-		want time.Duration
-	}{
-		{"", 0},
-		{"0", 0},
-		{"-4", 0},
-		{"5", 5 * time.Second},
-		{" 2.25 ", 2250 * time.Millisecond},
-		{"0.5", 500 * time.Millisecond},
-		{clockNow.Add(90 * time.Second).Format(time.RFC850), 90 * time.Second},
-		{clockNow.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
-		{clockNow.Add(-time.Minute).Format(http.TimeFormat), 0},
-		{"soon", 0},
-		{"99999999999", 1e7 * time.Second},
-	}
-	for _, tc := range cases {
-		if got := parseRetryAfter(tc.in, clockNow); got != tc.want {
-			t.Errorf("parseRetryAfter(%q) = %v, want %v", tc.in, got, tc.want)
-		}
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/hybridsync/hybridsync/cloud"
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 // Cmdlet names, as sent in CmdletInput.CmdletName and X-CmdletName.

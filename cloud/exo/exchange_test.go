@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/hybridsync/hybridsync/cloud"
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 func ptr[T any](v T) *T { return &v }

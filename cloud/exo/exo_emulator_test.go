@@ -15,7 +15,7 @@ import (
 	"github.com/hybridsync/hybridsync/cloud/emulator"
 	"github.com/hybridsync/hybridsync/cloud/emulator/emutest"
 	"github.com/hybridsync/hybridsync/cloud/exo"
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 type instantClock struct{ waits []time.Duration }

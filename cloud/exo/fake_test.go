@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/clock"
+	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 const (
@@ -131,7 +132,7 @@ func (c *fakeClock) recorded() []time.Duration {
 }
 
 // testPolicy: 4 attempts, 100ms doubling to 1s, no jitter.
-func testPolicy(clock retry.Clock) *retry.Policy {
+func testPolicy(clock clock.Clock) *retry.Policy {
 	return &retry.Policy{
 		MaxAttempts:   4,
 		Initial:       100 * time.Millisecond,

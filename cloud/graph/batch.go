@@ -14,7 +14,7 @@ import (
 	abs "github.com/microsoft/kiota-abstractions-go"
 
 	"github.com/hybridsync/hybridsync/cloud"
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 // maxBatch is Graph's limit of requests per $batch
@@ -48,10 +48,7 @@ func (c *Client) sendBatch(ctx context.Context, op, base string, reqs []batchReq
 	out := make(map[string]batchResponse, len(reqs))
 	requests := 0
 	pending := reqs
-	clock := c.cfg.Retry.Clock
-	if clock == nil {
-		clock = retry.SystemClock{}
-	}
+	clk := c.clock()
 	for round := 1; len(pending) > 0; round++ {
 		var again []batchRequest
 		var wait time.Duration
@@ -83,7 +80,7 @@ func (c *Client) sendBatch(ctx context.Context, op, base string, reqs []batchReq
 				out[r.ID] = r
 				if r.Status == http.StatusTooManyRequests || r.Status == http.StatusServiceUnavailable || r.Status == http.StatusGatewayTimeout {
 					again = append(again, req)
-					if d := parseRetryAfter(headerValue(r.Headers, "Retry-After")); d > wait {
+					if d := retry.ParseRetryAfter(headerValue(r.Headers, "Retry-After"), clk.Now()); d > wait {
 						wait = d
 					}
 				}
@@ -102,17 +99,15 @@ func (c *Client) sendBatch(ctx context.Context, op, base string, reqs []batchReq
 		if c.cfg.Retry.MaxRetryAfter > 0 && wait > c.cfg.Retry.MaxRetryAfter {
 			return out, requests, nil
 		}
-		select {
-		case <-ctx.Done():
-			return nil, requests, fmt.Errorf("graph.%s: %w", op, ctx.Err())
-		case <-clock.After(wait):
+		if err := retry.Sleep(ctx, clk, wait); err != nil {
+			return nil, requests, fmt.Errorf("graph.%s: %w", op, err)
 		}
 	}
 	return out, requests, nil
 }
 
 // itemError turns a failed batch item into a classified error.
-func itemError(op string, r batchResponse) error {
+func itemError(op string, r batchResponse, now time.Time) error {
 	if r.Status < 400 {
 		return nil
 	}
@@ -127,7 +122,7 @@ func itemError(op string, r batchResponse) error {
 	switch {
 	case r.Status == http.StatusTooManyRequests || r.Status >= 500:
 		e := retry.New(op, retry.Retryable, msg)
-		e.RetryAfter = parseRetryAfter(headerValue(r.Headers, "Retry-After"))
+		e.RetryAfter = retry.ParseRetryAfter(headerValue(r.Headers, "Retry-After"), now)
 		return e
 	case r.Status == http.StatusNotFound:
 		return retry.New(op, retry.NotFound, msg)
@@ -168,7 +163,7 @@ func (c *Client) membersBatch(ctx context.Context, groupIDs []string) (map[strin
 			out[gid] = nil
 			continue
 		}
-		if err := itemError("graph."+op, r); err != nil {
+		if err := itemError("graph."+op, r, c.clock().Now()); err != nil {
 			return nil, requests, fmt.Errorf("members of group %s: %w", gid, err)
 		}
 		var p memberPage
@@ -208,7 +203,7 @@ func (c *Client) RevokeSignInSessionsBatch(ctx context.Context, userIDs []string
 	}
 	out := map[string]error{}
 	for i, id := range userIDs {
-		if err := itemError("graph."+op, resps[strconv.Itoa(i)]); err != nil {
+		if err := itemError("graph."+op, resps[strconv.Itoa(i)], c.clock().Now()); err != nil {
 			out[id] = fmt.Errorf("revoke sessions of %s: %w", id, err)
 		}
 	}
@@ -235,7 +230,7 @@ func (c *Client) SetGroupSyncBehaviorBatch(ctx context.Context, changes map[stri
 	}
 	out := map[string]error{}
 	for i, id := range ids {
-		if err := itemError("graph."+op, resps[strconv.Itoa(i)]); err != nil {
+		if err := itemError("graph."+op, resps[strconv.Itoa(i)], c.clock().Now()); err != nil {
 			out[id] = fmt.Errorf("set source of authority of %s: %w", id, err)
 		}
 	}

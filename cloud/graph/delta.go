@@ -10,7 +10,7 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/hybridsync/hybridsync/cloud"
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 // deltaPage reads the first delta page of kind (link == "") or the page at

@@ -11,7 +11,7 @@
 // rounds follow nextLink to a deltaLink and restart from scratch once on
 // 410 Gone. Every request is retried under one bounded policy: throttling
 // (429) and server errors (5xx) are retried, after the server's Retry-After
-// when it sends one; other errors are classified with reconcile/retry and
+// when it sends one; other errors are classified with internal/retry and
 // returned.
 //
 // Refs: https://learn.microsoft.com/graph/paging,
@@ -26,7 +26,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -40,7 +39,8 @@ import (
 
 	"github.com/hybridsync/hybridsync/cloud"
 	"github.com/hybridsync/hybridsync/cloud/auth"
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/clock"
+	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 // Config wires a Client.
@@ -129,7 +129,7 @@ func (c *Client) Exchange() cloud.Exchange { return c.cfg.Exchange }
 func (c *Client) do(ctx context.Context, op string, fn func(ctx context.Context) error) error {
 	return retry.Do(ctx, *c.cfg.Retry, "graph."+op, func(ctx context.Context) error {
 		start := time.Now()
-		err := classify("graph."+op, fn(ctx))
+		err := classify("graph."+op, fn(ctx), c.clock().Now())
 		if c.cfg.Observe != nil {
 			c.cfg.Observe(op, retry.ResultOf(err), time.Since(start))
 		}
@@ -150,7 +150,7 @@ func statusOf(err error) (int, *abs.ResponseHeaders) {
 // other 5xx) are retryable and carry Retry-After; 404 is not-found; 409 and
 // 412 are conflicts; the rest (400, 401, 403, ...) are terminal. Transport
 // failures (no status) are retryable.
-func classify(op string, err error) error {
+func classify(op string, err error, now time.Time) error {
 	if err == nil {
 		return nil
 	}
@@ -178,7 +178,7 @@ func classify(op string, err error) error {
 		return retry.New(op, retry.Retryable, fmt.Errorf("%s: %w", msg, err))
 	case status == http.StatusTooManyRequests || status >= 500:
 		e := retry.New(op, retry.Retryable, fmt.Errorf("HTTP %d: %s: %w", status, msg, err))
-		e.RetryAfter = retryAfter(headers)
+		e.RetryAfter = retryAfter(headers, now)
 		e.Throttled = status == http.StatusTooManyRequests
 		return e
 	case status == http.StatusNotFound:
@@ -209,35 +209,20 @@ func deref(s *string) string {
 }
 
 // retryAfter reads a response's Retry-After header.
-func retryAfter(h *abs.ResponseHeaders) time.Duration {
+func retryAfter(h *abs.ResponseHeaders, now time.Time) time.Duration {
 	if h == nil {
 		return 0
 	}
 	for _, v := range h.Get("Retry-After") {
-		if d := parseRetryAfter(v); d > 0 {
+		if d := retry.ParseRetryAfter(v, now); d > 0 {
 			return d
 		}
 	}
 	return 0
 }
 
-// parseRetryAfter reads a Retry-After value: delay-seconds (fractions
-// tolerated) or an HTTP date (RFC 9110 §10.2.3). Zero when absent or bad.
-func parseRetryAfter(v string) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-		return time.Duration(secs * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
+// clock is the client's clock (its retry policy's).
+func (c *Client) clock() clock.Clock { return clock.Or(c.cfg.Retry.Clock) }
 
 // errorMappings decode Graph's error bodies for raw requests, as the
 // generated request builders do.

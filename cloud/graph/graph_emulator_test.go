@@ -19,7 +19,7 @@ import (
 	"github.com/hybridsync/hybridsync/cloud/emulator"
 	"github.com/hybridsync/hybridsync/cloud/emulator/emutest"
 	"github.com/hybridsync/hybridsync/cloud/graph"
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 // fakeClock fires every wait at once and records it; the emulator reads

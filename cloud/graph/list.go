@@ -12,7 +12,7 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/hybridsync/hybridsync/cloud"
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 // page is one page of a listing, whatever the kind.
@@ -194,10 +194,6 @@ func (c *Client) Get(ctx context.Context, kind cloud.Kind, id string) (*cloud.Ob
 		})
 		return out, err
 	}
-	clock := c.cfg.Retry.Clock
-	if clock == nil {
-		clock = retry.SystemClock{}
-	}
 	for attempt := 0; ; attempt++ {
 		out, err := get(ctx)
 		if retry.ClassOf(err) != retry.NotFound || attempt >= c.cfg.NotFoundRetries {
@@ -206,10 +202,8 @@ func (c *Client) Get(ctx context.Context, kind cloud.Kind, id string) (*cloud.Ob
 			}
 			return out, err
 		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("graph.%s %s: %w (last error: %v)", op, id, ctx.Err(), err)
-		case <-clock.After(time.Second << attempt):
+		if serr := retry.Sleep(ctx, c.clock(), time.Second<<attempt); serr != nil {
+			return nil, fmt.Errorf("graph.%s %s: %w (last error: %v)", op, id, serr, err)
 		}
 	}
 }

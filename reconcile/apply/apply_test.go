@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hybridsync/hybridsync/internal/clock"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,9 +15,9 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/internal/retry"
 	"github.com/hybridsync/hybridsync/reconcile/journal"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
-	"github.com/hybridsync/hybridsync/reconcile/retry"
 )
 
 // fakeDir is an in-memory directory that applies modifies as AD does:
@@ -140,9 +141,9 @@ func dualWrite() plan.Action {
 }
 
 // openJournalAt opens a journal stamping times with clock.
-func openJournalAt(t *testing.T, clock func() time.Time) *journal.Journal {
+func openJournalAt(t *testing.T, now func() time.Time) *journal.Journal {
 	t.Helper()
-	j, err := journal.Open(journal.Options{Path: filepath.Join(t.TempDir(), "journal.db"), Clock: clock})
+	j, err := journal.Open(journal.Options{Path: filepath.Join(t.TempDir(), "journal.db"), Clock: clock.Funcs{NowFunc: now}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +310,7 @@ func TestRecoverSettlesInterruptedWrites(t *testing.T) {
 			// Recovery long enough after the kill for the DC to have
 			// settled the write either way.
 			later := func() time.Time { return time.Now().Add(time.Hour) }
-			rep, err := j.Recover(t.Context(), Resolver(f, ResolveOptions{Now: later}))
+			rep, err := j.Recover(t.Context(), Resolver(f, ResolveOptions{Clock: clock.Funcs{NowFunc: later}}))
 			if f.modifies != n {
 				t.Fatalf("recovery wrote to the directory (%d modifies)", f.modifies-n)
 			}

@@ -9,9 +9,10 @@ import (
 	"time"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/internal/clock"
+	"github.com/hybridsync/hybridsync/internal/retry"
 	"github.com/hybridsync/hybridsync/reconcile/journal"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
-	"github.com/hybridsync/hybridsync/reconcile/retry"
 )
 
 // DefaultSettleAfter is ResolveOptions.SettleAfter's default.
@@ -32,16 +33,11 @@ type ResolveOptions struct {
 	// that concludes it did not happen; 0 means DefaultSettleAfter. A DC
 	// that is slow to answer may still be applying it.
 	SettleAfter time.Duration
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock is the clock; nil means the system clock.
+	Clock clock.Clock
 }
 
-func (o ResolveOptions) now() time.Time {
-	if o.Now == nil {
-		return time.Now()
-	}
-	return o.Now()
-}
+func (o ResolveOptions) now() time.Time { return clock.Or(o.Clock).Now() }
 
 func (o ResolveOptions) settleAfter() time.Duration {
 	if o.SettleAfter <= 0 {

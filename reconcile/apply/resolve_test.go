@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"errors"
+	"github.com/hybridsync/hybridsync/internal/clock"
 	"slices"
 	"strings"
 	"testing"
@@ -11,9 +12,9 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/internal/retry"
 	"github.com/hybridsync/hybridsync/reconcile/journal"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
-	"github.com/hybridsync/hybridsync/reconcile/retry"
 )
 
 // timedOut is what ad returns when the DC did not answer in time: the
@@ -26,11 +27,11 @@ var timedOut = retry.New("ad.Modify", retry.Conflict, &ldap.Error{ResultCode: ld
 // happen; a DC that applied it late is seen as done.
 func TestUnknownOutcomeIsSettledOnlyByTheSameDCLater(t *testing.T) {
 	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	opts := ResolveOptions{SettleAfter: 2 * time.Minute, Now: clock}
+	tick := func() time.Time { return now }
+	opts := ResolveOptions{SettleAfter: 2 * time.Minute, Clock: clock.Funcs{NowFunc: tick}}
 
 	t.Run("not applied, settled after the window", func(t *testing.T) {
-		f, j := seedDir(), openJournalAt(t, clock)
+		f, j := seedDir(), openJournalAt(t, tick)
 		f.modifyErr = timedOut
 		a := &Applier{Dir: f, Journal: j, Resolve: opts}
 		out, err := a.Apply(t.Context(), []plan.Action{dualWrite()})
@@ -56,7 +57,7 @@ func TestUnknownOutcomeIsSettledOnlyByTheSameDCLater(t *testing.T) {
 	})
 
 	t.Run("applied late by the DC", func(t *testing.T) {
-		f, j := seedDir(), openJournalAt(t, clock)
+		f, j := seedDir(), openJournalAt(t, tick)
 		f.modifyErr = timedOut
 		a := &Applier{Dir: f, Journal: j, Resolve: opts}
 		out, _ := a.Apply(t.Context(), []plan.Action{dualWrite()})
@@ -79,7 +80,7 @@ func TestUnknownOutcomeIsSettledOnlyByTheSameDCLater(t *testing.T) {
 	})
 
 	t.Run("re-read from another DC settles nothing", func(t *testing.T) {
-		f, j := seedDir(), openJournalAt(t, clock)
+		f, j := seedDir(), openJournalAt(t, tick)
 		f.modifyErr = timedOut
 		a := &Applier{Dir: f, Journal: j, Resolve: opts}
 		out, _ := a.Apply(t.Context(), []plan.Action{dualWrite()})

@@ -2,6 +2,7 @@ package apply
 
 import (
 	"errors"
+	"github.com/hybridsync/hybridsync/internal/clock"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,9 +12,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/internal/retry"
 	"github.com/hybridsync/hybridsync/reconcile/journal"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
-	"github.com/hybridsync/hybridsync/reconcile/retry"
 )
 
 // planFrom is the dual write as a plan would propose it from the object's
@@ -92,8 +93,8 @@ func TestRunHoldsARefusedFixInTheServiceOnly(t *testing.T) {
 // refuses both.
 func TestRunWithUnsettledWrites(t *testing.T) {
 	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	f, j := seedDir(), openJournalAt(t, clock)
+	tick := func() time.Time { return now }
+	f, j := seedDir(), openJournalAt(t, tick)
 	// A second object, with its own fix.
 	other := *f.objs[guid]
 	other.GUID, other.DN = "0e6d3b7c-2f0e-4a55-9c1e-8f2c1a4e0b7d", "CN=Other,OU=Sync,DC=lab,DC=test"
@@ -102,7 +103,7 @@ func TestRunWithUnsettledWrites(t *testing.T) {
 	otherAct.ObjectGUID, otherAct.ObjectDN = other.GUID, other.DN
 
 	f.modifyErr = timedOut
-	a := &Applier{Dir: f, Journal: j, Resolve: ResolveOptions{Now: clock}}
+	a := &Applier{Dir: f, Journal: j, Resolve: ResolveOptions{Clock: clock.Funcs{NowFunc: tick}}}
 	rep, err := a.Run(t.Context(), Request{Actions: []plan.Action{dualWrite()}, Approval: Enforcing})
 	if err != nil || rep.Outcomes[0].Result != Unknown {
 		t.Fatalf("first run: %v %+v", err, rep)
@@ -126,9 +127,9 @@ func TestRunWithUnsettledWrites(t *testing.T) {
 // arrives a little at a time is stopped too.
 func TestRunChangeLimitOverARollingWindow(t *testing.T) {
 	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	f, j := seedDir(), openJournalAt(t, clock)
-	a := &Applier{Dir: f, Journal: j, Resolve: ResolveOptions{Now: clock}}
+	tick := func() time.Time { return now }
+	f, j := seedDir(), openJournalAt(t, tick)
+	a := &Applier{Dir: f, Journal: j, Resolve: ResolveOptions{Clock: clock.Funcs{NowFunc: tick}}}
 	limit := ChangeLimit{Max: 1, Window: 24 * time.Hour}
 	rep, err := a.Run(t.Context(), Request{Actions: []plan.Action{dualWrite()}, Approval: Enforcing, Limit: limit})
 	if err != nil || rep.Outcomes[0].Result != Applied {

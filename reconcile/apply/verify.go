@@ -7,7 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/clock"
+	"github.com/hybridsync/hybridsync/internal/retry"
 
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/cloud"
@@ -32,8 +33,8 @@ type VerifyOptions struct {
 	// Interval is the time between reads of the tenant (jittered by up to
 	// 10%); 0 means 30 seconds.
 	Interval time.Duration
-	// After, when set, replaces time.After (tests).
-	After func(time.Duration) <-chan time.Time
+	// Clock times the waits; nil means the system clock.
+	Clock clock.Clock
 }
 
 // Verify waits, up to opts.Timeout, until the tenant shows each applied
@@ -51,10 +52,7 @@ func Verify(ctx context.Context, t cloud.Tenant, applied []Outcome, opts VerifyO
 	if opts.Interval <= 0 {
 		opts.Interval = 30 * time.Second
 	}
-	after := opts.After
-	if after == nil {
-		after = time.After
-	}
+	after := clock.Or(opts.Clock).After
 	out := make([]Verification, len(applied))
 	for i, o := range applied {
 		out[i].Action = o.Action

@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"github.com/hybridsync/hybridsync/internal/clock"
 	"strings"
 	"testing"
 	"time"
@@ -53,14 +54,14 @@ func TestVerifyWaitsForTheSyncCycle(t *testing.T) {
 	}
 	act := dualWrite()
 	act.Mail = "O'Neil." + act.Mail // a quote in the literal
-	v, err := Verify(t.Context(), tn, []Outcome{{Action: dualWrite(), Kind: ad.KindUser, ImmutableID: anchor, Result: Applied}}, VerifyOptions{Timeout: time.Hour, Interval: time.Second, After: after})
+	v, err := Verify(t.Context(), tn, []Outcome{{Action: dualWrite(), Kind: ad.KindUser, ImmutableID: anchor, Result: Applied}}, VerifyOptions{Timeout: time.Hour, Interval: time.Second, Clock: clock.Funcs{AfterFunc: after}})
 	if err != nil || len(v) != 1 || !v[0].Verified || !strings.Contains(v[0].Seen, "twin") || rounds != 3 {
 		t.Fatalf("verify: %v %+v after %d rounds", err, v, rounds)
 	}
 	// The address is quoted once; cancelling ends the wait.
 	ctx, cancel := context.WithCancel(t.Context())
 	tn2 := &listTenant{list: func(string) []*cloud.Object { cancel(); return nil }}
-	if _, err := Verify(ctx, tn2, []Outcome{{Action: act, Kind: ad.KindUser}}, VerifyOptions{Timeout: time.Hour, After: after}); err == nil {
+	if _, err := Verify(ctx, tn2, []Outcome{{Action: act, Kind: ad.KindUser}}, VerifyOptions{Timeout: time.Hour, Clock: clock.Funcs{AfterFunc: after}}); err == nil {
 		t.Fatal("verify went on after its context ended")
 	}
 	if want := "proxyAddresses/any(p:p eq 'SMTP:O''Neil.pat.new@lab.test')"; len(tn2.filters) != 1 || tn2.filters[0] != want {
@@ -79,7 +80,7 @@ func TestVerifyGivesUpAtTheTimeout(t *testing.T) {
 		}
 		return never
 	}
-	v, err := Verify(t.Context(), tn, []Outcome{{Action: dualWrite(), Kind: ad.KindUser}}, VerifyOptions{Timeout: time.Minute, After: after})
+	v, err := Verify(t.Context(), tn, []Outcome{{Action: dualWrite(), Kind: ad.KindUser}}, VerifyOptions{Timeout: time.Minute, Clock: clock.Funcs{AfterFunc: after}})
 	if err != nil || v[0].Verified || v[0].Seen != "" {
 		t.Fatalf("verify: %v %+v", err, v)
 	}
@@ -111,7 +112,7 @@ func TestVerifyFindsTheTwinByTheConfiguredAnchor(t *testing.T) {
 		tn := &listTenant{list: func(string) []*cloud.Object { return tc.holders }}
 		expired := make(chan time.Time, 1)
 		after := func(time.Duration) <-chan time.Time { expired <- time.Time{}; return expired }
-		v, err := Verify(t.Context(), tn, out, VerifyOptions{Timeout: time.Minute, Interval: time.Second, After: after})
+		v, err := Verify(t.Context(), tn, out, VerifyOptions{Timeout: time.Minute, Interval: time.Second, Clock: clock.Funcs{AfterFunc: after}})
 		if err != nil || len(v) != 1 || v[0].Verified != tc.verified {
 			t.Errorf("%s: verify %v %+v; want verified %v", tc.name, err, v, tc.verified)
 		}

@@ -11,7 +11,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/clock"
+	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 // SchemaVersion is the journal format this package writes. Open refuses a
@@ -51,8 +52,9 @@ type Options struct {
 	// DefaultLockTimeout (bbolt itself would wait forever); negative is an
 	// error.
 	LockTimeout time.Duration
-	// Clock stamps IDs, Started and Finished; nil means time.Now.
-	Clock func() time.Time
+	// Clock stamps IDs, Started, Sent and Finished; nil means the system
+	// clock.
+	Clock clock.Clock
 	// Logger receives one line per state change at debug level and per
 	// recovery decision at info level; nil discards.
 	Logger *slog.Logger
@@ -62,7 +64,7 @@ type Options struct {
 type Journal struct {
 	db    *bolt.DB
 	path  string
-	clock func() time.Time
+	clock clock.Clock
 	log   *slog.Logger
 }
 
@@ -78,10 +80,7 @@ func Open(opts Options) (*Journal, error) {
 	case timeout == 0:
 		timeout = DefaultLockTimeout
 	}
-	j := &Journal{path: opts.Path, clock: opts.Clock, log: opts.Logger}
-	if j.clock == nil {
-		j.clock = time.Now
-	}
+	j := &Journal{path: opts.Path, clock: clock.Or(opts.Clock), log: opts.Logger}
 	if j.log == nil {
 		j.log = slog.New(slog.DiscardHandler)
 	}
@@ -169,7 +168,7 @@ func (j *Journal) Close() error { return j.db.Close() }
 
 // now returns the clock's time in UTC without a monotonic reading, so that
 // what is stored is what is read back.
-func (j *Journal) now() time.Time { return j.clock().UTC() }
+func (j *Journal) now() time.Time { return j.clock.Now().UTC() }
 
 // CorruptError reports an entry that cannot be decoded or is inconsistent.
 type CorruptError struct {

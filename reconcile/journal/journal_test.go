@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hybridsync/hybridsync/internal/clock"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,7 +18,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/hybridsync/hybridsync/reconcile/retry"
+	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 var t0 = time.Date(2026, 11, 22, 23, 34, 0, 123456789, time.UTC)
@@ -38,9 +39,9 @@ func stepClock(start time.Time, step time.Duration) func() time.Time {
 	}
 }
 
-func openAt(t *testing.T, path string, clock func() time.Time) *Journal {
+func openAt(t *testing.T, path string, now func() time.Time) *Journal {
 	t.Helper()
-	j, err := Open(Options{Path: path, LockTimeout: 200 * time.Millisecond, Clock: clock})
+	j, err := Open(Options{Path: path, LockTimeout: 200 * time.Millisecond, Clock: clock.Funcs{NowFunc: now}})
 	if err != nil {
 		t.Fatalf("Open(%s): %v", path, err)
 	}

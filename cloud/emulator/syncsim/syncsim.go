@@ -75,8 +75,8 @@ import (
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/cloud"
 	"github.com/hybridsync/hybridsync/cloud/emulator"
+	"github.com/hybridsync/hybridsync/internal/retry"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
-	"github.com/hybridsync/hybridsync/reconcile/retry"
 )
 
 // DefaultDeleteThreshold is Entra Connect's default accidental-delete

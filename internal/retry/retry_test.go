@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hybridsync/hybridsync/internal/clock"
 )
 
 // fakeClock records every wait Do asks for. When fire is true After fires at
@@ -47,7 +50,7 @@ func (c *fakeClock) recorded() []time.Duration {
 }
 
 // testPolicy is deterministic: no jitter unless a test sets it.
-func testPolicy(clock Clock) Policy {
+func testPolicy(clock clock.Clock) Policy {
 	return Policy{
 		MaxAttempts:   4,
 		Initial:       100 * time.Millisecond,
@@ -431,7 +434,7 @@ func TestBackoffJitter(t *testing.T) {
 func TestDefaultPolicy(t *testing.T) {
 	p := DefaultPolicy()
 	if p.MaxAttempts != 5 || p.Initial != 500*time.Millisecond || p.Max != 30*time.Second ||
-		p.MaxRetryAfter != 2*time.Minute || p.Jitter != 0.2 || p.Clock == nil {
+		p.MaxRetryAfter != 2*time.Minute || p.Jitter != 0.2 {
 		t.Errorf("DefaultPolicy = %+v", p)
 	}
 }
@@ -517,5 +520,33 @@ func TestErrorMessage(t *testing.T) {
 	}
 	if got := New("", Conflict, errors.New("exists")).Error(); got != "conflict: exists" {
 		t.Errorf("without op: %q", got)
+	}
+}
+
+// One parser for every client: delay seconds (fractions too), HTTP dates
+// relative to the clock, and nothing for what is missing, bad or past.
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	cases := []struct {
+		in   string
+		want time.Duration
+	}{
+		{"", 0},
+		{"0", 0},
+		{"-4", 0},
+		{"5", 5 * time.Second},
+		{" 2.25 ", 2250 * time.Millisecond},
+		{"0.5", 500 * time.Millisecond},
+		{now.Add(90 * time.Second).Format(time.RFC850), 90 * time.Second},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
+		{"soon", 0},
+		{"NaN", 0},
+		{"99999999999", 1e7 * time.Second},
+	}
+	for _, tc := range cases {
+		if got := ParseRetryAfter(tc.in, now); got != tc.want {
+			t.Errorf("ParseRetryAfter(%q) = %v, want %v", tc.in, got, tc.want)
+		}
 	}
 }

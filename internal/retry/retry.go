@@ -3,22 +3,15 @@ package retry
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/hybridsync/hybridsync/internal/clock"
 )
-
-// Clock is the part of time the retry loop needs; tests inject a fake one.
-type Clock interface {
-	Now() time.Time
-	// After behaves like time.After.
-	After(d time.Duration) <-chan time.Time
-}
-
-// SystemClock is the real clock.
-type SystemClock struct{}
-
-func (SystemClock) Now() time.Time                         { return time.Now() }
-func (SystemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Policy bounds a retry loop. The zero value is not useful; start from
 // DefaultPolicy.
@@ -35,7 +28,8 @@ type Policy struct {
 	// Jitter is the fraction (0..1) of each computed backoff that is
 	// randomised, so that many clients do not retry in step.
 	Jitter float64
-	Clock  Clock
+	// Clock times the waits; nil means the system clock.
+	Clock clock.Clock
 	// Rand returns a float in [0,1); nil uses math/rand/v2.
 	Rand func() float64
 	// OnRetry, when set, is called before each wait (for logs and metrics).
@@ -51,7 +45,6 @@ func DefaultPolicy() Policy {
 		Max:           30 * time.Second,
 		MaxRetryAfter: 2 * time.Minute,
 		Jitter:        0.2,
-		Clock:         SystemClock{},
 	}
 }
 
@@ -84,10 +77,7 @@ func Do(ctx context.Context, p Policy, op string, fn func(ctx context.Context) e
 	if p.MaxAttempts < 1 {
 		p.MaxAttempts = 1
 	}
-	clock := p.Clock
-	if clock == nil {
-		clock = SystemClock{}
-	}
+	clk := clock.Or(p.Clock)
 	var err error
 	for attempt := 1; ; attempt++ {
 		if cerr := ctx.Err(); cerr != nil {
@@ -116,10 +106,44 @@ func Do(ctx context.Context, p Policy, op string, fn func(ctx context.Context) e
 		if p.OnRetry != nil {
 			p.OnRetry(attempt, wait, err)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %w (last error: %v)", op, ctx.Err(), err)
-		case <-clock.After(wait):
+		if serr := Sleep(ctx, clk, wait); serr != nil {
+			return fmt.Errorf("%s: %w (last error: %v)", op, serr, err)
 		}
 	}
+}
+
+// Sleep waits d on c (nil: the system clock), or returns ctx's error as
+// soon as ctx ends.
+func Sleep(ctx context.Context, c clock.Clock, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-clock.Or(c).After(d):
+		return nil
+	}
+}
+
+// ParseRetryAfter reads an HTTP Retry-After value (RFC 9110 §10.2.3):
+// delay seconds (fractions tolerated: Exchange Online sends them) or an
+// HTTP date, relative to now. Missing, malformed, zero and past values are
+// 0, which lets the policy's backoff apply; absurd values are kept absurd
+// (so that MaxRetryAfter refuses them) without overflowing. It is the one
+// Retry-After parser of every hybridsync client.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if secs <= 0 || math.IsNaN(secs) {
+			return 0
+		}
+		return time.Duration(min(secs, 1e7) * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
 }
