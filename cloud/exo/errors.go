@@ -267,4 +267,3 @@ func shortType(t string) string {
 	}
 	return t
 }
-
