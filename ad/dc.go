@@ -1,13 +1,9 @@
 package ad
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
-	"time"
-
-	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
 // DC identifies the domain controller database that answered a read or
@@ -44,110 +40,20 @@ func (d DC) String() string {
 	return fmt.Sprintf("%s (invocationId %s)", name, d.InvocationID)
 }
 
-// ErrDCChanged is wrapped by the errors of FindByGUIDOnDC and ModifyOnDC
-// when the client failed over to another DC: nothing was written.
+// ErrDCChanged is wrapped by a directory client's error when a write was
+// not sent because the client is connected to another DC than the one
+// named (it failed over since the read): nothing was written.
 var ErrDCChanged = errors.New("ad: the connected domain controller changed")
 
-// connected returns the live connection and its number, dialling if need be.
-func (c *Client) connected(ctx context.Context) (conn, uint64, error) {
-	cn, err := c.connection(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.conn != cn {
-		return nil, 0, retry.New("ad.connect", retry.Retryable, fmt.Errorf("%w while connecting", ErrDCChanged))
-	}
-	return cn, c.gen, nil
-}
+// ErrNotSent is wrapped by a directory client's error when a write was
+// not sent at all (no DC could be reached first): nothing was written, and
+// the same write may succeed later.
+var ErrNotSent = errors.New("ad: the write was not sent")
 
-func (c *Client) generation() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.gen
-}
-
-// ConnectedDC returns the identity of the DC the client is connected to,
-// dialling if need be. It is read once per connection (two base reads:
-// the rootDSE and the DC's NTDS Settings object).
-func (c *Client) ConnectedDC(ctx context.Context) (DC, error) {
-	_, dc, _, err := c.connectedDC(ctx)
-	return dc, err
-}
-
-func (c *Client) connectedDC(ctx context.Context) (conn, DC, uint64, error) {
-	const op = "ad.ConnectedDC"
-	cn, gen, err := c.connected(ctx)
-	if err != nil {
-		return nil, DC{}, 0, fmt.Errorf("%s: %w", op, err)
-	}
-	c.mu.Lock()
-	if c.dcGen == gen && !c.dc.IsZero() {
-		dc := c.dc
-		c.mu.Unlock()
-		return cn, dc, gen, nil
-	}
-	c.mu.Unlock()
-	w, _, err := c.readWatermark(ctx)
-	if err != nil {
-		return nil, DC{}, 0, fmt.Errorf("%s: %w", op, err)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen != gen || c.conn != cn {
-		return nil, DC{}, 0, retry.New(op, retry.Retryable, fmt.Errorf("%w while reading its identity", ErrDCChanged))
-	}
-	c.dc, c.dcGen = DC{Server: w.Server, InvocationID: w.InvocationID}, gen
-	return cn, c.dc, gen, nil
-}
-
-// FindByGUIDOnDC is FindByGUID, also saying which DC answered. A failover
-// during the read is a retryable error wrapping ErrDCChanged. A NotFound
-// error comes with the DC that did not find the object.
-func (c *Client) FindByGUIDOnDC(ctx context.Context, guid string) (*Recipient, DC, error) {
-	const op = "ad.FindByGUIDOnDC"
-	_, dc, gen, err := c.connectedDC(ctx)
-	if err != nil {
-		return nil, DC{}, err
-	}
-	r, err := c.FindByGUID(ctx, guid)
-	if c.generation() != gen {
-		return nil, DC{}, retry.New(op, retry.Retryable, fmt.Errorf("%w during the read of objectGUID %s", ErrDCChanged, guid))
-	}
-	if err != nil {
-		return nil, dc, err
-	}
-	return r, dc, nil
-}
-
-// ModifyOnDC is Modify, sent only to the DC dc: when the client is
-// connected to another one (it failed over since dc answered the read the
-// change was planned from), nothing is sent and the error, a Conflict
-// wrapping ErrDCChanged, says so. An outcome that is unknown (the
-// connection failed mid-request, or the DC did not answer within the
-// timeout) is a Conflict too; see write.
-func (c *Client) ModifyOnDC(ctx context.Context, dc DC, dn string, changes ...Change) error {
-	const op = "ad.Modify"
-	req, err := modifyRequest(dn, changes)
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	cn, now, _, err := c.connectedDC(ctx)
-	if err != nil {
-		c.observe(op, start, err)
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if !now.Equal(dc) {
-		err := retry.New(op, retry.Conflict, fmt.Errorf("%w: %s was read from %s, the client is now connected to %s; nothing sent", ErrDCChanged, dn, dc, now))
-		c.observe(op, start, err)
-		return err
-	}
-	return c.writeOn(op, start, cn, func(cn conn) error {
-		if err := cn.Modify(req); err != nil {
-			return fmt.Errorf("modify %s: %w", dn, err)
-		}
-		return nil
-	})
-}
+// ErrOutcomeUnknown is wrapped by a directory client's error when a write
+// was sent but no answer came (the connection failed mid-request, or the
+// DC did not answer in time): it may or may not have been applied, or may
+// still be. An error of a write that wraps none of ErrNotSent,
+// ErrDCChanged and ErrOutcomeUnknown means the DC answered and applied
+// nothing.
+var ErrOutcomeUnknown = errors.New("ad: the outcome of the write is unknown")

@@ -1,17 +1,9 @@
-// Package ad is hybridsync's client for on-premises Active Directory over
-// LDAP v3.
-//
-// It dials domain controllers over LDAPS or StartTLS with certificate
-// verification, binds simply or with Kerberos (GSSAPI), fails over across
-// several DCs and re-dials after network errors. Reads are streamed page by
-// page (RFC 2696 paged results, at most 1,000 entries a page) and always say
-// whether they were complete, because a partial read must never be mistaken
-// for the whole directory. Large multi-valued attributes are completed with
-// ranged retrieval as described in Microsoft's "Attribute Range Retrieval"
-// (https://learn.microsoft.com/windows/win32/adsi/attribute-range-retrieval).
-// Writes change individual values so that concurrent edits survive, and every
-// LDAP result code is mapped to a retry class (internal/retry).
-//
-// Filters and DNs are escaped exactly once, in this package, where they are
-// built: callers pass raw values.
+// Package ad is hybridsync's model of on-premises Active Directory
+// recipients: Recipient (a user, group, contact or dynamic distribution
+// list with the attributes hybridsync reads), typed proxyAddresses, group
+// types, objectGUID and objectSid forms, DN parsing and comparison as AD
+// does it, the value-level Change of a write, and the identity of the DC
+// that answered (DC). It does no I/O and links no LDAP library: the pure
+// packages (reconcile/plan, reconcile/proxycalc) import it alone. The LDAP
+// client that reads and writes these objects is package ad/adldap.
 package ad

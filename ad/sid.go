@@ -43,16 +43,6 @@ func GUIDBytes(s string) ([]byte, error) {
 	return out, nil
 }
 
-// binaryFilterValue escapes every byte of a binary value for an LDAP
-// filter (RFC 4515 §3), the form AD expects for objectGUID and objectSid.
-func binaryFilterValue(b []byte) string {
-	var sb strings.Builder
-	for _, c := range b {
-		fmt.Fprintf(&sb, `\%02x`, c)
-	}
-	return sb.String()
-}
-
 // SIDString formats a binary objectSid as S-1-5-21-...
 // (MS-DTYP §2.4.2.2: revision, sub-authority count, 48-bit big-endian
 // authority, little-endian 32-bit sub-authorities).

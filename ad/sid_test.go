@@ -123,30 +123,3 @@ func TestSIDString(t *testing.T) {
 		})
 	}
 }
-
-func TestBinaryFilterValue(t *testing.T) {
-	cases := []struct {
-		in   []byte
-		want string
-	}{
-		{nil, ""},
-		{[]byte{0x00}, `\00`},
-		{[]byte{0x00, 0x2a, 0x28, 0x29, 0x5c, 0x41, 0xff}, `\00\2a\28\29\5c\41\ff`},
-		{knownGUIDBytes, `\38\35\d2\99\9f\1a\f0\4f\bb\29\b5\18\32\3c\ba\cc`},
-	}
-	for _, tc := range cases {
-		if got := binaryFilterValue(tc.in); got != tc.want {
-			t.Errorf("binaryFilterValue(% x) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
-func TestEqBinary(t *testing.T) {
-	want := `(objectGUID=\38\35\d2\99\9f\1a\f0\4f\bb\29\b5\18\32\3c\ba\cc)`
-	if got := EqBinary("objectGUID", knownGUIDBytes); got != want {
-		t.Errorf("EqBinary = %q, want %q", got, want)
-	}
-	if got := EqBinary("objectSid", []byte{0x01, 0x00}); got != `(objectSid=\01\00)` {
-		t.Errorf("EqBinary(objectSid) = %q", got)
-	}
-}

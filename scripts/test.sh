@@ -16,7 +16,7 @@ echo "== cross-compile (windows/amd64, static linux/amd64)"
 CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go build -trimpath -o /dev/null .
 CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -o /dev/null .
 go vet ./...
-go vet -tags labkill ./ad/
+go vet -tags labkill ./ad/adldap/
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
 	echo "gofmt would change: $unformatted" >&2
@@ -75,5 +75,5 @@ echo "== tests"
 go test -count=1 -race -timeout 30m ./...
 
 echo "== DC killed mid-search (last: it stops the lab's DC)"
-quiet go test -count=1 -tags labkill -run '^TestDCKilledMidSearch$' -v ./ad/
+quiet go test -count=1 -tags labkill -run '^TestDCKilledMidSearch$' -v ./ad/adldap/
 grep -E '^(=== RUN|--- |    |ok|FAIL|PASS)' "$steplog"

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/agent/config"
 	"github.com/hybridsync/hybridsync/agent/reconciler"
 )
@@ -35,7 +36,7 @@ export leaves FILE as it was (absent, or the previous export).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if showQuery {
-				fmt.Fprintf(a.stdout, "filter: %s\nattributes: %s\n", ad.MailEnabledFilter(), strings.Join(ad.RecipientAttributes(), " "))
+				fmt.Fprintf(a.stdout, "filter: %s\nattributes: %s\n", adldap.MailEnabledFilter(), strings.Join(adldap.RecipientAttributes(), " "))
 				return nil
 			}
 			cfg, err := loadConfig(cfgPath)
@@ -44,7 +45,7 @@ export leaves FILE as it was (absent, or the previous export).`,
 			}
 			log := a.logger()
 			ctx := cmd.Context()
-			c, err := ad.Dial(ctx, adConfig(cfg, log))
+			c, err := adldap.Dial(ctx, adConfig(cfg, log))
 			if err != nil {
 				return err
 			}
@@ -160,7 +161,7 @@ func (a *app) checkReachable(ctx context.Context, cfg *config.Config, cfgPath st
 	for _, u := range cfg.AD.URLs {
 		one := *cfg
 		one.AD.URLs = []string{u}
-		c, err := ad.Dial(ctx, adConfig(&one, a.logger()))
+		c, err := adldap.Dial(ctx, adConfig(&one, a.logger()))
 		if err != nil {
 			fmt.Fprintf(a.stdout, "%s: DC %s: FAILED: %v\n", cfgPath, u, err)
 			failed = append(failed, u)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/agent/lab"
 	"github.com/hybridsync/hybridsync/agent/lab/labtest"
 	"github.com/hybridsync/hybridsync/cloud"
@@ -28,7 +29,7 @@ import (
 // (reconcile.source_anchor mS-DS-ConsistencyGuid).
 type consistencyTenant struct {
 	srv    *emutest.Server
-	src    *ad.Client
+	src    *adldap.Client
 	sync   syncsim.Config
 	config string
 }

@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/agent/config"
 	"github.com/hybridsync/hybridsync/agent/reconciler"
 	"github.com/hybridsync/hybridsync/reconcile/apply"
@@ -71,7 +71,7 @@ func openJournal(cfg *config.Config, create bool, log *slog.Logger) (*journal.Jo
 // newApplier builds the applier of one run of kind ("apply", "undo"):
 // writes journalled in j, a write whose outcome is unknown settled from
 // the DC that received it, and what recovery settled reported on stderr.
-func (a *app) newApplier(cfg *config.Config, dir *ad.Client, j *journal.Journal, kind string, log *slog.Logger) (*apply.Applier, error) {
+func (a *app) newApplier(cfg *config.Config, dir *adldap.Client, j *journal.Journal, kind string, log *slog.Logger) (*apply.Applier, error) {
 	anchor, err := reconciler.SourceAnchor(cfg)
 	if err != nil {
 		return nil, err
@@ -268,7 +268,7 @@ else.`,
 
 func (a *app) runApply(ctx context.Context, cfg *config.Config, cfgPath, planPath string, saved plan.Plan, allow allowances, vopts apply.VerifyOptions, asJSON bool) error {
 	log := a.logger()
-	dir, err := ad.Dial(ctx, adConfig(cfg, log))
+	dir, err := adldap.Dial(ctx, adConfig(cfg, log))
 	if err != nil {
 		return fmt.Errorf("apply: %w; nothing written", err)
 	}

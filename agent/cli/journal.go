@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/agent/config"
 	"github.com/hybridsync/hybridsync/reconcile/apply"
 	"github.com/hybridsync/hybridsync/reconcile/journal"
@@ -240,7 +240,7 @@ are no longer in place, unless --force reverses only those still in place.`,
 				return fmt.Errorf("undo: %w", err)
 			}
 			defer j.Close()
-			dir, err := ad.Dial(ctx, adConfig(cfg, log))
+			dir, err := adldap.Dial(ctx, adConfig(cfg, log))
 			if err != nil {
 				return fmt.Errorf("undo: %w; nothing written", err)
 			}

@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/agent/config"
 	"github.com/hybridsync/hybridsync/agent/reconciler"
 	"github.com/hybridsync/hybridsync/cloud"
@@ -15,7 +15,9 @@ import (
 // The commands build their clients and plans through agent/reconciler, as
 // the service does.
 
-func adConfig(c *config.Config, log *slog.Logger) ad.Config { return reconciler.ADConfig(c, log, nil) }
+func adConfig(c *config.Config, log *slog.Logger) adldap.Config {
+	return reconciler.ADConfig(c, log, nil)
+}
 
 func cloudTenant(c *config.Config, log *slog.Logger, observe func(op, result string, d time.Duration)) (cloud.Tenant, error) {
 	return reconciler.Tenant(c, log, reconciler.Observers{Graph: observe, Exchange: observe})

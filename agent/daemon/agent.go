@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/agent/config"
 	"github.com/hybridsync/hybridsync/agent/metrics"
 	"github.com/hybridsync/hybridsync/agent/reconciler"
@@ -53,7 +54,7 @@ type agent struct {
 
 	// Owned by the scheduler: rebuilt when the config changes or a read
 	// fails.
-	dir     *ad.Client
+	dir     *adldap.Client
 	tenant  cloud.Tenant
 	state   *reconciler.State
 	clients string // config version the clients were built from
@@ -223,7 +224,7 @@ func (a *agent) ensureClients(ctx context.Context, cfg *config.Config, version s
 		pol := retry.DefaultPolicy()
 		pol.OnRetry = a.metrics.RetryObserver(metrics.SubsystemAD)
 		adc.Retry = &pol
-		dir, err := ad.Dial(ctx, adc)
+		dir, err := adldap.Dial(ctx, adc)
 		if err != nil {
 			return &sourceError{metrics.SourceAD, err}
 		}

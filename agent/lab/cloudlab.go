@@ -21,7 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/cloud/emulator"
 	"github.com/hybridsync/hybridsync/cloud/emulator/syncsim"
 )
@@ -258,7 +258,7 @@ func ServeEmulator(ctx context.Context, dir string, interval time.Duration, log 
 	if err != nil {
 		return fmt.Errorf("lab: emulator: %w", err)
 	}
-	adc, err := ad.Dial(ctx, s.ADConfig())
+	adc, err := adldap.Dial(ctx, s.ADConfig())
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("lab: emulator: %w", err)

@@ -12,6 +12,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
 )
 
@@ -232,7 +233,7 @@ func unicodePwd(pw string) string {
 
 // createServiceAccount creates the enabled account whose keytab the
 // Kerberos bind uses.
-func createServiceAccount(ctx context.Context, c *ad.Client, s *State) error {
+func createServiceAccount(ctx context.Context, c *adldap.Client, s *State) error {
 	pw, err := genPassword()
 	if err != nil {
 		return err
@@ -255,7 +256,7 @@ func createServiceAccount(ctx context.Context, c *ad.Client, s *State) error {
 // registerLDAPSPNs gives the DC account the ldap/ service principal names a
 // Windows DC registers for itself, so clients can get tickets for LDAP.
 // Samba provisioned without DNS registers only HOST/ names.
-func registerLDAPSPNs(ctx context.Context, c *ad.Client, s *State) error {
+func registerLDAPSPNs(ctx context.Context, c *adldap.Client, s *State) error {
 	dcDN := ad.ChildDN("CN", strings.ToUpper(s.HostName), "OU=Domain Controllers,"+s.BaseDN)
 	err := c.Modify(ctx, dcDN, ad.Change{Op: ad.AddValues, Attr: "servicePrincipalName", Values: []string{
 		"ldap/" + s.DCName, "ldap/" + s.DCName + "/" + strings.ToLower(s.Realm), "ldap/" + strings.ToUpper(s.HostName),

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/internal/retry"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
 )
@@ -218,7 +219,7 @@ func Up(ctx context.Context, opts Options) (_ *State, err error) {
 			return nil, err
 		}
 		started = true
-		if err := withDC(ctx, st, func(*ad.Client) error { return nil }); err != nil {
+		if err := withDC(ctx, st, func(*adldap.Client) error { return nil }); err != nil {
 			return nil, err
 		}
 		if err := ensureCloudIdentity(st); err != nil {
@@ -277,11 +278,11 @@ func Up(ctx context.Context, opts Options) (_ *State, err error) {
 		return nil, err
 	}
 	started = true
-	if err := withDC(ctx, st, func(c *ad.Client) error { return setAdminPassword(ctx, c, st) }); err != nil {
+	if err := withDC(ctx, st, func(c *adldap.Client) error { return setAdminPassword(ctx, c, st) }); err != nil {
 		return nil, err
 	}
 	log.Info("lab: extending schema with Exchange attributes")
-	if err := withDC(ctx, st, func(c *ad.Client) error { return extendSchema(ctx, c, st.BaseDN) }); err != nil {
+	if err := withDC(ctx, st, func(c *adldap.Client) error { return extendSchema(ctx, c, st.BaseDN) }); err != nil {
 		return nil, err
 	}
 	seed := opts.Seed
@@ -290,7 +291,7 @@ func Up(ctx context.Context, opts Options) (_ *State, err error) {
 	}
 	// The schema cache is per connection in Samba: a new connection sees
 	// the Exchange attributes.
-	err = withDC(ctx, st, func(c *ad.Client) error {
+	err = withDC(ctx, st, func(c *adldap.Client) error {
 		if err := createServiceAccount(ctx, c, st); err != nil {
 			return err
 		}
@@ -330,7 +331,7 @@ func Up(ctx context.Context, opts Options) (_ *State, err error) {
 // setAdminPassword replaces the administrator's provisioning password (the
 // one c is bound with) by a new random one, over LDAPS, and then writes
 // the new one to DIR/admin.password (mode 0600).
-func setAdminPassword(ctx context.Context, c *ad.Client, st *State) error {
+func setAdminPassword(ctx context.Context, c *adldap.Client, st *State) error {
 	pw, err := genPassword()
 	if err != nil {
 		return err
@@ -397,16 +398,16 @@ func adminDN(s *State) string { return "CN=Administrator,CN=Users," + s.BaseDN }
 
 func adminPasswordFile(dir string) string { return filepath.Join(dir, "admin.password") }
 
-// ADConfig returns the ad.Config for the lab's administrator over LDAPS. The
+// ADConfig returns the adldap.Config for the lab's administrator over LDAPS. The
 // password is read from DIR/admin.password at each bind.
-func (s *State) ADConfig() ad.Config {
+func (s *State) ADConfig() adldap.Config {
 	pwFile := adminPasswordFile(s.Dir)
-	return ad.Config{
+	return adldap.Config{
 		URLs:       []string{"ldaps://" + s.IP + ":636"},
 		BaseDN:     s.BaseDN,
 		CAFile:     filepath.Join(s.Dir, "tls", "ca.pem"),
 		ServerName: s.DCName,
-		Method:     ad.BindSimple,
+		Method:     adldap.BindSimple,
 		BindDN:     adminDN(s),
 		Password:   func() (string, error) { return readSecretFile(pwFile) },
 		Timeout:    30 * time.Second,
@@ -423,7 +424,7 @@ func readSecretFile(path string) (string, error) {
 
 // waitReady dials the DC until an authenticated LDAPS bind works, for at
 // most two minutes.
-func waitReady(ctx context.Context, st *State) (*ad.Client, error) {
+func waitReady(ctx context.Context, st *State) (*adldap.Client, error) {
 	cfg := st.ADConfig()
 	pol := retry.Policy{MaxAttempts: 1}
 	cfg.Retry = &pol
@@ -433,7 +434,7 @@ func waitReady(ctx context.Context, st *State) (*ad.Client, error) {
 		if _, ok := runningPid(pathsFor(st.Dir)); !ok {
 			return nil, fmt.Errorf("lab: samba exited during start-up; see %s", pathsFor(st.Dir).log)
 		}
-		c, err := ad.Dial(ctx, cfg)
+		c, err := adldap.Dial(ctx, cfg)
 		if err == nil {
 			return c, nil
 		}
@@ -449,7 +450,7 @@ func waitReady(ctx context.Context, st *State) (*ad.Client, error) {
 
 // withDC dials the DC as waitReady does, runs fn with the client and closes
 // the client when fn returns.
-func withDC(ctx context.Context, st *State, fn func(*ad.Client) error) error {
+func withDC(ctx context.Context, st *State, fn func(*adldap.Client) error) error {
 	c, err := waitReady(ctx, st)
 	if err != nil {
 		return err

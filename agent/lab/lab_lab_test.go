@@ -8,6 +8,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/agent/lab"
 	"github.com/hybridsync/hybridsync/agent/lab/labtest"
 )
@@ -47,8 +48,8 @@ func TestLabSchemaHasExchangeAttributes(t *testing.T) {
 		"msExchModeratedByLink":      "1.2.840.113556.1.4.7000.102.50952",
 	}
 	got := map[string]string{}
-	_, err := c.Search(context.Background(), ad.SearchRequest{BaseDN: schema, Scope: ad.ScopeOneLevel,
-		Filter: ad.Or(ad.Eq("objectClass", "attributeSchema"), ad.Eq("objectClass", "classSchema")), Attributes: []string{"lDAPDisplayName", "attributeID", "governsID"}},
+	_, err := c.Search(context.Background(), adldap.SearchRequest{BaseDN: schema, Scope: adldap.ScopeOneLevel,
+		Filter: adldap.Or(adldap.Eq("objectClass", "attributeSchema"), adldap.Eq("objectClass", "classSchema")), Attributes: []string{"lDAPDisplayName", "attributeID", "governsID"}},
 		func(e *ldap.Entry) error {
 			id := e.GetAttributeValue("attributeID")
 			if id == "" {

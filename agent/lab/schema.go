@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 )
 
 // Exchange schema extension for the lab DC.
@@ -110,7 +111,7 @@ func exchangeAttributes() []attrDef {
 
 // extendSchema adds the Exchange attributes and the dynamic DL class to a
 // running DC over LDAP. Samba must run with "dsdb:schema update allowed".
-func extendSchema(ctx context.Context, c *ad.Client, baseDN string) error {
+func extendSchema(ctx context.Context, c *adldap.Client, baseDN string) error {
 	schemaDN := "CN=Schema,CN=Configuration," + baseDN
 	defs := exchangeAttributes()
 	reload := func() error {

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 )
 
 // Manifest records what the seed created, so tests and demos can find
@@ -52,7 +53,7 @@ type Manifest struct {
 // (go-ldap multiplexes requests), which roughly doubles the rate of
 // one-at-a-time adds against Samba.
 type seeder struct {
-	c      *ad.Client
+	c      *adldap.Client
 	rng    *rand.Rand
 	domain string
 	upn    string // the AD DNS domain, for internal UPNs
@@ -166,7 +167,7 @@ func samName(alias string) string {
 // size give the same names, addresses and memberships. size is the number
 // of bulk users (at least 5,000, so one DL has 5,000+ members); the default
 // lab uses the minimum.
-func Seed(ctx context.Context, c *ad.Client, baseDN, mailDomain, adDomain string, seed uint64, size int) (*Manifest, error) {
+func Seed(ctx context.Context, c *adldap.Client, baseDN, mailDomain, adDomain string, seed uint64, size int) (*Manifest, error) {
 	if size < 5000 {
 		size = 5000
 	}
@@ -411,11 +412,11 @@ func Seed(ctx context.Context, c *ad.Client, baseDN, mailDomain, adDomain string
 	}
 	m.CycleDLs = []string{cycleA.dn, cycleB.dn}
 	// A dynamic DL over the sync OU's mail users.
-	ddl, err := c.CreateDynamicDL(ctx, groupsOU, ad.DynamicDL{
+	ddl, err := c.CreateDynamicDL(ctx, groupsOU, adldap.DynamicDL{
 		Name: "All Synced Mail Users", DisplayName: "All Synced Mail Users",
 		Mail: "all-synced@" + dom, MailNickname: "all-synced",
 		ProxyAddresses: []string{"SMTP:all-synced@" + dom},
-		Filter:         ad.And(ad.Eq("objectCategory", "person"), ad.Eq("objectClass", "user"), ad.Present("mail")),
+		Filter:         adldap.And(adldap.Eq("objectCategory", "person"), adldap.Eq("objectClass", "user"), adldap.Present("mail")),
 		BaseDN:         m.SyncOU,
 	})
 	if err != nil {

@@ -173,7 +173,7 @@ func requestResults() []string {
 	return out
 }
 
-// ldapOperations are the op values ad.Client reports to ad.Config.Observe
+// ldapOperations are the op values adldap.Client reports to adldap.Config.Observe
 // (ad/search.go searchOnce, ad/write.go through Client.write).
 func ldapOperations() []string {
 	return []string{"ad.Search", "ad.Add", "ad.Modify", "ad.Move", "ad.Rename", "ad.Delete"}

@@ -4,7 +4,7 @@
 // the Go and process collectors and every hybridsync_* metric; Handler
 // serves that registry. The other methods are what the agent's parts call:
 // ObserveLDAP, ObserveGraph and ObserveExchange have the signature of the
-// Observe hooks of ad.Config, graph.Config and exo.Config, and
+// Observe hooks of adldap.Config, graph.Config and exo.Config, and
 // RetryObserver returns a retry.Policy.OnRetry.
 //
 // Names follow hybridsync_<subsystem>_<name>_<unit>: counters end in
@@ -344,7 +344,7 @@ func (m *Metrics) ActionApplied(result string) {
 }
 
 // ObserveLDAP records one LDAP request; it has the signature of
-// ad.Config.Observe. op is clamped to the operations ad.Client reports,
+// adldap.Config.Observe. op is clamped to the operations adldap.Client reports,
 // result to "success" and the retry classes.
 func (m *Metrics) ObserveLDAP(op, result string, d time.Duration) {
 	if m == nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/agent/config"
 	"github.com/hybridsync/hybridsync/cloud"
 	"github.com/hybridsync/hybridsync/cloud/auth"
@@ -28,14 +29,14 @@ import (
 
 // ADConfig turns the file's AD section into the client's config; observe
 // (may be nil) is told about every LDAP request.
-func ADConfig(c *config.Config, log *slog.Logger, observe func(op, result string, d time.Duration)) ad.Config {
+func ADConfig(c *config.Config, log *slog.Logger, observe func(op, result string, d time.Duration)) adldap.Config {
 	a := c.AD
-	method := ad.BindSimple
+	method := adldap.BindSimple
 	if a.Bind.Method == "kerberos" {
-		method = ad.BindKerberos
+		method = adldap.BindKerberos
 	}
 	pw := a.Bind.Password
-	return ad.Config{
+	return adldap.Config{
 		URLs:           a.URLs,
 		BaseDN:         a.BaseDN,
 		CAFile:         a.TLS.CAFile,
@@ -156,7 +157,7 @@ func Read(ctx context.Context, cfg *config.Config, log *slog.Logger) (plan.ADSna
 		as plan.ADSnapshot
 		cs plan.CloudSnapshot
 	)
-	c, err := ad.Dial(ctx, ADConfig(cfg, log, nil))
+	c, err := adldap.Dial(ctx, ADConfig(cfg, log, nil))
 	if err != nil {
 		return as, cs, err
 	}

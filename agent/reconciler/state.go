@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/agent/config"
 	"github.com/hybridsync/hybridsync/cloud"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
@@ -55,7 +56,7 @@ var cloudKinds = [...]cloud.Kind{cloud.KindUser, cloud.KindGroup, cloud.KindCont
 // next read starts from the same watermark and links.
 type State struct {
 	ad        map[string]*ad.Recipient // by lower-case objectGUID
-	watermark *ad.Watermark
+	watermark *adldap.Watermark
 	cloud     map[string]*cloud.Object // by object id
 	links     map[cloud.Kind]string
 	// mailboxes are the ids of users Exchange Online has as mailboxes,
@@ -86,7 +87,7 @@ type ReadStats struct {
 // whole base DN, so that objects outside the sync scope explain orphans.
 // Errors are *ReadError, naming the side and the step; the State is
 // unchanged by a failed read.
-func (s *State) Read(ctx context.Context, cfg *config.Config, dir *ad.Client, tenant cloud.Tenant, full bool) (ReadStats, error) {
+func (s *State) Read(ctx context.Context, cfg *config.Config, dir *adldap.Client, tenant cloud.Tenant, full bool) (ReadStats, error) {
 	st := ReadStats{ADByKind: map[string]int{}, CloudByKind: map[string]int{}}
 	full = full || !s.Loaded()
 	if full {
@@ -97,7 +98,7 @@ func (s *State) Read(ctx context.Context, cfg *config.Config, dir *ad.Client, te
 	}
 
 	// AD: every change since the watermark, or every recipient.
-	var since *ad.Watermark
+	var since *adldap.Watermark
 	if !full {
 		since = s.watermark
 	}

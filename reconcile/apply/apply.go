@@ -44,7 +44,9 @@ import (
 // Operation is the journal operation of an action's write.
 const Operation = "ad.Modify"
 
-// Directory is the part of the AD client apply uses (*ad.Client). Reads
+// Directory is the part of the AD client apply uses (*adldap.Client);
+// its write errors say what happened with ad.ErrNotSent, ad.ErrDCChanged
+// and ad.ErrOutcomeUnknown. Reads
 // say which DC answered; a write goes only to the DC named, since "not
 // applied" can be told only by the DC that received it.
 type Directory interface {
@@ -317,13 +319,13 @@ func (a *Applier) write(ctx context.Context, o Outcome, e journal.Entry, dc ad.D
 
 // settleFailedWrite records what a failed modify did.
 func (a *Applier) settleFailedWrite(ctx context.Context, o Outcome, e journal.Entry, werr error) (Outcome, error) {
-	switch code := ad.ResultCode(werr); {
-	case errors.Is(werr, ad.ErrDCChanged):
-		// Refused before sending: the client is now connected to another
-		// DC than the one the object was read from.
+	switch {
+	case errors.Is(werr, ad.ErrDCChanged) || errors.Is(werr, ad.ErrNotSent):
+		// Not sent: no DC could be reached, or the client is now connected
+		// to another DC than the one the object was read from.
 		o.Result, o.Err = NotApplied, werr
 		return o, recordErr(e.ID, a.Journal.Fail(e.ID, werr))
-	case code >= 0 && code < serverCodeLimit:
+	case !errors.Is(werr, ad.ErrOutcomeUnknown):
 		// The DC answered: an LDAP modify is atomic, nothing was applied.
 		o.Result, o.Err = Refused, werr
 		return o, recordErr(e.ID, a.Journal.Refuse(e.ID, werr))
@@ -348,10 +350,6 @@ func (a *Applier) settleFailedWrite(ctx context.Context, o Outcome, e journal.En
 	a.log().Warn("apply: outcome unknown; the entry stays pending", "entry_id", e.ID, "error", werr)
 	return o, nil
 }
-
-// serverCodeLimit: go-ldap numbers its client-side errors (network,
-// filter compile, ...) from 200; below that the code came from the DC.
-const serverCodeLimit = 200
 
 func recordErr(id string, err error) error {
 	if err != nil {

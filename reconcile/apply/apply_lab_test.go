@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/agent/lab/labtest"
 	"github.com/hybridsync/hybridsync/reconcile/apply"
 	"github.com/hybridsync/hybridsync/reconcile/journal"
@@ -19,7 +20,7 @@ import (
 // longer than the client's timeout: the client gives up, the DC applies
 // the write a little later.
 type slowDC struct {
-	*ad.Client
+	*adldap.Client
 	proxy *labtest.Proxy
 	hold  time.Duration
 }

@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/hybridsync/hybridsync/internal/clock"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hybridsync/hybridsync/internal/clock"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -229,7 +230,7 @@ func TestPreflightRefusesAStalePlanAndApplyWritesNothing(t *testing.T) {
 }
 
 func TestApplySettlesEveryOutcome(t *testing.T) {
-	lost := retry.New("ad.Modify", retry.Conflict, &ldap.Error{ResultCode: ldap.ErrorNetwork, Err: errors.New("connection reset")})
+	lost := retry.New("ad.Modify", retry.Conflict, fmt.Errorf("%w: %w", ad.ErrOutcomeUnknown, &ldap.Error{ResultCode: ldap.ErrorNetwork, Err: errors.New("connection reset")}))
 	for _, tc := range []struct {
 		name    string
 		err     error

@@ -3,11 +3,13 @@ package apply
 import (
 	"context"
 	"errors"
-	"github.com/hybridsync/hybridsync/internal/clock"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hybridsync/hybridsync/internal/clock"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -19,7 +21,7 @@ import (
 
 // timedOut is what ad returns when the DC did not answer in time: the
 // outcome is unknown.
-var timedOut = retry.New("ad.Modify", retry.Conflict, &ldap.Error{ResultCode: ldap.ErrorNetwork, Err: errors.New("ldap: connection timed out")})
+var timedOut = retry.New("ad.Modify", retry.Conflict, fmt.Errorf("%w: %w", ad.ErrOutcomeUnknown, &ldap.Error{ResultCode: ldap.ErrorNetwork, Err: errors.New("ldap: connection timed out")}))
 
 // A modify whose outcome is unknown (the DC took longer than the timeout)
 // and whose re-read shows nothing yet stays pending: the DC may still

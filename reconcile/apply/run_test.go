@@ -2,11 +2,12 @@ package apply
 
 import (
 	"errors"
-	"github.com/hybridsync/hybridsync/internal/clock"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hybridsync/hybridsync/internal/clock"
 
 	"github.com/go-ldap/ldap/v3"
 	bolt "go.etcd.io/bbolt"

@@ -2,10 +2,11 @@ package apply
 
 import (
 	"context"
-	"github.com/hybridsync/hybridsync/internal/clock"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hybridsync/hybridsync/internal/clock"
 
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/cloud"

@@ -27,7 +27,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/agent/lab"
 )
 
@@ -64,20 +64,20 @@ func Get(t testing.TB) *Lab {
 }
 
 // ADConfig returns an administrator's LDAPS config for the lab.
-func (l *Lab) ADConfig() ad.Config { return l.State.ADConfig() }
+func (l *Lab) ADConfig() adldap.Config { return l.State.ADConfig() }
 
 // Client dials the lab as administrator; the client is closed at cleanup.
-func (l *Lab) Client(t testing.TB) *ad.Client {
+func (l *Lab) Client(t testing.TB) *adldap.Client {
 	t.Helper()
 	return l.ClientWith(t, l.ADConfig())
 }
 
 // ClientWith dials with cfg; the client is closed at cleanup.
-func (l *Lab) ClientWith(t testing.TB, cfg ad.Config) *ad.Client {
+func (l *Lab) ClientWith(t testing.TB, cfg adldap.Config) *adldap.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := ad.Dial(ctx, cfg)
+	c, err := adldap.Dial(ctx, cfg)
 	if err != nil {
 		t.Fatalf("dial lab: %v", err)
 	}
@@ -130,9 +130,9 @@ func (l *Lab) ouUnder(t testing.TB, parent string) string {
 }
 
 // DeleteTree deletes dn and everything below it, deepest entries first.
-func DeleteTree(ctx context.Context, c *ad.Client, dn string) error {
+func DeleteTree(ctx context.Context, c *adldap.Client, dn string) error {
 	var dns []string
-	_, err := c.Search(ctx, ad.SearchRequest{BaseDN: dn, Filter: "(objectClass=*)", Attributes: []string{"1.1"}},
+	_, err := c.Search(ctx, adldap.SearchRequest{BaseDN: dn, Filter: "(objectClass=*)", Attributes: []string{"1.1"}},
 		func(e *ldap.Entry) error {
 			dns = append(dns, e.DN)
 			return nil

@@ -73,6 +73,7 @@ import (
 	"time"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/cloud"
 	"github.com/hybridsync/hybridsync/cloud/emulator"
 	"github.com/hybridsync/hybridsync/internal/retry"
@@ -143,11 +144,11 @@ func (c Config) withDefaults() Config {
 }
 
 // Source is what the simulator reads AD through, and writes the source
-// anchor back through (implemented by *ad.Client).
+// anchor back through (implemented by *adldap.Client).
 type Source interface {
 	// StreamSyncCandidates streams the users and groups, and the
 	// mail-enabled contacts and dynamic DLs, under base.
-	StreamSyncCandidates(ctx context.Context, base string, fn func(*ad.Recipient) error) (ad.ReadResult, error)
+	StreamSyncCandidates(ctx context.Context, base string, fn func(*ad.Recipient) error) (adldap.ReadResult, error)
 	// ReadRecipient reads one object; an error of class retry.NotFound
 	// means it does not exist.
 	ReadRecipient(ctx context.Context, dn string) (*ad.Recipient, error)
@@ -155,8 +156,8 @@ type Source interface {
 	Modify(ctx context.Context, dn string, changes ...ad.Change) error
 }
 
-// *ad.Client is the production Source.
-var _ Source = (*ad.Client)(nil)
+// *adldap.Client is the production Source.
+var _ Source = (*adldap.Client)(nil)
 
 // Report describes one cycle. When the cycle fails nothing is applied and
 // the change counters are zero.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/cloud"
 	"github.com/hybridsync/hybridsync/cloud/emulator"
 	"github.com/hybridsync/hybridsync/internal/retry"
@@ -82,7 +83,7 @@ func (f *fakeAD) remove(dn string) {
 	f.objs = slices.DeleteFunc(f.objs, func(r *ad.Recipient) bool { return ad.EqualDN(r.DN, dn) })
 }
 
-func (f *fakeAD) StreamSyncCandidates(ctx context.Context, base string, fn func(*ad.Recipient) error) (ad.ReadResult, error) {
+func (f *fakeAD) StreamSyncCandidates(ctx context.Context, base string, fn func(*ad.Recipient) error) (adldap.ReadResult, error) {
 	f.streams.Add(1)
 	n := f.inFlight.Add(1)
 	defer f.inFlight.Add(-1)
@@ -104,7 +105,7 @@ func (f *fakeAD) StreamSyncCandidates(ctx context.Context, base string, fn func(
 	if delay > 0 {
 		time.Sleep(delay)
 	}
-	res := ad.ReadResult{Complete: !incomplete && streamErr == nil, Pages: 1}
+	res := adldap.ReadResult{Complete: !incomplete && streamErr == nil, Pages: 1}
 	for i, r := range objs {
 		if streamErr != nil && i == len(objs)/2 {
 			return res, streamErr

@@ -1,4 +1,4 @@
-package ad_test
+package adldap_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/agent/lab"
 	"github.com/hybridsync/hybridsync/agent/lab/labtest"
 	"github.com/hybridsync/hybridsync/internal/retry"
@@ -21,7 +22,7 @@ func ctxT(t *testing.T) context.Context {
 }
 
 // noRetry keeps failure tests fast and proves terminal errors are not retried.
-func noRetry(cfg ad.Config) ad.Config {
+func noRetry(cfg adldap.Config) adldap.Config {
 	p := retry.DefaultPolicy()
 	p.MaxAttempts = 2
 	p.Initial = 10 * time.Millisecond
@@ -60,16 +61,16 @@ func TestLabPlaintextSimpleBindRefused(t *testing.T) {
 	cfg := noRetry(l.ADConfig())
 	cfg.URLs = []string{l.Env[lab.EnvStartTLSURL]}
 	cfg.StartTLS = false
-	_, err := ad.Dial(ctxT(t), cfg)
+	_, err := adldap.Dial(ctxT(t), cfg)
 	if err == nil || !strings.Contains(err.Error(), "clear text") || retry.ClassOf(err) != retry.Terminal {
 		t.Fatalf("plaintext bind without explicit permission: err = %v (class %v); want a terminal clear-text refusal", err, retry.ClassOf(err))
 	}
 	// Explicitly allowed, the client sends it, and the hardened DC refuses
 	// (strongAuthRequired), as AD with LDAP signing required does.
 	cfg.AllowPlaintext = true
-	_, err = ad.Dial(ctxT(t), cfg)
-	if err == nil || retry.ClassOf(err) != retry.Terminal || ad.ResultCode(err) != 8 {
-		t.Fatalf("allowed plaintext bind: err = %v (code %d); want strongAuthRequired (8), terminal", err, ad.ResultCode(err))
+	_, err = adldap.Dial(ctxT(t), cfg)
+	if err == nil || retry.ClassOf(err) != retry.Terminal || adldap.ResultCode(err) != 8 {
+		t.Fatalf("allowed plaintext bind: err = %v (code %d); want strongAuthRequired (8), terminal", err, adldap.ResultCode(err))
 	}
 }
 
@@ -78,7 +79,7 @@ func TestLabWrongPassword(t *testing.T) {
 	cfg := noRetry(l.ADConfig())
 	cfg.Password = func() (string, error) { return "not-the-password-1A!", nil }
 	start := time.Now()
-	_, err := ad.Dial(ctxT(t), cfg)
+	_, err := adldap.Dial(ctxT(t), cfg)
 	if err == nil {
 		t.Fatal("bind with a wrong password succeeded")
 	}
@@ -97,7 +98,7 @@ func TestLabEmptyPasswordRefused(t *testing.T) {
 	l := labtest.Get(t)
 	cfg := noRetry(l.ADConfig())
 	cfg.Password = func() (string, error) { return "", nil }
-	_, err := ad.Dial(ctxT(t), cfg)
+	_, err := adldap.Dial(ctxT(t), cfg)
 	if err == nil || !strings.Contains(err.Error(), "empty") {
 		t.Fatalf("empty password: err = %v; want a refusal (an empty simple bind is anonymous)", err)
 	}
@@ -118,7 +119,7 @@ func TestLabWrongCA(t *testing.T) {
 			cfg.URLs, cfg.StartTLS = []string{tc.url}, tc.tls
 			cfg.CAFile = labtest.OtherCA(t)
 			start := time.Now()
-			_, err := ad.Dial(ctxT(t), cfg)
+			_, err := adldap.Dial(ctxT(t), cfg)
 			if err == nil {
 				t.Fatal("connected to a DC whose certificate does not chain to the configured CA")
 			}
@@ -136,7 +137,7 @@ func TestLabWrongServerName(t *testing.T) {
 	l := labtest.Get(t)
 	cfg := noRetry(l.ADConfig())
 	cfg.ServerName = "dc9.evil.example"
-	_, err := ad.Dial(ctxT(t), cfg)
+	_, err := adldap.Dial(ctxT(t), cfg)
 	if err == nil || !strings.Contains(err.Error(), "dc9.evil.example") {
 		t.Fatalf("err = %v; want a certificate name mismatch naming the expected host", err)
 	}
@@ -153,7 +154,7 @@ func TestLabFailover(t *testing.T) {
 	}
 	// Every DC down: one error naming each, retryable (they may come back).
 	cfg.URLs = []string{"ldaps://127.0.0.1:1", "ldaps://127.0.0.1:2"}
-	_, err := ad.Dial(ctxT(t), cfg)
+	_, err := adldap.Dial(ctxT(t), cfg)
 	if err == nil || retry.ClassOf(err) != retry.Retryable {
 		t.Fatalf("err = %v; want retryable", err)
 	}
@@ -167,7 +168,7 @@ func TestLabFailover(t *testing.T) {
 func TestLabKerberosBind(t *testing.T) {
 	l := labtest.Get(t)
 	cfg := noRetry(l.ADConfig())
-	cfg.Method = ad.BindKerberos
+	cfg.Method = adldap.BindKerberos
 	cfg.BindDN, cfg.Password = "", nil
 	cfg.Principal = l.Env[lab.EnvKrbPrincipal]
 	cfg.Realm = l.Env[lab.EnvRealm]
@@ -186,7 +187,7 @@ func TestLabKerberosBind(t *testing.T) {
 	t.Run("wrong principal", func(t *testing.T) {
 		bad := cfg
 		bad.Principal = "nobody-here"
-		_, err := ad.Dial(ctxT(t), bad)
+		_, err := adldap.Dial(ctxT(t), bad)
 		if err == nil || retry.ClassOf(err) != retry.Terminal {
 			t.Fatalf("err = %v (class %v); want terminal", err, retry.ClassOf(err))
 		}
@@ -194,7 +195,7 @@ func TestLabKerberosBind(t *testing.T) {
 	t.Run("missing keytab", func(t *testing.T) {
 		bad := cfg
 		bad.Keytab = filepath.Join(t.TempDir(), "none.keytab")
-		_, err := ad.Dial(ctxT(t), bad)
+		_, err := adldap.Dial(ctxT(t), bad)
 		if err == nil || !strings.Contains(err.Error(), "none.keytab") {
 			t.Fatalf("err = %v; want it to name the keytab", err)
 		}
@@ -205,7 +206,7 @@ func TestLabContextCancelledBeforeDial(t *testing.T) {
 	l := labtest.Get(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := ad.Dial(ctx, l.ADConfig())
+	_, err := adldap.Dial(ctx, l.ADConfig())
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v; want context.Canceled", err)
 	}

@@ -1,4 +1,4 @@
-package ad_test
+package adldap_test
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/agent/lab/labtest"
 	"github.com/hybridsync/hybridsync/internal/retry"
 )
@@ -30,7 +31,7 @@ func TestLabWritesPinnedToTheDCRead(t *testing.T) {
 	if err != nil || dc.IsZero() || dc.Server != w.Server || dc.InvocationID != w.InvocationID {
 		t.Fatalf("ConnectedDC = %+v, %v; the watermark names %s %s", dc, err, w.Server, w.InvocationID)
 	}
-	dn, err := c.CreateContact(ctx, ou, ad.Contact{Name: "Pinned", Mail: "pinned@" + dom, MailNickname: "pinned",
+	dn, err := c.CreateContact(ctx, ou, adldap.Contact{Name: "Pinned", Mail: "pinned@" + dom, MailNickname: "pinned",
 		ProxyAddresses: []string{"SMTP:pinned@" + dom}})
 	if err != nil {
 		t.Fatal(err)
@@ -68,8 +69,8 @@ func TestLabWritesPinnedToTheDCRead(t *testing.T) {
 			t.Fatal(err)
 		}
 		err := c.ModifyOnDC(ctx, dc, dn, assert("pinned@"+dom)...)
-		if ad.ResultCode(err) != 16 || retry.ClassOf(err) != retry.Conflict { // noSuchAttribute
-			t.Fatalf("err = %v (code %d), want noSuchAttribute", err, ad.ResultCode(err))
+		if adldap.ResultCode(err) != 16 || retry.ClassOf(err) != retry.Conflict { // noSuchAttribute
+			t.Fatalf("err = %v (code %d), want noSuchAttribute", err, adldap.ResultCode(err))
 		}
 		r, _ := c.ReadRecipient(ctx, dn)
 		if r.Mail != "changed@"+dom || slices.Contains(r.ProxyAddresses.Raw(), "smtp:asserted@"+dom) {

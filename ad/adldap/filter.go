@@ -1,6 +1,7 @@
-package ad
+package adldap
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
@@ -32,3 +33,13 @@ func Or(filters ...string) string { return "(|" + strings.Join(filters, "") + ")
 
 // Not negates an already-built filter.
 func Not(filter string) string { return "(!" + filter + ")" }
+
+// binaryFilterValue escapes every byte of a binary value for an LDAP
+// filter (RFC 4515 §3), the form AD expects for objectGUID and objectSid.
+func binaryFilterValue(b []byte) string {
+	var sb strings.Builder
+	for _, c := range b {
+		fmt.Fprintf(&sb, `\%02x`, c)
+	}
+	return sb.String()
+}

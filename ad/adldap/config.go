@@ -1,4 +1,4 @@
-package ad
+package adldap
 
 import (
 	"crypto/tls"
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
@@ -142,7 +143,7 @@ func (c *Config) validate() error {
 		}
 	}
 	if c.BaseDN != "" {
-		if _, err := ParseDN(c.BaseDN); err != nil {
+		if _, err := ad.ParseDN(c.BaseDN); err != nil {
 			problems = append(problems, fmt.Sprintf("base DN %q: %v", c.BaseDN, err))
 		}
 	}

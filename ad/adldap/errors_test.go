@@ -1,4 +1,4 @@
-package ad
+package adldap
 
 import (
 	"crypto/tls"
@@ -72,7 +72,7 @@ func TestClassOf(t *testing.T) {
 			}
 			var re *retry.Error
 			if !errors.As(err, &re) || re.Op != "ad.test" {
-				t.Errorf("classify did not wrap with op ad.test: %#v", err)
+				t.Errorf("classify did not wrap with op test: %#v", err)
 			}
 		})
 	}

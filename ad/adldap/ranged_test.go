@@ -1,4 +1,4 @@
-package ad
+package adldap
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
@@ -412,8 +413,8 @@ func TestStreamRecipientsCompletesRangedMember(t *testing.T) {
 	d := &rangedDir{members: memberDNs("User", 3200), usn: 100}
 	fc := d.conn()
 	c := testClient(fc, 1)
-	var got []*Recipient
-	res, err := c.StreamRecipients(ctxTest(t), "", func(r *Recipient) error {
+	var got []*ad.Recipient
+	res, err := c.StreamRecipients(ctxTest(t), "", func(r *ad.Recipient) error {
 		got = append(got, r)
 		return nil
 	})
@@ -427,7 +428,7 @@ func TestStreamRecipientsCompletesRangedMember(t *testing.T) {
 		t.Fatalf("%d recipients, want 1", len(got))
 	}
 	r := got[0]
-	if r.DN != bigGroupDN || r.Kind != KindGroup || r.OU != "OU=Groups,DC=example,DC=com" || r.USNChanged != 100 {
+	if r.DN != bigGroupDN || r.Kind != ad.KindGroup || r.OU != "OU=Groups,DC=example,DC=com" || r.USNChanged != 100 {
 		t.Errorf("recipient = DN %q kind %q OU %q usn %d", r.DN, r.Kind, r.OU, r.USNChanged)
 	}
 	checkMembers(t, r.Members, d.members)
@@ -448,7 +449,7 @@ func TestStreamRecipientsSambaPlainMember(t *testing.T) {
 	fc := d.conn()
 	c := testClient(fc, 1)
 	var members []string
-	res, err := c.StreamRecipients(ctxTest(t), "", func(r *Recipient) error {
+	res, err := c.StreamRecipients(ctxTest(t), "", func(r *ad.Recipient) error {
 		members = r.Members
 		return nil
 	})
@@ -472,7 +473,7 @@ func TestStreamRecipientsGroupChangesDuringCompletion(t *testing.T) {
 	}
 	c := testClient(d.conn(), 1)
 	var members []string
-	res, err := c.StreamRecipients(ctxTest(t), "", func(r *Recipient) error {
+	res, err := c.StreamRecipients(ctxTest(t), "", func(r *ad.Recipient) error {
 		members = r.Members
 		return nil
 	})

@@ -1,4 +1,4 @@
-package ad
+package adldap
 
 import (
 	"crypto/tls"

@@ -1,4 +1,4 @@
-package ad_test
+package adldap_test
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/agent/lab/labtest"
 	"github.com/hybridsync/hybridsync/internal/retry"
 )
@@ -19,7 +20,7 @@ func TestLabValueLevelWritesKeepConcurrentEdits(t *testing.T) {
 	other := l.Client(t) // a second admin editing the same object
 	ctx := ctxT(t)
 	dom := l.Manifest.MailDomain
-	dn, err := c.CreateContact(ctx, ou, ad.Contact{
+	dn, err := c.CreateContact(ctx, ou, adldap.Contact{
 		Name: "Value Level", Mail: "vl@" + dom, MailNickname: "vl",
 		ProxyAddresses: []string{"SMTP:vl@" + dom, "smtp:vl-old@" + dom},
 	})
@@ -56,14 +57,14 @@ func TestLabValueLevelWritesKeepConcurrentEdits(t *testing.T) {
 
 	t.Run("adding a value that exists is a conflict", func(t *testing.T) {
 		err := c.Modify(ctx, dn, ad.Change{Op: ad.AddValues, Attr: "proxyAddresses", Values: []string{"smtp:vl-old@" + dom}})
-		if !errors.Is(err, retry.ErrConflict) || ad.ResultCode(err) != 20 {
-			t.Fatalf("err = %v (code %d), want conflict attributeOrValueExists", err, ad.ResultCode(err))
+		if !errors.Is(err, retry.ErrConflict) || adldap.ResultCode(err) != 20 {
+			t.Fatalf("err = %v (code %d), want conflict attributeOrValueExists", err, adldap.ResultCode(err))
 		}
 	})
 	t.Run("deleting a value that is gone is a conflict", func(t *testing.T) {
 		err := c.Modify(ctx, dn, ad.Change{Op: ad.DeleteValues, Attr: "proxyAddresses", Values: []string{"smtp:never-there@" + dom}})
 		if !errors.Is(err, retry.ErrConflict) {
-			t.Fatalf("err = %v (code %d), want conflict", err, ad.ResultCode(err))
+			t.Fatalf("err = %v (code %d), want conflict", err, adldap.ResultCode(err))
 		}
 	})
 	t.Run("a failed modify changes nothing", func(t *testing.T) {
@@ -97,7 +98,7 @@ func TestLabValueLevelWritesKeepConcurrentEdits(t *testing.T) {
 		}
 	})
 	t.Run("creating an existing entry is a conflict", func(t *testing.T) {
-		_, err := c.CreateContact(ctx, ou, ad.Contact{Name: "Value Level", Mail: "dup@" + dom})
+		_, err := c.CreateContact(ctx, ou, adldap.Contact{Name: "Value Level", Mail: "dup@" + dom})
 		if !errors.Is(err, retry.ErrConflict) {
 			t.Fatalf("err = %v, want conflict", err)
 		}
@@ -135,11 +136,11 @@ func TestLabSpecialCharacterNames(t *testing.T) {
 	dom := l.Manifest.MailDomain
 	// '*' in a filter value must be escaped, or it is a wildcard that
 	// matches both contacts.
-	star, err := c.CreateContact(ctx, ou, ad.Contact{Name: `Star (a*b), \ + Zoë`, Mail: "a*b@" + dom, ProxyAddresses: []string{"SMTP:a*b@" + dom}})
+	star, err := c.CreateContact(ctx, ou, adldap.Contact{Name: `Star (a*b), \ + Zoë`, Mail: "a*b@" + dom, ProxyAddresses: []string{"SMTP:a*b@" + dom}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.CreateContact(ctx, ou, ad.Contact{Name: "Star decoy", Mail: "aXXb@" + dom, ProxyAddresses: []string{"SMTP:aXXb@" + dom}}); err != nil {
+	if _, err := c.CreateContact(ctx, ou, adldap.Contact{Name: "Star decoy", Mail: "aXXb@" + dom, ProxyAddresses: []string{"SMTP:aXXb@" + dom}}); err != nil {
 		t.Fatal(err)
 	}
 	r, err := c.FindByProxyAddress(ctx, "smtp:a*b@"+dom)
@@ -169,7 +170,7 @@ func TestLabMoveRenameDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dn, err := c.CreateContact(ctx, ou, ad.Contact{Name: "Mover", Mail: "mover@" + dom})
+	dn, err := c.CreateContact(ctx, ou, adldap.Contact{Name: "Mover", Mail: "mover@" + dom})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,8 +214,8 @@ func TestLabCreateDynamicDL(t *testing.T) {
 	c := l.Client(t)
 	ctx := ctxT(t)
 	dom := l.Manifest.MailDomain
-	filter := ad.And(ad.Eq("objectClass", "user"), ad.Eq("extensionAttribute1", "Dept-(1)*"))
-	dn, err := c.CreateDynamicDL(ctx, ou, ad.DynamicDL{Name: "Dept 1", Mail: "dept1@" + dom, MailNickname: "dept1",
+	filter := adldap.And(adldap.Eq("objectClass", "user"), adldap.Eq("extensionAttribute1", "Dept-(1)*"))
+	dn, err := c.CreateDynamicDL(ctx, ou, adldap.DynamicDL{Name: "Dept 1", Mail: "dept1@" + dom, MailNickname: "dept1",
 		Filter: filter, BaseDN: l.Manifest.SyncOU, ProxyAddresses: []string{"SMTP:dept1@" + dom}})
 	if err != nil {
 		t.Fatal(err)
@@ -240,7 +241,7 @@ func TestLabIncrementalReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	contact, err := c.CreateContact(ctx, ou, ad.Contact{Name: "Incremental", Mail: "inc@" + dom, ProxyAddresses: []string{"SMTP:inc@" + dom}})
+	contact, err := c.CreateContact(ctx, ou, adldap.Contact{Name: "Incremental", Mail: "inc@" + dom, ProxyAddresses: []string{"SMTP:inc@" + dom}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +265,7 @@ func TestLabIncrementalReads(t *testing.T) {
 	// collect keeps what the read reported about this test's objects only
 	// (other tests change the domain concurrently).
 	mine := map[string]bool{created.GUID: true, user.GUID: true}
-	collect := func(since *ad.Watermark) (ad.IncrementalResult, map[string]*ad.Recipient) {
+	collect := func(since *adldap.Watermark) (adldap.IncrementalResult, map[string]*ad.Recipient) {
 		t.Helper()
 		got := map[string]*ad.Recipient{}
 		res, err := c.StreamChanges(ctx, ou, since, func(r *ad.Recipient) error {
@@ -325,7 +326,7 @@ func TestLabIncrementalReads(t *testing.T) {
 		t.Fatalf("lastKnownParent %q / %q", got[created.GUID].LastKnownParent, got[user.GUID].LastKnownParent)
 	}
 
-	for name, since := range map[string]*ad.Watermark{
+	for name, since := range map[string]*adldap.Watermark{
 		"no watermark":   nil,
 		"another DC db":  {Server: w0.Server, InvocationID: "00000000-0000-0000-0000-000000000001", USN: w0.USN},
 		"another DC":     {Server: "CN=NTDS Settings,CN=DC9,CN=Servers,CN=Default-First-Site-Name,CN=Sites,CN=Configuration," + l.State.BaseDN, InvocationID: w0.InvocationID, USN: w0.USN},

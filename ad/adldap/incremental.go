@@ -1,10 +1,11 @@
-package ad
+package adldap
 
 import (
 	"context"
 	"fmt"
 	"strconv"
 
+	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
@@ -71,7 +72,7 @@ func (c *Client) readWatermark(ctx context.Context) (Watermark, rootDSE, error) 
 	if now := c.ServerURL(); now != url {
 		return Watermark{}, rootDSE{}, retry.New(op, retry.Retryable, fmt.Errorf("connected DC changed from %s to %s while reading the watermark", url, now))
 	}
-	if w.InvocationID, err = GUIDString(ntds[0].GetRawAttributeValue("invocationId")); err != nil {
+	if w.InvocationID, err = ad.GUIDString(ntds[0].GetRawAttributeValue("invocationId")); err != nil {
 		return Watermark{}, rootDSE{}, retry.New(op, retry.Terminal, fmt.Errorf("%s invocationId: %w", w.Server, err))
 	}
 	return w, root, nil
@@ -110,7 +111,7 @@ type IncrementalResult struct {
 // the read is seen again next time rather than missed.
 //
 // Ref: https://learn.microsoft.com/windows/win32/ad/polling-for-changes-using-usnchanged
-func (c *Client) StreamChanges(ctx context.Context, base string, since *Watermark, fn func(*Recipient) error) (IncrementalResult, error) {
+func (c *Client) StreamChanges(ctx context.Context, base string, since *Watermark, fn func(*ad.Recipient) error) (IncrementalResult, error) {
 	const op = "ad.StreamChanges"
 	now, root, err := c.readWatermark(ctx)
 	if err != nil {
@@ -121,7 +122,7 @@ func (c *Client) StreamChanges(ctx context.Context, base string, since *Watermar
 	switch {
 	case since == nil:
 		out.Full, out.Reason = true, "no watermark"
-	case !EqualDN(since.Server, now.Server):
+	case !ad.EqualDN(since.Server, now.Server):
 		out.Full, out.Reason = true, fmt.Sprintf("watermark is from DC %s, connected to %s", since.Server, now.Server)
 	case since.InvocationID != now.InvocationID:
 		out.Full, out.Reason = true, fmt.Sprintf("DC database changed (invocationId %s, was %s)", now.InvocationID, since.InvocationID)

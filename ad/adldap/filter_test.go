@@ -1,6 +1,10 @@
-package ad
+package adldap
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/hybridsync/hybridsync/ad"
+)
 
 func TestFilterHelpers(t *testing.T) {
 	cases := []struct {
@@ -40,17 +44,17 @@ func TestSyncCandidateFilter(t *testing.T) {
 	if got := SyncCandidateFilter(); got != want {
 		t.Errorf("SyncCandidateFilter() =\n%s\nwant\n%s", got, want)
 	}
-	mail := ParseProxyAddresses([]string{"SMTP:a@x.test"})
+	mail := ad.ParseProxyAddresses([]string{"SMTP:a@x.test"})
 	for _, tc := range []struct {
-		r    Recipient
+		r    ad.Recipient
 		want bool
 	}{
-		{Recipient{Kind: KindUser}, true},
-		{Recipient{Kind: KindGroup}, true},
-		{Recipient{Kind: KindContact}, false},
-		{Recipient{Kind: KindContact, ProxyAddresses: mail}, true},
-		{Recipient{Kind: KindDynamicDL, Mail: "a@x.test"}, true},
-		{Recipient{Kind: KindOther, Mail: "a@x.test"}, false},
+		{ad.Recipient{Kind: ad.KindUser}, true},
+		{ad.Recipient{Kind: ad.KindGroup}, true},
+		{ad.Recipient{Kind: ad.KindContact}, false},
+		{ad.Recipient{Kind: ad.KindContact, ProxyAddresses: mail}, true},
+		{ad.Recipient{Kind: ad.KindDynamicDL, Mail: "a@x.test"}, true},
+		{ad.Recipient{Kind: ad.KindOther, Mail: "a@x.test"}, false},
 	} {
 		if got := tc.r.SyncCandidate(); got != tc.want {
 			t.Errorf("SyncCandidate(%s, mail-enabled %v) = %v, want %v", tc.r.Kind, tc.r.MailEnabled(), got, tc.want)
@@ -64,3 +68,34 @@ func TestMailEnabledFilter(t *testing.T) {
 		t.Errorf("MailEnabledFilter() =\n%s\nwant\n%s", got, want)
 	}
 }
+
+func TestBinaryFilterValue(t *testing.T) {
+	cases := []struct {
+		in   []byte
+		want string
+	}{
+		{nil, ""},
+		{[]byte{0x00}, `\00`},
+		{[]byte{0x00, 0x2a, 0x28, 0x29, 0x5c, 0x41, 0xff}, `\00\2a\28\29\5c\41\ff`},
+		{knownGUIDBytes, `\38\35\d2\99\9f\1a\f0\4f\bb\29\b5\18\32\3c\ba\cc`},
+	}
+	for _, tc := range cases {
+		if got := binaryFilterValue(tc.in); got != tc.want {
+			t.Errorf("binaryFilterValue(% x) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestEqBinary(t *testing.T) {
+	want := `(objectGUID=\38\35\d2\99\9f\1a\f0\4f\bb\29\b5\18\32\3c\ba\cc)`
+	if got := EqBinary("objectGUID", knownGUIDBytes); got != want {
+		t.Errorf("EqBinary = %q, want %q", got, want)
+	}
+	if got := EqBinary("objectSid", []byte{0x01, 0x00}); got != `(objectSid=\01\00)` {
+		t.Errorf("EqBinary(objectSid) = %q", got)
+	}
+}
+
+// knownGUIDBytes is objectGUID 99d23538-1a9f-4ff0-bb29-b518323cbacc as AD
+// stores it.
+var knownGUIDBytes = []byte{0x38, 0x35, 0xd2, 0x99, 0x9f, 0x1a, 0xf0, 0x4f, 0xbb, 0x29, 0xb5, 0x18, 0x32, 0x3c, 0xba, 0xcc}

@@ -1,4 +1,4 @@
-package ad_test
+package adldap_test
 
 import (
 	"slices"

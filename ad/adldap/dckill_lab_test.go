@@ -3,7 +3,7 @@
 // This test kills the lab's domain controller, so it is built only with
 // -tags labkill and run last by the README's test command.
 
-package ad_test
+package adldap_test
 
 import (
 	"os"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/agent/lab"
 	"github.com/hybridsync/hybridsync/agent/lab/labtest"
 	"github.com/hybridsync/hybridsync/internal/retry"
@@ -36,7 +36,7 @@ func TestDCKilledMidSearch(t *testing.T) {
 	cfg.Timeout = 5 * time.Second
 	c := l.ClientWith(t, cfg)
 	n := 0
-	res, err := c.Search(ctxT(t), ad.SearchRequest{BaseDN: bulkOU(l.Manifest), Filter: ad.Eq("objectClass", "user"),
+	res, err := c.Search(ctxT(t), adldap.SearchRequest{BaseDN: bulkOU(l.Manifest), Filter: adldap.Eq("objectClass", "user"),
 		Attributes: []string{"mail", "proxyAddresses"}}, func(*ldap.Entry) error {
 		n++
 		if n == 250 {

@@ -1,43 +1,15 @@
-package ad
+package adldap
 
 import (
 	"context"
 	"fmt"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/hybridsync/hybridsync/ad"
 )
-
-// ChangeOp is the kind of a value-level change (RFC 4511 §4.6).
-type ChangeOp int
-
-const (
-	// AddValues adds the listed values; it fails with a conflict if one
-	// is already there, so a concurrent add is noticed, not duplicated.
-	AddValues ChangeOp = iota
-	// DeleteValues removes the listed values (all values when none are
-	// listed); it fails with a conflict if a listed value is already gone.
-	DeleteValues
-	// ReplaceValues sets the attribute to exactly the listed values. Use
-	// it for single-valued attributes only: on a multi-valued attribute it
-	// overwrites concurrent edits.
-	ReplaceValues
-)
-
-// Change is one attribute change in a Modify.
-type Change struct {
-	Op     ChangeOp
-	Attr   string
-	Values []string
-}
-
-// Attribute is one attribute of a new entry.
-type Attribute struct {
-	Name   string
-	Values []string
-}
 
 // Modify applies changes to dn atomically: AD applies all or none.
-func (c *Client) Modify(ctx context.Context, dn string, changes ...Change) error {
+func (c *Client) Modify(ctx context.Context, dn string, changes ...ad.Change) error {
 	req, err := modifyRequest(dn, changes)
 	if err != nil {
 		return err
@@ -50,15 +22,15 @@ func (c *Client) Modify(ctx context.Context, dn string, changes ...Change) error
 	})
 }
 
-func modifyRequest(dn string, changes []Change) (*ldap.ModifyRequest, error) {
+func modifyRequest(dn string, changes []ad.Change) (*ldap.ModifyRequest, error) {
 	req := ldap.NewModifyRequest(dn, nil)
 	for _, ch := range changes {
 		switch ch.Op {
-		case AddValues:
+		case ad.AddValues:
 			req.Add(ch.Attr, ch.Values)
-		case DeleteValues:
+		case ad.DeleteValues:
 			req.Delete(ch.Attr, ch.Values)
-		case ReplaceValues:
+		case ad.ReplaceValues:
 			req.Replace(ch.Attr, ch.Values)
 		default:
 			return nil, fmt.Errorf("ad.Modify %s: unknown change op %d", dn, ch.Op)
@@ -68,7 +40,7 @@ func modifyRequest(dn string, changes []Change) (*ldap.ModifyRequest, error) {
 }
 
 // Add creates an entry at dn.
-func (c *Client) Add(ctx context.Context, dn string, attrs []Attribute) error {
+func (c *Client) Add(ctx context.Context, dn string, attrs []ad.Attribute) error {
 	req := ldap.NewAddRequest(dn, nil)
 	for _, a := range attrs {
 		req.Attribute(a.Name, a.Values)
@@ -83,9 +55,9 @@ func (c *Client) Add(ctx context.Context, dn string, attrs []Attribute) error {
 
 // Move moves dn under newParent, keeping its name, and returns the new DN.
 func (c *Client) Move(ctx context.Context, dn, newParent string) (string, error) {
-	d, err := ParseDN(dn)
+	d, err := ad.ParseDN(dn)
 	if err != nil {
-		return "", fmt.Errorf("ad.Move: %w", err)
+		return "", fmt.Errorf("Move: %w", err)
 	}
 	rdn := d.RDNs[0].String()
 	req := ldap.NewModifyDNRequest(dn, rdn, true, newParent)
@@ -104,11 +76,11 @@ func (c *Client) Move(ctx context.Context, dn, newParent string) (string, error)
 // Rename gives dn a new common name in the same container and returns the
 // new DN. newName is the raw name; it is escaped here.
 func (c *Client) Rename(ctx context.Context, dn, newName string) (string, error) {
-	parent, err := ParentDN(dn)
+	parent, err := ad.ParentDN(dn)
 	if err != nil {
-		return "", fmt.Errorf("ad.Rename: %w", err)
+		return "", fmt.Errorf("Rename: %w", err)
 	}
-	d, _ := ParseDN(dn)
+	d, _ := ad.ParseDN(dn)
 	attr := d.RDNs[0].Attributes[0].Type
 	rdn := attr + "=" + ldap.EscapeDN(newName)
 	req := ldap.NewModifyDNRequest(dn, rdn, true, "")
@@ -137,10 +109,10 @@ func (c *Client) Delete(ctx context.Context, dn string) error {
 // CreateOU creates an organizational unit named name under parent and
 // returns its DN.
 func (c *Client) CreateOU(ctx context.Context, parent, name string) (string, error) {
-	dn := ChildDN("OU", name, parent)
-	return dn, c.Add(ctx, dn, []Attribute{
-		{"objectClass", []string{"top", "organizationalUnit"}},
-		{"ou", []string{name}},
+	dn := ad.ChildDN("OU", name, parent)
+	return dn, c.Add(ctx, dn, []ad.Attribute{
+		{Name: "objectClass", Values: []string{"top", "organizationalUnit"}},
+		{Name: "ou", Values: []string{name}},
 	})
 }
 
@@ -152,19 +124,19 @@ type Contact struct {
 	MailNickname   string
 	TargetAddress  string // e.g. "SMTP:partner@fabrikam.com"
 	ProxyAddresses []string
-	Extra          []Attribute
+	Extra          []ad.Attribute
 }
 
 // CreateContact creates a contact under parent and returns its DN.
 func (c *Client) CreateContact(ctx context.Context, parent string, ct Contact) (string, error) {
-	dn := ChildDN("CN", ct.Name, parent)
-	attrs := []Attribute{{"objectClass", []string{"top", "person", "organizationalPerson", "contact"}}}
+	dn := ad.ChildDN("CN", ct.Name, parent)
+	attrs := []ad.Attribute{{Name: "objectClass", Values: []string{"top", "person", "organizationalPerson", "contact"}}}
 	attrs = appendIf(attrs, "displayName", ct.DisplayName)
 	attrs = appendIf(attrs, "mail", ct.Mail)
 	attrs = appendIf(attrs, "mailNickname", ct.MailNickname)
 	attrs = appendIf(attrs, "targetAddress", ct.TargetAddress)
 	if len(ct.ProxyAddresses) > 0 {
-		attrs = append(attrs, Attribute{"proxyAddresses", ct.ProxyAddresses})
+		attrs = append(attrs, ad.Attribute{Name: "proxyAddresses", Values: ct.ProxyAddresses})
 	}
 	attrs = append(attrs, ct.Extra...)
 	return dn, c.Add(ctx, dn, attrs)
@@ -181,29 +153,29 @@ type DynamicDL struct {
 	Filter         string
 	BaseDN         string
 	ProxyAddresses []string
-	Extra          []Attribute
+	Extra          []ad.Attribute
 }
 
 // CreateDynamicDL creates an msExchDynamicDistributionList under parent and
 // returns its DN.
 func (c *Client) CreateDynamicDL(ctx context.Context, parent string, d DynamicDL) (string, error) {
-	dn := ChildDN("CN", d.Name, parent)
-	attrs := []Attribute{{"objectClass", []string{"top", "msExchDynamicDistributionList"}}}
+	dn := ad.ChildDN("CN", d.Name, parent)
+	attrs := []ad.Attribute{{Name: "objectClass", Values: []string{"top", "msExchDynamicDistributionList"}}}
 	attrs = appendIf(attrs, "displayName", d.DisplayName)
 	attrs = appendIf(attrs, "mail", d.Mail)
 	attrs = appendIf(attrs, "mailNickname", d.MailNickname)
 	attrs = appendIf(attrs, "msExchDynamicDLFilter", d.Filter)
 	attrs = appendIf(attrs, "msExchDynamicDLBaseDN", d.BaseDN)
 	if len(d.ProxyAddresses) > 0 {
-		attrs = append(attrs, Attribute{"proxyAddresses", d.ProxyAddresses})
+		attrs = append(attrs, ad.Attribute{Name: "proxyAddresses", Values: d.ProxyAddresses})
 	}
 	attrs = append(attrs, d.Extra...)
 	return dn, c.Add(ctx, dn, attrs)
 }
 
-func appendIf(attrs []Attribute, name, value string) []Attribute {
+func appendIf(attrs []ad.Attribute, name, value string) []ad.Attribute {
 	if value == "" {
 		return attrs
 	}
-	return append(attrs, Attribute{name, []string{value}})
+	return append(attrs, ad.Attribute{Name: name, Values: []string{value}})
 }

@@ -1,4 +1,4 @@
-package ad
+package adldap
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 	"github.com/go-ldap/ldap/v3/gssapi"
 
+	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
@@ -48,7 +49,7 @@ type Client struct {
 	gen uint64
 	// dc is the identity of connection dcGen's DC, read once per
 	// connection (see DCOf).
-	dc    DC
+	dc    ad.DC
 	dcGen uint64
 }
 
@@ -286,7 +287,7 @@ func (c *Client) write(ctx context.Context, op string, fn func(conn) error) erro
 	cn, err := c.connection(ctx)
 	if err != nil {
 		c.observe(op, start, err)
-		return fmt.Errorf("%s: %w", op, err)
+		return fmt.Errorf("%s: %w: %w", op, ad.ErrNotSent, err)
 	}
 	return c.writeOn(op, start, cn, fn)
 }
@@ -299,7 +300,7 @@ func (c *Client) writeOn(op string, start time.Time, cn conn, fn func(conn) erro
 		// The request may or may not have been applied. That is a
 		// conflict in our terms (re-read, then decide), never something
 		// to resend blindly.
-		err = retry.New(op, retry.Conflict, fmt.Errorf("connection lost; the outcome is unknown, re-read before retrying: %w", err))
+		err = retry.New(op, retry.Conflict, fmt.Errorf("%w (connection lost, or no answer in time): re-read before retrying: %w", ad.ErrOutcomeUnknown, err))
 	}
 	err = classify(op, err)
 	c.observe(op, start, err)

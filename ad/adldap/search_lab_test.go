@@ -1,4 +1,4 @@
-package ad_test
+package adldap_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/agent/lab"
 	"github.com/hybridsync/hybridsync/agent/lab/labtest"
 	"github.com/hybridsync/hybridsync/internal/retry"
@@ -28,8 +29,8 @@ func TestLabPagedSearchStreamsEveryPage(t *testing.T) {
 	cfg.PageSize = 100
 	c := l.ClientWith(t, cfg)
 	seen := map[string]bool{}
-	res, err := c.Search(ctxT(t), ad.SearchRequest{
-		BaseDN: bulkOU(l.Manifest), Filter: ad.Eq("objectClass", "user"), Attributes: []string{"mail"},
+	res, err := c.Search(ctxT(t), adldap.SearchRequest{
+		BaseDN: bulkOU(l.Manifest), Filter: adldap.Eq("objectClass", "user"), Attributes: []string{"mail"},
 	}, func(e *ldap.Entry) error {
 		if seen[e.DN] {
 			t.Errorf("entry %s delivered twice", e.DN)
@@ -53,12 +54,12 @@ func TestLabPageSizeCappedAtADMaximum(t *testing.T) {
 	cfg := l.ADConfig()
 	cfg.PageSize = 5000
 	c := l.ClientWith(t, cfg)
-	if c.PageSize() != ad.MaxPageSize {
-		t.Fatalf("page size %d, want %d", c.PageSize(), ad.MaxPageSize)
+	if c.PageSize() != adldap.MaxPageSize {
+		t.Fatalf("page size %d, want %d", c.PageSize(), adldap.MaxPageSize)
 	}
-	res, err := c.Search(ctxT(t), ad.SearchRequest{BaseDN: bulkOU(l.Manifest), Filter: ad.Eq("objectClass", "user"), Attributes: []string{"1.1"}},
+	res, err := c.Search(ctxT(t), adldap.SearchRequest{BaseDN: bulkOU(l.Manifest), Filter: adldap.Eq("objectClass", "user"), Attributes: []string{"1.1"}},
 		func(*ldap.Entry) error { return nil })
-	if err != nil || !res.Complete || res.Pages < l.Manifest.Size/ad.MaxPageSize {
+	if err != nil || !res.Complete || res.Pages < l.Manifest.Size/adldap.MaxPageSize {
 		t.Fatalf("res %+v err %v", res, err)
 	}
 }
@@ -71,7 +72,7 @@ func TestLabSearchCancelledIsIncomplete(t *testing.T) {
 	ctx, cancel := context.WithCancel(ctxT(t))
 	defer cancel()
 	n := 0
-	res, err := c.Search(ctx, ad.SearchRequest{BaseDN: bulkOU(l.Manifest), Filter: ad.Eq("objectClass", "user"), Attributes: []string{"1.1"}},
+	res, err := c.Search(ctx, adldap.SearchRequest{BaseDN: bulkOU(l.Manifest), Filter: adldap.Eq("objectClass", "user"), Attributes: []string{"1.1"}},
 		func(*ldap.Entry) error {
 			n++
 			if n == 150 {
@@ -95,7 +96,7 @@ func TestLabCallbackErrorStopsSearch(t *testing.T) {
 	c := l.Client(t)
 	boom := errors.New("disk full")
 	n := 0
-	res, err := c.Search(ctxT(t), ad.SearchRequest{BaseDN: bulkOU(l.Manifest), Filter: ad.Eq("objectClass", "user"), Attributes: []string{"1.1"}},
+	res, err := c.Search(ctxT(t), adldap.SearchRequest{BaseDN: bulkOU(l.Manifest), Filter: adldap.Eq("objectClass", "user"), Attributes: []string{"1.1"}},
 		func(*ldap.Entry) error {
 			n++
 			if n == 10 {
@@ -181,7 +182,7 @@ func TestLabConnectionLostMidSearchIsIncomplete(t *testing.T) {
 	cfg.URLs = []string{"ldaps://" + p.ln.Addr().String()}
 	cfg.PageSize = 100
 	c := l.ClientWith(t, cfg)
-	res, err := c.Search(ctxT(t), ad.SearchRequest{BaseDN: bulkOU(l.Manifest), Filter: ad.Eq("objectClass", "user"),
+	res, err := c.Search(ctxT(t), adldap.SearchRequest{BaseDN: bulkOU(l.Manifest), Filter: adldap.Eq("objectClass", "user"),
 		Attributes: []string{"mail", "proxyAddresses", "displayName"}}, func(*ldap.Entry) error { return nil })
 	if err == nil {
 		t.Fatalf("search through a severed connection succeeded: %+v", res)
@@ -258,7 +259,7 @@ func TestLabRangedRetrievalChunks(t *testing.T) {
 	// Ask the DC for ranges explicitly, the way the client does, and check
 	// the reply shape that RangedValues relies on.
 	var got []string
-	_, err := c.Search(ctxT(t), ad.SearchRequest{BaseDN: l.Manifest.BigDL, Scope: ad.ScopeBase, Filter: "(objectClass=*)",
+	_, err := c.Search(ctxT(t), adldap.SearchRequest{BaseDN: l.Manifest.BigDL, Scope: adldap.ScopeBase, Filter: "(objectClass=*)",
 		Attributes: []string{"member;range=1500-*"}}, func(e *ldap.Entry) error {
 		for _, a := range e.Attributes {
 			got = append(got, a.Name)
