@@ -28,31 +28,6 @@ import (
 // (the service in the middle of a write, say) to release the journal.
 const journalLockTimeout = 5 * time.Second
 
-// failpointEnv names the environment variable that makes apply and undo
-// kill their own process at an apply.Failpoint ("after-intent",
-// "after-write"): the crash tests use it. Unset in production.
-const failpointEnv = "HYBRIDSYNC_TEST_FAILPOINT"
-
-// failpoint returns the kill hook for the failpoint named in the
-// environment, or nil.
-func failpoint() func(apply.Failpoint) {
-	want := apply.Failpoint(os.Getenv(failpointEnv))
-	if want == "" {
-		return nil
-	}
-	return func(p apply.Failpoint) {
-		if p != want {
-			return
-		}
-		// A real kill, not an exit: no deferred function runs and no
-		// file is closed, as when the machine loses power.
-		if proc, err := os.FindProcess(os.Getpid()); err == nil {
-			_ = proc.Kill()
-		}
-		select {}
-	}
-}
-
 // openJournal opens the journal in cfg's state directory, creating the
 // directory (0700) when create is set. With create unset, a missing
 // journal is reported as os.ErrNotExist.
@@ -76,7 +51,7 @@ func (a *app) newApplier(cfg *config.Config, dir *adldap.Client, j *journal.Jour
 	if err != nil {
 		return nil, err
 	}
-	return &apply.Applier{Dir: dir, Journal: j, RunID: apply.NewRunID(kind, time.Now()), Anchor: anchor, Logger: log, Failpoint: failpoint(),
+	return &apply.Applier{Dir: dir, Journal: j, RunID: apply.NewRunID(kind, time.Now()), Anchor: anchor, Logger: log, Failpoint: a.failpoint,
 		Resolve: apply.ResolveOptions{SettleAfter: apply.SettleAfter(cfg.AD.Timeout.Duration)}, OnRecover: a.printRecovered}, nil
 }
 

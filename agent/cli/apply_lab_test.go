@@ -15,6 +15,8 @@ import (
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/agent/lab"
 	"github.com/hybridsync/hybridsync/agent/lab/labtest"
+	"github.com/hybridsync/hybridsync/internal/failpoint/failpointtest"
+	"github.com/hybridsync/hybridsync/reconcile/apply"
 	"github.com/hybridsync/hybridsync/reconcile/journal"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
 )
@@ -25,7 +27,7 @@ const subprocessEnv = "HYBRIDSYNC_CLI_TEST_MAIN"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(subprocessEnv) == "1" {
-		os.Exit(Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+		os.Exit(Run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, Options{Failpoint: failpointtest.FromEnv()}))
 	}
 	os.Exit(m.Run())
 }
@@ -224,7 +226,7 @@ func TestLabApplyKilledBetweenIntentAndDone(t *testing.T) {
 	args := []string{"apply", "-c", cfg, "--auto-approve", "--verify-timeout", "0"}
 
 	// Killed after the intent, before the modify: nothing reached AD.
-	st, out := runProcess(t, []string{failpointEnv + "=after-intent"}, args...)
+	st, out := runProcess(t, []string{failpointtest.Env + "=" + apply.AfterIntent}, args...)
 	if st.Success() || st.ExitCode() != -1 {
 		t.Fatalf("the process was not killed (exit %d):\n%s", st.ExitCode(), out)
 	}
@@ -238,7 +240,7 @@ func TestLabApplyKilledBetweenIntentAndDone(t *testing.T) {
 
 	// Killed after the modify, before done. The next start first settles
 	// the earlier entry (not applied: failed) ...
-	st, out = runProcess(t, []string{failpointEnv + "=after-write"}, args...)
+	st, out = runProcess(t, []string{failpointtest.Env + "=" + apply.AfterWrite}, args...)
 	if st.ExitCode() != -1 || !strings.Contains(out, "entry "+pending[0].ID+" had not reached AD") {
 		t.Fatalf("second run: exit %d:\n%s", st.ExitCode(), out)
 	}
@@ -271,7 +273,7 @@ func TestLabApplyKilledBetweenIntentAndDone(t *testing.T) {
 	}
 
 	// Undo, killed after its own write, then finished by the next start.
-	st, out = runProcess(t, []string{failpointEnv + "=after-write"}, "undo", "-c", cfg, done[0].ID)
+	st, out = runProcess(t, []string{failpointtest.Env + "=" + apply.AfterWrite}, "undo", "-c", cfg, done[0].ID)
 	if st.ExitCode() != -1 {
 		t.Fatalf("undo was not killed (exit %d):\n%s", st.ExitCode(), out)
 	}

@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 
 	"github.com/hybridsync/hybridsync/agent/config"
+	"github.com/hybridsync/hybridsync/internal/failpoint"
 	"github.com/spf13/cobra"
 )
 
@@ -35,6 +36,16 @@ type app struct {
 	stdout, stderr io.Writer
 	logLevel       string
 	logFormat      string
+	// failpoint is Options.Failpoint.
+	failpoint failpoint.Hook
+}
+
+// Options are what Run takes beyond the arguments.
+type Options struct {
+	// Failpoint is called at the failpoints of every journalled write.
+	// The release binary (Main) never sets it: crash tests do, in the
+	// child processes they kill.
+	Failpoint failpoint.Hook
 }
 
 func (a *app) logger() *slog.Logger { return newLogger(a.stderr, a.logLevel, a.logFormat) }
@@ -55,7 +66,12 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 
 // Main runs the CLI and returns the process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr}
+	return Run(ctx, args, stdout, stderr, Options{})
+}
+
+// Run is Main with Options.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, opts Options) int {
+	a := &app{stdout: stdout, stderr: stderr, failpoint: opts.Failpoint}
 	root := a.rootCmd()
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -84,7 +100,8 @@ address fixes with a journal that can undo every write.`,
 	}
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
-	root.AddCommand(a.versionCmd(), a.labCmd(), a.adCmd(), a.cloudCmd(), a.planCmd(), a.applyCmd(), a.journalCmd(), a.undoCmd(), a.configCmd(), a.runCmd(), a.serviceCmd())
+	root.AddCommand(a.versionCmd(), a.adCmd(), a.cloudCmd(), a.planCmd(), a.applyCmd(), a.journalCmd(), a.undoCmd(), a.configCmd(), a.runCmd(), a.serviceCmd())
+	root.AddCommand(a.labCmds()...)
 	return root
 }
 

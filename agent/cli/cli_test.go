@@ -58,8 +58,6 @@ func TestMissingRequiredFlags(t *testing.T) {
 	}{
 		{[]string{"ad", "export"}, "--config is required"},
 		{[]string{"config", "validate"}, "--config is required"},
-		{[]string{"lab", "up"}, "--dir is required"},
-		{[]string{"lab", "down"}, "--dir is required"},
 		{[]string{"plan"}, "--config is required"},
 		{[]string{"apply"}, "--config is required"},
 		{[]string{"journal", "list"}, "--config is required"},

@@ -1,3 +1,5 @@
+//go:build lab
+
 package cli
 
 import (
@@ -9,6 +11,11 @@ import (
 	"github.com/hybridsync/hybridsync/agent/lab"
 	"github.com/hybridsync/hybridsync/cloud/emulator"
 )
+
+// labCmds are the commands of the development build (go build -tags lab):
+// the lab, its tenant emulator and its simulated Entra Connect. The release
+// build has none of them (lab_release.go).
+func (a *app) labCmds() []*cobra.Command { return []*cobra.Command{a.labCmd()} }
 
 func (a *app) labCmd() *cobra.Command {
 	cmd := groupCmd("lab", "Run the lab: a Samba AD domain controller on loopback with a seeded organisation")

@@ -36,6 +36,7 @@ import (
 	"strings"
 
 	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/internal/failpoint"
 	"github.com/hybridsync/hybridsync/internal/retry"
 	"github.com/hybridsync/hybridsync/reconcile/journal"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
@@ -86,17 +87,15 @@ type Intent struct {
 	Fingerprint string `json:"planFingerprint,omitempty"`
 }
 
-// Failpoint names a point between the steps of a write, for tests that
-// kill the process there.
-type Failpoint string
-
+// The failpoints of a write (failpoint.Hook), for tests that kill the
+// process there.
 const (
 	// AfterIntent: the intent is committed, not yet marked sent.
-	AfterIntent Failpoint = "after-intent"
+	AfterIntent = "apply.after-intent"
 	// AfterSent: the intent is marked sent, the modify not sent.
-	AfterSent Failpoint = "after-sent"
+	AfterSent = "apply.after-sent"
 	// AfterWrite: the modify succeeded, done not recorded.
-	AfterWrite Failpoint = "after-write"
+	AfterWrite = "apply.after-write"
 )
 
 // Applier writes actions through the journal.
@@ -111,9 +110,9 @@ type Applier struct {
 	// Anchor is the source anchor Entra Connect uses (reconcile's
 	// source_anchor); "" means objectGUID.
 	Anchor plan.SourceAnchor
-	// Failpoint, when set, is called at each Failpoint (tests kill the
-	// process there). Production code leaves it nil.
-	Failpoint func(Failpoint)
+	// Failpoint is called at each failpoint (crash tests kill the process
+	// there). Production code leaves it nil.
+	Failpoint failpoint.Hook
 	// Resolve decides writes whose outcome is unknown.
 	Resolve ResolveOptions
 	// OnRecover, when set, is told what Run's recovery settled, before
@@ -190,11 +189,7 @@ func (a *Applier) log() *slog.Logger {
 	return a.Logger
 }
 
-func (a *Applier) failpoint(p Failpoint) {
-	if a.Failpoint != nil {
-		a.Failpoint(p)
-	}
-}
+func (a *Applier) failpoint(point string) { a.Failpoint.At(point) }
 
 // Preflight re-reads every action's object and returns a *StaleError
 // listing each one that no longer matches the plan (or could not be

@@ -264,7 +264,7 @@ func TestApplySettlesEveryOutcome(t *testing.T) {
 func TestRecoverSettlesInterruptedWrites(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		point Failpoint
+		point string
 		// edit changes the object after the kill, before Recover.
 		edit  func(*fakeDir)
 		want  journal.State
@@ -287,7 +287,7 @@ func TestRecoverSettlesInterruptedWrites(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f, j := seedDir(), openJournal(t)
 			killed := errors.New("killed")
-			a := &Applier{Dir: f, Journal: j, Failpoint: func(p Failpoint) {
+			a := &Applier{Dir: f, Journal: j, Failpoint: func(p string) {
 				if p == tc.point {
 					panic(killed)
 				}
