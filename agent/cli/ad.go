@@ -15,8 +15,7 @@ import (
 
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/ad/adldap"
-	"github.com/hybridsync/hybridsync/agent/config"
-	"github.com/hybridsync/hybridsync/agent/reconciler"
+	"github.com/hybridsync/hybridsync/agent/setup"
 )
 
 func (a *app) adCmd() *cobra.Command {
@@ -39,13 +38,13 @@ export leaves FILE as it was (absent, or the previous export).`,
 				fmt.Fprintf(a.stdout, "filter: %s\nattributes: %s\n", adldap.MailEnabledFilter(), strings.Join(adldap.RecipientAttributes(), " "))
 				return nil
 			}
-			cfg, err := loadConfig(cfgPath)
+			st, err := a.setup(cfgPath, setup.Observers{})
 			if err != nil {
 				return err
 			}
 			log := a.logger()
 			ctx := cmd.Context()
-			c, err := adldap.Dial(ctx, adConfig(cfg, log))
+			c, err := st.DialAD(ctx)
 			if err != nil {
 				return err
 			}
@@ -138,7 +137,7 @@ endpoint for a Graph and an Exchange token with the configured credential,
 reporting each result. Exits 1 when anything fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cfgPath)
+			st, err := a.setup(cfgPath, setup.Observers{})
 			if err != nil {
 				return err
 			}
@@ -146,7 +145,7 @@ reporting each result. Exits 1 when anything fails.`,
 			if offline {
 				return nil
 			}
-			return a.checkReachable(cmd.Context(), cfg, cfgPath)
+			return a.checkReachable(cmd.Context(), st)
 		},
 	}
 	validate.Flags().StringVarP(&cfgPath, "config", "c", "", "config file")
@@ -156,31 +155,27 @@ reporting each result. Exits 1 when anything fails.`,
 }
 
 // checkReachable binds to every DC and gets cloud tokens, reporting each.
-func (a *app) checkReachable(ctx context.Context, cfg *config.Config, cfgPath string) error {
+func (a *app) checkReachable(ctx context.Context, st *setup.Setup) error {
 	var failed []string
-	for _, u := range cfg.AD.URLs {
-		one := *cfg
-		one.AD.URLs = []string{u}
-		c, err := adldap.Dial(ctx, adConfig(&one, a.logger()))
+	st.DialEachDC(ctx, func(u string, err error) {
 		if err != nil {
-			fmt.Fprintf(a.stdout, "%s: DC %s: FAILED: %v\n", cfgPath, u, err)
+			fmt.Fprintf(a.stdout, "%s: DC %s: FAILED: %v\n", st.Path, u, err)
 			failed = append(failed, u)
-			continue
+			return
 		}
-		_ = c.Close()
-		fmt.Fprintf(a.stdout, "%s: DC %s: bound\n", cfgPath, u)
-	}
-	if !cfg.Cloud.IsZero() {
-		authority, err := reconciler.CheckTokens(ctx, cfg)
+		fmt.Fprintf(a.stdout, "%s: DC %s: bound\n", st.Path, u)
+	})
+	if st.HasCloud {
+		authority, err := st.CheckTokens(ctx)
 		if err != nil {
-			fmt.Fprintf(a.stdout, "%s: token endpoint %s: FAILED: %v\n", cfgPath, authority, err)
+			fmt.Fprintf(a.stdout, "%s: token endpoint %s: FAILED: %v\n", st.Path, authority, err)
 			failed = append(failed, "the token endpoint")
 		} else {
-			fmt.Fprintf(a.stdout, "%s: token endpoint %s: Graph and Exchange tokens issued\n", cfgPath, authority)
+			fmt.Fprintf(a.stdout, "%s: token endpoint %s: Graph and Exchange tokens issued\n", st.Path, authority)
 		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("config validate: %s: cannot reach %s", cfgPath, strings.Join(failed, ", "))
+		return fmt.Errorf("config validate: %s: cannot reach %s", st.Path, strings.Join(failed, ", "))
 	}
 	return nil
 }

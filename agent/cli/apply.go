@@ -7,18 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/hybridsync/hybridsync/ad/adldap"
-	"github.com/hybridsync/hybridsync/agent/config"
-	"github.com/hybridsync/hybridsync/agent/reconciler"
+	"github.com/hybridsync/hybridsync/agent/setup"
+	"github.com/hybridsync/hybridsync/agent/snapshot"
 	"github.com/hybridsync/hybridsync/reconcile/apply"
 	"github.com/hybridsync/hybridsync/reconcile/journal"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
@@ -27,33 +24,6 @@ import (
 // journalLockTimeout is how long a command waits for another hybridsync
 // (the service in the middle of a write, say) to release the journal.
 const journalLockTimeout = 5 * time.Second
-
-// openJournal opens the journal in cfg's state directory, creating the
-// directory (0700) when create is set. With create unset, a missing
-// journal is reported as os.ErrNotExist.
-func openJournal(cfg *config.Config, create bool, log *slog.Logger) (*journal.Journal, error) {
-	path := filepath.Join(cfg.StateDir, journal.FileName)
-	if create {
-		if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-			return nil, fmt.Errorf("create state_dir %s: %w", cfg.StateDir, err)
-		}
-	} else if _, err := os.Stat(path); err != nil {
-		return nil, err
-	}
-	return journal.Open(journal.Options{Path: path, LockTimeout: journalLockTimeout, Logger: log})
-}
-
-// newApplier builds the applier of one run of kind ("apply", "undo"):
-// writes journalled in j, a write whose outcome is unknown settled from
-// the DC that received it, and what recovery settled reported on stderr.
-func (a *app) newApplier(cfg *config.Config, dir *adldap.Client, j *journal.Journal, kind string, log *slog.Logger) (*apply.Applier, error) {
-	anchor, err := reconciler.SourceAnchor(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &apply.Applier{Dir: dir, Journal: j, RunID: apply.NewRunID(kind, time.Now()), Anchor: anchor, Logger: log, Failpoint: a.failpoint,
-		Resolve: apply.ResolveOptions{SettleAfter: apply.SettleAfter(cfg.AD.Timeout.Duration)}, OnRecover: a.printRecovered}, nil
-}
 
 // printRecovered says what recovery settled.
 func (a *app) printRecovered(rep journal.RecoverReport) {
@@ -154,8 +124,11 @@ func approvedActions(saved, fresh plan.Plan, path string) ([]plan.Action, []plan
 	return saved.Actions, extra, nil
 }
 
-// allowances are the --allow-* flags.
-type allowances struct{ deletes, changes bool }
+// withAllow is l with --allow-changes.
+func withAllow(l apply.ChangeLimit, allow setup.Allow) apply.ChangeLimit {
+	l.Allow = allow.Changes
+	return l
+}
 
 // applyReport is `apply --json`'s output.
 type applyReport struct {
@@ -217,17 +190,17 @@ else.`,
 					return fmt.Errorf("apply: %w; nothing written", err)
 				}
 			}
-			cfg, err := config.Load(cfgPath)
+			st, err := a.setup(cfgPath, setup.Observers{})
 			if err != nil {
 				return err
 			}
-			if cfg.Cloud.IsZero() {
+			if !st.HasCloud {
 				return fmt.Errorf("apply: %s has no cloud section: apply plans against the tenant", cfgPath)
 			}
-			if cfg.Staging {
+			if st.Staging {
 				return fmt.Errorf("apply: %s sets staging: true, so the agent writes nothing; nothing written", cfgPath)
 			}
-			return a.runApply(cmd.Context(), cfg, cfgPath, planPath, saved, allowances{allowDeletes, allowChanges},
+			return a.runApply(cmd.Context(), st, planPath, saved, setup.Allow{Deletes: allowDeletes, Changes: allowChanges},
 				apply.VerifyOptions{Timeout: verifyTimeout, Interval: verifyEvery}, asJSON)
 		},
 	}
@@ -241,21 +214,24 @@ else.`,
 	return cmd
 }
 
-func (a *app) runApply(ctx context.Context, cfg *config.Config, cfgPath, planPath string, saved plan.Plan, allow allowances, vopts apply.VerifyOptions, asJSON bool) error {
-	log := a.logger()
-	dir, err := adldap.Dial(ctx, adConfig(cfg, log))
+func (a *app) runApply(ctx context.Context, st *setup.Setup, planPath string, saved plan.Plan, allow setup.Allow, vopts apply.VerifyOptions, asJSON bool) error {
+	dir, err := st.DialAD(ctx)
 	if err != nil {
 		return fmt.Errorf("apply: %w; nothing written", err)
 	}
 	defer dir.Close()
-	j, err := openJournal(cfg, true, log)
+	j, err := st.OpenJournal(true)
 	if err != nil {
 		return fmt.Errorf("apply: %w; nothing written", err)
 	}
 	// Closed before the (long) verification, so that the service and
 	// `journal list` are not locked out meanwhile; Close is idempotent.
 	defer j.Close()
-	fresh, _, err := buildPlan(ctx, cfg, cfgPath, log, allow.deletes, allow.changes)
+	tenant, err := st.Tenant()
+	if err != nil {
+		return fmt.Errorf("apply: %w; nothing written", err)
+	}
+	fresh, _, err := snapshot.BuildPlan(ctx, st, dir, tenant, allow)
 	if err != nil {
 		return fmt.Errorf("apply: %w; nothing written", err)
 	}
@@ -271,12 +247,10 @@ func (a *app) runApply(ctx context.Context, cfg *config.Config, cfgPath, planPat
 	if planPath != "" {
 		approval = apply.ApprovedPlan
 	}
-	applier, err := a.newApplier(cfg, dir, j, "apply", log)
-	if err != nil {
-		return fmt.Errorf("apply: %w; nothing written", err)
-	}
+	applier := st.Applier(dir, j, "apply", a.failpoint)
+	applier.OnRecover = a.printRecovered
 	run, aerr := applier.Run(ctx, apply.Request{Actions: actions, Fingerprint: fingerprint, Approval: approval,
-		Limit: apply.ChangeLimit{Max: cfg.Reconcile.Limits.MaxChanges, Window: cfg.Reconcile.Limits.ChangeWindow.Duration, Allow: allow.changes}})
+		Limit: withAllow(st.Limit, allow)})
 	rep := applyReport{RunID: run.RunID, NotInPlan: len(extra), Held: run.Held}
 	if aerr != nil && len(run.Outcomes) == 0 {
 		// Refused before anything was written.
@@ -333,10 +307,6 @@ func (a *app) runApply(ctx context.Context, cfg *config.Config, cfgPath, planPat
 	_ = dir.Close()
 	unverified := 0
 	if aerr == nil && len(applied) > 0 && vopts.Timeout > 0 {
-		tenant, err := cloudTenant(cfg, log, nil)
-		if err != nil {
-			return fmt.Errorf("apply: verify: %w (the fixes are written: hybridsync journal list --run %s)", err, rep.RunID)
-		}
 		if !asJSON {
 			fmt.Fprintf(a.stdout, "Waiting up to %s for the next sync cycle to show the fixes in the tenant...\n", vopts.Timeout)
 		}

@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 
 	"github.com/hybridsync/hybridsync/agent/config"
+	"github.com/hybridsync/hybridsync/agent/setup"
 	"github.com/hybridsync/hybridsync/internal/failpoint"
 	"github.com/spf13/cobra"
 )
@@ -148,6 +149,16 @@ func groupCmd(use, short string) *cobra.Command {
 			return cmd.Help()
 		},
 	}
+}
+
+// setup loads the config file named by a command's --config flag and
+// builds its Setup, once: the commands hand it down instead of the config.
+func (a *app) setup(path string, obs setup.Observers) (*setup.Setup, error) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	return setup.New(cfg, path, a.logger(), obs)
 }
 
 // loadConfig loads the file named by a command's required --config flag.

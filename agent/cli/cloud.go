@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hybridsync/hybridsync/agent/setup"
 	"github.com/hybridsync/hybridsync/cloud"
 )
 
@@ -36,13 +37,13 @@ member ids. The exit code is non-zero if any listing was incomplete; with
 -o FILE the file is replaced only by a complete export.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cfgPath)
+			var count requestCounter
+			st, err := a.setup(cfgPath, setup.Observers{Graph: count.observe, Exchange: count.observe})
 			if err != nil {
 				return err
 			}
 			log := a.logger()
-			var count requestCounter
-			tenant, err := cloudTenant(cfg, log, count.observe)
+			tenant, err := st.Tenant()
 			if err != nil {
 				return fmt.Errorf("cloud export: %w", err)
 			}

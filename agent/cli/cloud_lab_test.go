@@ -13,6 +13,7 @@ import (
 	"github.com/hybridsync/hybridsync/agent/config"
 	"github.com/hybridsync/hybridsync/agent/lab"
 	"github.com/hybridsync/hybridsync/agent/lab/labtest"
+	"github.com/hybridsync/hybridsync/agent/setup"
 	"github.com/hybridsync/hybridsync/cloud"
 	"github.com/hybridsync/hybridsync/cloud/emulator/syncsim"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
@@ -26,7 +27,11 @@ func labTenant(t *testing.T, l *labtest.Lab) cloud.Tenant {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tenant, err := cloudTenant(cfg, nil, nil)
+	st, err := setup.New(cfg, l.Env[lab.EnvConfig], nil, setup.Observers{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant, err := st.Tenant()
 	if err != nil {
 		t.Fatal(err)
 	}

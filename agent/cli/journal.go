@@ -13,8 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hybridsync/hybridsync/ad/adldap"
-	"github.com/hybridsync/hybridsync/agent/config"
+	"github.com/hybridsync/hybridsync/agent/setup"
 	"github.com/hybridsync/hybridsync/reconcile/apply"
 	"github.com/hybridsync/hybridsync/reconcile/journal"
 )
@@ -128,13 +127,13 @@ state_dir; writes nothing.`,
 // openJournalForRead opens the config's journal; it returns nil, nil (after
 // saying so) when nothing was ever written.
 func (a *app) openJournalForRead(cfgPath string) (*journal.Journal, error) {
-	cfg, err := config.Load(cfgPath)
+	st, err := a.setup(cfgPath, setup.Observers{})
 	if err != nil {
 		return nil, err
 	}
-	j, err := openJournal(cfg, false, a.logger())
+	j, err := st.OpenJournal(false)
 	if errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintf(a.stderr, "No journal in %s yet: hybridsync has written nothing with this config.\n", cfg.StateDir)
+		fmt.Fprintf(a.stderr, "No journal in %s yet: hybridsync has written nothing with this config.\n", st.StateDir)
 		return nil, nil
 	}
 	if err != nil {
@@ -223,32 +222,29 @@ since are kept; undo refuses, writing nothing, when the entry's own values
 are no longer in place, unless --force reverses only those still in place.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(cfgPath)
+			st, err := a.setup(cfgPath, setup.Observers{})
 			if err != nil {
 				return err
 			}
-			if cfg.Staging {
+			if st.Staging {
 				return fmt.Errorf("undo: %s sets staging: true, so the agent writes nothing; nothing written", cfgPath)
 			}
 			ctx := cmd.Context()
-			log := a.logger()
-			j, err := openJournal(cfg, false, log)
+			j, err := st.OpenJournal(false)
 			if errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("undo: no journal in %s: there is no entry %s", cfg.StateDir, args[0])
+				return fmt.Errorf("undo: no journal in %s: there is no entry %s", st.StateDir, args[0])
 			}
 			if err != nil {
 				return fmt.Errorf("undo: %w", err)
 			}
 			defer j.Close()
-			dir, err := adldap.Dial(ctx, adConfig(cfg, log))
+			dir, err := st.DialAD(ctx)
 			if err != nil {
 				return fmt.Errorf("undo: %w; nothing written", err)
 			}
 			defer dir.Close()
-			ap, err := a.newApplier(cfg, dir, j, "undo", log)
-			if err != nil {
-				return fmt.Errorf("undo: %w; nothing written", err)
-			}
+			ap := st.Applier(dir, j, "undo", a.failpoint)
+			ap.OnRecover = a.printRecovered
 			if rep, err := ap.Recover(ctx); err != nil {
 				return fmt.Errorf("undo: recover the journal: %w", err)
 			} else if !rep.Clean() {

@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hybridsync/hybridsync/agent/setup"
+	"github.com/hybridsync/hybridsync/agent/snapshot"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
 )
 
@@ -34,14 +37,14 @@ Exit codes with --detailed-exitcode: 0 nothing to do, 2 actions pending,
 1 error (as without the flag).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cfgPath)
+			st, err := a.setup(cfgPath, setup.Observers{})
 			if err != nil {
 				return err
 			}
-			if cfg.Cloud.IsZero() {
+			if !st.HasCloud {
 				return fmt.Errorf("plan: %s has no cloud section: a plan compares AD with the tenant", cfgPath)
 			}
-			p, _, err := buildPlan(cmd.Context(), cfg, cfgPath, a.logger(), allowDeletes, allowChanges)
+			p, err := a.plan(cmd.Context(), st, setup.Allow{Deletes: allowDeletes, Changes: allowChanges})
 			if err != nil && !errors.Is(err, plan.ErrLimitExceeded) {
 				return fmt.Errorf("plan: %w", err)
 			}
@@ -91,4 +94,19 @@ Exit codes with --detailed-exitcode: 0 nothing to do, 2 actions pending,
 	cmd.Flags().BoolVar(&allowDeletes, "allow-deletes", false, "accept a plan whose deletions exceed the configured limits")
 	cmd.Flags().BoolVar(&allowChanges, "allow-changes", false, "accept a plan whose changes exceed the configured limits")
 	return cmd
+}
+
+// plan connects to both sides and builds the plan of st.
+func (a *app) plan(ctx context.Context, st *setup.Setup, allow setup.Allow) (plan.Plan, error) {
+	dir, err := st.DialAD(ctx)
+	if err != nil {
+		return plan.Plan{}, err
+	}
+	defer dir.Close()
+	tenant, err := st.Tenant()
+	if err != nil {
+		return plan.Plan{}, err
+	}
+	p, _, err := snapshot.BuildPlan(ctx, st, dir, tenant, allow)
+	return p, err
 }

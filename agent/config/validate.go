@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/hybridsync/hybridsync/ad"
 )
 
 // validate checks every rule on a decoded config whose defaults are filled
@@ -49,27 +50,18 @@ type adScope struct {
 	noSyncValid bool
 	// noSyncText is ad.nosync_ou as written, valid or not.
 	noSyncText string
+	// sync is the ad section's SyncScope, when every DN in it is valid.
+	sync ad.SyncScope
 }
 
 // synchronised reports whether objects in dn are in the sync scope: inside
 // a sync OU (or anywhere, with none) and not inside nosync_ou. ok is false
 // when that cannot be told because a sync OU or nosync_ou is not valid.
-func (s adScope) synchronised(dn *ldap.DN) (in, ok bool) {
-	if !s.syncOUsValid || !s.noSyncValid {
+func (s adScope) synchronised(dn string) (in, ok bool) {
+	if !s.syncOUsValid || !s.noSyncValid || s.base == nil {
 		return false, false
 	}
-	if s.noSync != nil && (s.noSync.EqualFold(dn) || s.noSync.AncestorOfFold(dn)) {
-		return false, true
-	}
-	if len(s.syncOUs) == 0 {
-		return true, true
-	}
-	for _, ou := range s.syncOUs {
-		if ou.EqualFold(dn) || ou.AncestorOfFold(dn) {
-			return true, true
-		}
-	}
-	return false, true
+	return s.sync.Contains(dn), true
 }
 
 // validate checks the ad section and returns its parsed DNs.
@@ -86,6 +78,7 @@ func (a *AD) validate(ps *problems, path string, l loader) adScope {
 		noSync:       noSync,
 		noSyncValid:  noSyncValid,
 		noSyncText:   a.NoSyncOU,
+		sync:         a.SyncScope(),
 	}
 
 	if a.PageSize < 1 || a.PageSize > maxPageSize {
@@ -735,7 +728,7 @@ func (s *ReconcileScope) validate(ps *problems, path string, scope adScope) {
 		if dn == nil || (scope.base != nil && !scope.base.EqualFold(dn) && !scope.base.AncestorOfFold(dn)) {
 			continue // reported above
 		}
-		in, known := scope.synchronised(dn)
+		in, known := scope.synchronised(s.OUs[i])
 		if !known || in {
 			continue
 		}
@@ -943,7 +936,7 @@ func validateMigrationOU(ps *problems, path, s string, scope adScope) {
 			"the group is moved there, so it must be an OU inside ad.base_dn")
 		return
 	}
-	if in, known := scope.synchronised(dn); known && in {
+	if in, known := scope.synchronised(s); known && in {
 		hint := "pick an OU outside ad.sync_ous, or inside ad.nosync_ou"
 		if len(scope.syncOUs) == 0 {
 			hint = "ad.sync_ous is empty, so all of ad.base_dn is synchronised; pick an OU inside ad.nosync_ou"

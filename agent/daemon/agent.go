@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -14,7 +13,8 @@ import (
 	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/agent/config"
 	"github.com/hybridsync/hybridsync/agent/metrics"
-	"github.com/hybridsync/hybridsync/agent/reconciler"
+	"github.com/hybridsync/hybridsync/agent/setup"
+	"github.com/hybridsync/hybridsync/agent/snapshot"
 	"github.com/hybridsync/hybridsync/cloud"
 	"github.com/hybridsync/hybridsync/internal/retry"
 	"github.com/hybridsync/hybridsync/reconcile/apply"
@@ -56,7 +56,8 @@ type agent struct {
 	// fails.
 	dir     *adldap.Client
 	tenant  cloud.Tenant
-	state   *reconciler.State
+	setup   *setup.Setup
+	state   *snapshot.State
 	clients string // config version the clients were built from
 }
 
@@ -209,33 +210,38 @@ func (a *agent) backoff(interval time.Duration, jitter float64) retry.Policy {
 	return retry.Policy{Initial: base, Max: max(interval, base), Jitter: jitter}
 }
 
-// ensureClients builds the AD and cloud clients for the current config.
+// ensureClients builds the Setup of the current config, then the AD and
+// cloud clients.
 func (a *agent) ensureClients(ctx context.Context, cfg *config.Config, version string) error {
 	if a.clients != version {
 		a.closeClients()
-		a.state = nil
+		a.state, a.setup = nil, nil
+	}
+	if a.setup == nil {
+		st, err := setup.New(cfg, a.opts.ConfigPath, a.log, setup.Observers{
+			LDAP: a.metrics.ObserveLDAP, Graph: a.metrics.ObserveGraph, Exchange: a.metrics.ObserveExchange,
+			LDAPRetry:     a.metrics.RetryObserver(metrics.SubsystemAD),
+			GraphRetry:    a.metrics.RetryObserver(metrics.SubsystemGraph),
+			ExchangeRetry: a.metrics.RetryObserver(metrics.SubsystemExchange),
+		})
+		if err != nil {
+			return err
+		}
+		a.setup = st
 	}
 	if a.state == nil {
-		a.state = &reconciler.State{}
+		a.state = &snapshot.State{}
 	}
 	a.clients = version
 	if a.dir == nil {
-		adc := reconciler.ADConfig(cfg, a.log, a.metrics.ObserveLDAP)
-		pol := retry.DefaultPolicy()
-		pol.OnRetry = a.metrics.RetryObserver(metrics.SubsystemAD)
-		adc.Retry = &pol
-		dir, err := adldap.Dial(ctx, adc)
+		dir, err := a.setup.DialAD(ctx)
 		if err != nil {
 			return &sourceError{metrics.SourceAD, err}
 		}
 		a.dir = dir
 	}
-	if a.tenant == nil && !cfg.Cloud.IsZero() {
-		t, err := reconciler.Tenant(cfg, a.log, reconciler.Observers{
-			Graph: a.metrics.ObserveGraph, Exchange: a.metrics.ObserveExchange,
-			GraphRetry:    a.metrics.RetryObserver(metrics.SubsystemGraph),
-			ExchangeRetry: a.metrics.RetryObserver(metrics.SubsystemExchange),
-		})
+	if a.tenant == nil && a.setup.HasCloud {
+		t, err := a.setup.Tenant()
 		if err != nil {
 			return &sourceError{metrics.SourceCloud, err}
 		}
@@ -327,17 +333,17 @@ func (a *agent) runOnce(ctx context.Context) (err error) {
 		}
 		return nil
 	}
-	st, err := a.state.Read(ctx, cfg, a.dir, a.tenant, full)
+	st, err := a.state.Read(ctx, a.setup, a.dir, a.tenant, full)
 	rs.Reason, rs.ADRead, rs.Cloud = st.Reason, st.ADObjects, st.CloudObjects
 	if st.Full {
 		rs.Kind = metrics.RunFull
 	}
 	now := time.Now()
 	if err != nil {
-		var re *reconciler.ReadError
+		var re *snapshot.ReadError
 		if errors.As(err, &re) {
 			a.markSource(metrics.Source(re.Source), err, now)
-			if re.Source == reconciler.SourceAD {
+			if re.Source == snapshot.SourceAD {
 				a.dropAD()
 			}
 		}
@@ -352,7 +358,7 @@ func (a *agent) runOnce(ctx context.Context) (err error) {
 		a.metrics.SetObjectsRead(rs.Kind, metrics.SourceCloud, objectKind(kind), n)
 	}
 
-	p, _, perr := a.state.Plan(cfg)
+	p, _, perr := a.state.Plan(a.setup)
 	if perr != nil && !errors.Is(perr, plan.ErrLimitExceeded) {
 		return fmt.Errorf("reconcile: plan: %w", perr)
 	}
@@ -380,7 +386,7 @@ func (a *agent) runOnce(ctx context.Context) (err error) {
 	if perr != nil {
 		actions = nil // recovery only
 	}
-	applied, refused, err := a.enforce(ctx, cfg, actions, p.Fingerprint)
+	applied, refused, err := a.enforce(ctx, actions, p.Fingerprint)
 	rs.Applied = applied
 	if refused && rs.Result == "" {
 		rs.Result = metrics.RunRefused
@@ -405,21 +411,16 @@ func objectKind(k string) metrics.ObjectKind {
 	return metrics.ObjectUser
 }
 
-// openJournal opens the journal for one write phase: the lock is held only
-// meanwhile, so that `hybridsync journal list` works while the service runs.
-func (a *agent) openJournal() (*journal.Journal, error) {
-	return journal.Open(journal.Options{Path: filepath.Join(a.stateDir, journal.FileName), LockTimeout: 30 * time.Second, Logger: a.log})
-}
-
 // countPending updates the pending-intents gauge without resolving
-// anything: observe and staging mode only report.
+// anything: observe and staging mode only report. The journal is opened
+// only meanwhile, so that `hybridsync journal list` works while the
+// service runs.
 func (a *agent) countPending() error {
-	path := filepath.Join(a.stateDir, journal.FileName)
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+	j, err := a.setup.OpenJournal(false)
+	if errors.Is(err, os.ErrNotExist) {
 		a.setPending(nil)
 		return nil
 	}
-	j, err := a.openJournal()
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
@@ -449,26 +450,21 @@ func (a *agent) setPending(pending []journal.Entry) {
 // writes are unsettled are skipped, and a journal that cannot be read, or
 // a change limit reached within its window, stops the whole apply. It
 // returns how many fixes were applied and whether the run was refused.
-func (a *agent) enforce(ctx context.Context, cfg *config.Config, actions []plan.Action, fingerprint string) (int, bool, error) {
-	j, err := a.openJournal()
+func (a *agent) enforce(ctx context.Context, actions []plan.Action, fingerprint string) (int, bool, error) {
+	j, err := a.setup.OpenJournal(true)
 	if err != nil {
 		return 0, false, fmt.Errorf("reconcile: apply: %w", err)
 	}
 	defer j.Close()
-	anchor, err := reconciler.SourceAnchor(cfg)
-	if err != nil {
-		return 0, false, fmt.Errorf("reconcile: apply: %w", err)
+	ap := a.setup.Applier(a.dir, j, "agent", nil)
+	ap.OnRecover = func(rep journal.RecoverReport) {
+		if len(rep.Done)+len(rep.NotApplied)+len(rep.RolledBack)+len(rep.Superseded)+len(rep.Unresolved) > 0 {
+			a.log.Info("journal: recovered interrupted writes", "done", len(rep.Done), "not_applied", len(rep.NotApplied),
+				"superseded", len(rep.Superseded), "unresolved", len(rep.Unresolved))
+		}
 	}
-	ap := &apply.Applier{Dir: a.dir, Journal: j, RunID: apply.NewRunID("agent", time.Now()), Anchor: anchor, Logger: a.log,
-		Resolve: apply.ResolveOptions{SettleAfter: apply.SettleAfter(cfg.AD.Timeout.Duration)},
-		OnRecover: func(rep journal.RecoverReport) {
-			if len(rep.Done)+len(rep.NotApplied)+len(rep.RolledBack)+len(rep.Superseded)+len(rep.Unresolved) > 0 {
-				a.log.Info("journal: recovered interrupted writes", "done", len(rep.Done), "not_applied", len(rep.NotApplied),
-					"superseded", len(rep.Superseded), "unresolved", len(rep.Unresolved))
-			}
-		}}
 	rep, err := ap.Run(ctx, apply.Request{Actions: actions, Fingerprint: fingerprint, Approval: apply.Enforcing,
-		Limit: apply.ChangeLimit{Max: cfg.Reconcile.Limits.MaxChanges, Window: cfg.Reconcile.Limits.ChangeWindow.Duration}})
+		Limit: a.setup.Limit})
 	applied := 0
 	for _, h := range rep.Held {
 		a.metrics.ActionApplied(string(apply.Held))

@@ -26,7 +26,7 @@ import (
 // million of them still take 1.3 GiB of heap, 0.8 GiB of it the
 // ad.Recipient and cloud.Object structs themselves.
 func synthetic(n int) (ADSnapshot, CloudSnapshot) {
-	a := ADSnapshot{Complete: true, Licensed: make(map[string]bool, n/2), Scope: []string{scopeOU}}
+	a := ADSnapshot{Complete: true, Licensed: make(map[string]bool, n/2), Scope: ad.NewSyncScope([]string{scopeOU}, nil)}
 	c := CloudSnapshot{Complete: true, AcceptedDomains: accepted, InitialDomain: initial}
 	recs := make([]ad.Recipient, n)
 	objs := make([]cloud.Object, n)
@@ -188,7 +188,7 @@ func (p *packer) get(i int) string { return p.whole[p.offs[i]:p.offs[i+1]] }
 // syntheticPlain is synthetic built the straightforward way, as the ad
 // and cloud readers return objects: one allocation per value.
 func syntheticPlain(n int) (ADSnapshot, CloudSnapshot) {
-	a := ADSnapshot{Complete: true, Licensed: make(map[string]bool, n/2), Scope: []string{scopeOU}}
+	a := ADSnapshot{Complete: true, Licensed: make(map[string]bool, n/2), Scope: ad.NewSyncScope([]string{scopeOU}, nil)}
 	c := CloudSnapshot{Complete: true, AcceptedDomains: accepted, InitialDomain: initial}
 	a.Objects = make([]*ad.Recipient, 0, n)
 	c.Objects = make([]*cloud.Object, 0, n)

@@ -58,7 +58,7 @@ func user(cn string, n int, upn, mail string, proxy ...string) *ad.Recipient {
 }
 
 func adSnap(objs ...*ad.Recipient) ADSnapshot {
-	return ADSnapshot{Objects: objs, Complete: true, Licensed: map[string]bool{}, Scope: []string{scopeOU}, Exclude: []string{excludedOU}}
+	return ADSnapshot{Objects: objs, Complete: true, Licensed: map[string]bool{}, Scope: ad.NewSyncScope([]string{scopeOU}, []string{excludedOU})}
 }
 
 func cloudSnap(objs ...*cloud.Object) CloudSnapshot {

@@ -3,7 +3,6 @@ package plan
 import (
 	"cmp"
 	"encoding/base64"
-	"fmt"
 	"hash/maphash"
 	"slices"
 	"strings"
@@ -327,63 +326,13 @@ func unhex(c byte) byte {
 	return 255
 }
 
-// scopeMatcher says whether AD objects are synced under a snapshot's Scope
-// and Exclude DNs, which it examines once.
-type scopeMatcher struct {
-	a              ADSnapshot
-	scope, exclude []bool // the DN is plain (ad.IsPlainDN)
-}
-
-func newScopeMatcher(a ADSnapshot) scopeMatcher {
-	m := scopeMatcher{a: a, scope: make([]bool, len(a.Scope)), exclude: make([]bool, len(a.Exclude))}
-	for i, s := range a.Scope {
-		m.scope[i] = ad.IsPlainDN(s)
-	}
-	for i, s := range a.Exclude {
-		m.exclude[i] = ad.IsPlainDN(s)
-	}
-	return m
-}
-
-// under is ad.IsUnder(rec's DN, base); basePlain is ad.IsPlainDN(base).
-func under(dn string, plain bool, base string, basePlain bool) bool {
-	if !plain || !basePlain {
-		return ad.IsUnder(dn, base)
-	}
-	// Both plain: what ad.IsUnder's own fast path does.
-	switch n, m := len(dn), len(base); {
-	case n == m:
-		return lower.Equal(dn, base)
-	case n > m:
-		return dn[n-m-1] == ',' && lower.Equal(dn[n-m:], base)
-	}
-	return false
-}
-
-// reason returns "" when r is synced, else why not; plain is
-// ad.IsPlainDN(r.DN).
-func (m *scopeMatcher) reason(r *ad.Recipient, plain bool) string {
+// notSyncedWhy returns "" when r is synced (Entra Connect's rules and the
+// snapshot's scope), else why not; plain is ad.IsPlainDN(r.DN).
+func notSyncedWhy(a *ADSnapshot, r *ad.Recipient, plain bool) string {
 	if why := NotSynced(r); why != "" {
 		return why
 	}
-	if len(m.a.Scope) > 0 {
-		in := false
-		for i, s := range m.a.Scope {
-			if under(r.DN, plain, s, m.scope[i]) {
-				in = true
-				break
-			}
-		}
-		if !in {
-			return "it is outside the sync scope OUs"
-		}
-	}
-	for i, ex := range m.a.Exclude {
-		if under(r.DN, plain, ex, m.exclude[i]) {
-			return fmt.Sprintf("it is under the excluded %s", ex)
-		}
-	}
-	return ""
+	return a.Scope.WhyNot(r.DN, plain)
 }
 
 // usedSet marks the cloud objects joined. An object listed twice (the
@@ -564,13 +513,12 @@ func join(a ADSnapshot, c CloudSnapshot, opts Options) *joined {
 	if !slices.IsSortedFunc(j.order, j.recCmp) {
 		slices.SortFunc(j.order, func(x, y int32) int { return cmp.Or(j.recCmp(x, y), cmp.Compare(x, y)) })
 	}
-	scope := newScopeMatcher(a)
 	j.in = make([]member, 0, len(j.order))
 	seen := newTable(len(j.order)) // anchors of j.in
 	var k, k2 anchorKey
 	for _, i := range j.order {
 		r := j.rec(i)
-		reason := scope.reason(r, j.plain[i])
+		reason := notSyncedWhy(&a, r, j.plain[i])
 		err := j.anchor(r, &k)
 		if reason != "" {
 			if err == nil {

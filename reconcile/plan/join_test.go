@@ -63,7 +63,7 @@ func TestJoin(t *testing.T) {
 		{Kind: cloud.KindGroup, ID: "c-plaindl", OnPremisesSyncEnabled: true, OnPremisesSID: plainDL.SID},
 	}
 	a := adSnap(paired, bySID, adOnly, contact, excluded, outside, dyn, deleted, soa, noMail, security, plainDL, badGUID, &again)
-	a.Scope = append(a.Scope, "OU=Sync,DC=contoso,DC=com") // overlapping scope
+	a.Scope = ad.NewSyncScope(append(a.Scope.OUs(), "OU=Sync,DC=contoso,DC=com"), a.Scope.Exclude()) // overlapping scope
 	j := JoinSnapshots(a, cloudSnap(cl...), Options{})
 
 	pairs := func(ps []Pair) []string {
@@ -129,7 +129,7 @@ func TestJoinContactsByAddress(t *testing.T) {
 	r := &ad.Recipient{DN: "CN=Partner,OU=Contacts,OU=Sync,DC=x", GUID: "99d23538-1a9f-4ff0-bb29-b518323cbacc", Kind: ad.KindContact,
 		Mail: "partner@fabrikam.test", ProxyAddresses: ad.ParseProxyAddresses([]string{"SMTP:partner@fabrikam.test"})}
 	o := &cloud.Object{Kind: cloud.KindContact, ID: "c1", Mail: "Partner@Fabrikam.test", ProxyAddresses: []string{"SMTP:partner@fabrikam.test"}, OnPremisesSyncEnabled: true}
-	j := JoinSnapshots(ADSnapshot{Objects: []*ad.Recipient{r}, Complete: true, Scope: []string{"OU=Sync,DC=x"}},
+	j := JoinSnapshots(ADSnapshot{Objects: []*ad.Recipient{r}, Complete: true, Scope: ad.NewSyncScope([]string{"OU=Sync,DC=x"}, nil)},
 		CloudSnapshot{Objects: []*cloud.Object{o}, Complete: true}, Options{})
 	if len(j.Pairs) != 1 || j.Pairs[0].By != ByAddress || len(j.ADOnly) != 0 || len(j.Orphans) != 0 {
 		t.Fatalf("join %+v", j)

@@ -14,7 +14,7 @@ type ADSnapshot struct {
 	// syncs them whether or not they are mail-enabled), and the
 	// mail-enabled contacts. A read that leaves out users or security
 	// groups without mail makes their cloud twins look like orphans.
-	// Objects outside Scope, under Exclude, deleted or not synced
+	// Objects outside Scope, deleted or not synced
 	// (NotSynced) may be included: they are used only to explain why a
 	// cloud object has no source.
 	Objects []*ad.Recipient
@@ -24,11 +24,9 @@ type ADSnapshot struct {
 	// example the members of the licence group). Keys are compared as AD
 	// compares DNs, whatever their case.
 	Licensed map[string]bool
-	// Scope are the DNs of the OUs in sync scope; empty means every object
-	// read is in scope.
-	Scope []string
-	// Exclude are DNs whose subtrees are never synced.
-	Exclude []string
+	// Scope is where the sync engine synchronises objects (its OUs minus
+	// the no-sync OU); the zero value is everything read.
+	Scope ad.SyncScope
 }
 
 // CloudSnapshot is one read of the tenant.

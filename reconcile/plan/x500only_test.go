@@ -29,7 +29,7 @@ func TestMailChangeAfterX500Writeback(t *testing.T) {
 		ObjectClass: []string{"top", "person", "organizationalPerson", "user"}, SAMAccountName: "mailonly",
 		UPN: "mail.only@e-domain.com", Mail: old, USNChanged: 5000}
 	a := ADSnapshot{Objects: []*ad.Recipient{u}, Complete: true, Licensed: map[string]bool{strings.ToUpper(dn): true},
-		Scope: []string{"OU=Objects,DC=home,DC=e-domain,DC=com"}}
+		Scope: ad.NewSyncScope([]string{"OU=Objects,DC=home,DC=e-domain,DC=com"}, nil)}
 	c := CloudSnapshot{Complete: true, AcceptedDomains: []string{"e-domain.com", "e-domain.net"}, InitialDomain: "domain.onmicrosoft.com"}
 
 	// First sync: mail only, licensed.
@@ -226,7 +226,7 @@ func TestDualWriteKeepsTheCloudPrimaryEvenWhenItIsTheUPN(t *testing.T) {
 		ObjectClass: []string{"top", "person", "organizationalPerson", "user"}, SAMAccountName: "mailonly",
 		UPN: old, Mail: old, USNChanged: 5000}
 	a := ADSnapshot{Objects: []*ad.Recipient{u}, Complete: true, Licensed: map[string]bool{},
-		Scope: []string{"OU=Objects,DC=home,DC=e-domain,DC=com"}}
+		Scope: ad.NewSyncScope([]string{"OU=Objects,DC=home,DC=e-domain,DC=com"}, nil)}
 	c := simulateSync(t, a, CloudSnapshot{Complete: true, AcceptedDomains: []string{"e-domain.com"}, InitialDomain: "domain.onmicrosoft.com"})
 	u2 := *u
 	u2.ProxyAddresses, u2.USNChanged = ad.ParseProxyAddresses([]string{x500}), 5001

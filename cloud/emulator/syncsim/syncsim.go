@@ -69,7 +69,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/hybridsync/hybridsync/ad"
@@ -292,7 +291,8 @@ type readSet struct {
 func read(ctx context.Context, src Source, cfg Config, rep *Report) (*readSet, error) {
 	rd := &readSet{byDN: map[string]string{}, licensed: map[string]bool{}}
 	seen := map[string]bool{}
-	for _, scope := range cfg.Scope {
+	sc := ad.NewSyncScope(cfg.Scope, cfg.Exclude)
+	for _, scope := range sc.OUs() {
 		res, err := src.StreamSyncCandidates(ctx, scope, func(r *ad.Recipient) error {
 			if r == nil || r.Deleted || !ad.IsUnder(r.DN, scope) {
 				return nil
@@ -300,8 +300,8 @@ func read(ctx context.Context, src Source, cfg Config, rep *Report) (*readSet, e
 			if plan.NotSynced(r) != "" && r.Kind != ad.KindDynamicDL {
 				return nil // not an object Entra Connect syncs
 			}
-			if slices.ContainsFunc(cfg.Exclude, func(ex string) bool { return ad.IsUnder(r.DN, ex) }) {
-				rep.Excluded++
+			if !sc.Contains(r.DN) {
+				rep.Excluded++ // under an excluded OU
 				return nil
 			}
 			kind, ok := plan.CloudKind(r.Kind)

@@ -1,4 +1,4 @@
-package reconciler
+package setup
 
 import (
 	"strings"
@@ -15,7 +15,11 @@ func TestPlanOptionsSourceAnchor(t *testing.T) {
 	byOther, _ := plan.ImmutableID(other)
 
 	cfg := &config.Config{Reconcile: config.Reconcile{SourceAnchor: config.SourceAnchorConsistencyGUID}}
-	o, err := PlanOptions(cfg, false, false)
+	s, err := New(cfg, "hybridsync.yaml", nil, Observers{})
+	var o plan.Options
+	if err == nil {
+		o = s.PlanOptions(Allow{})
+	}
 	if err != nil || o.Anchor != plan.AnchorConsistencyGUID {
 		t.Fatalf("PlanOptions: %v", err)
 	}
@@ -33,18 +37,22 @@ func TestPlanOptionsSourceAnchor(t *testing.T) {
 	}
 
 	for _, name := range []string{config.SourceAnchorObjectGUID, ""} {
-		if o, err := PlanOptions(&config.Config{Reconcile: config.Reconcile{SourceAnchor: name}}, false, false); err != nil || o.Anchor != plan.AnchorObjectGUID {
-			t.Fatalf("source_anchor %q: %v, anchor %q", name, err, o.Anchor)
+		if s, err := New(&config.Config{Reconcile: config.Reconcile{SourceAnchor: name}}, "hybridsync.yaml", nil, Observers{}); err != nil || s.PlanOptions(Allow{}).Anchor != plan.AnchorObjectGUID {
+			t.Fatalf("source_anchor %q: %v", name, err)
 		}
 	}
-	if _, err := PlanOptions(&config.Config{Reconcile: config.Reconcile{SourceAnchor: "employeeID"}}, false, false); err == nil || !strings.Contains(err.Error(), "reconcile.source_anchor") {
+	if _, err := New(&config.Config{Reconcile: config.Reconcile{SourceAnchor: "employeeID"}}, "hybridsync.yaml", nil, Observers{}); err == nil || !strings.Contains(err.Error(), "reconcile.source_anchor") {
 		t.Fatalf("an anchor this version does not know: %v", err)
 	}
 }
 
 func TestPlanOptionsCertificateUserIDs(t *testing.T) {
 	cfg := &config.Config{Reconcile: config.Reconcile{CertificateUserIDsAttribute: "EXTENSIONATTRIBUTE7"}}
-	o, err := PlanOptions(cfg, false, false)
+	s, err := New(cfg, "hybridsync.yaml", nil, Observers{})
+	var o plan.Options
+	if err == nil {
+		o = s.PlanOptions(Allow{})
+	}
 	if err != nil || o.CertificateUserIDsAttr != "extensionAttribute7" {
 		t.Fatalf("%v %q", err, o.CertificateUserIDsAttr)
 	}
@@ -53,7 +61,7 @@ func TestPlanOptionsCertificateUserIDs(t *testing.T) {
 		t.Fatalf("values %q", got)
 	}
 	cfg.Reconcile.CertificateUserIDsAttribute = "altSecurityIdentities"
-	if _, err := PlanOptions(cfg, false, false); err == nil || !strings.Contains(err.Error(), "extensionAttribute1 to extensionAttribute15") {
+	if _, err := New(cfg, "hybridsync.yaml", nil, Observers{}); err == nil || !strings.Contains(err.Error(), "extensionAttribute1 to extensionAttribute15") {
 		t.Fatalf("an attribute not read: %v", err)
 	}
 }

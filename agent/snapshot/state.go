@@ -1,4 +1,4 @@
-package reconciler
+package snapshot
 
 import (
 	"cmp"
@@ -14,7 +14,7 @@ import (
 
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/ad/adldap"
-	"github.com/hybridsync/hybridsync/agent/config"
+	"github.com/hybridsync/hybridsync/agent/setup"
 	"github.com/hybridsync/hybridsync/cloud"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
 )
@@ -87,7 +87,7 @@ type ReadStats struct {
 // whole base DN, so that objects outside the sync scope explain orphans.
 // Errors are *ReadError, naming the side and the step; the State is
 // unchanged by a failed read.
-func (s *State) Read(ctx context.Context, cfg *config.Config, dir *adldap.Client, tenant cloud.Tenant, full bool) (ReadStats, error) {
+func (s *State) Read(ctx context.Context, set *setup.Setup, dir *adldap.Client, tenant cloud.Tenant, full bool) (ReadStats, error) {
 	st := ReadStats{ADByKind: map[string]int{}, CloudByKind: map[string]int{}}
 	full = full || !s.Loaded()
 	if full {
@@ -103,7 +103,7 @@ func (s *State) Read(ctx context.Context, cfg *config.Config, dir *adldap.Client
 		since = s.watermark
 	}
 	changed := map[string]*ad.Recipient{}
-	res, err := dir.StreamChanges(ctx, cfg.AD.BaseDN, since, func(r *ad.Recipient) error {
+	res, err := dir.StreamChanges(ctx, set.BaseDN, since, func(r *ad.Recipient) error {
 		changed[strings.ToLower(r.GUID)] = r
 		return nil
 	})
@@ -111,7 +111,7 @@ func (s *State) Read(ctx context.Context, cfg *config.Config, dir *adldap.Client
 		return st, adErr("read AD: %w", err)
 	}
 	if !res.Complete {
-		return st, adErr("read AD: the read of %s ended early", cfg.AD.BaseDN)
+		return st, adErr("read AD: the read of %s ended early", set.BaseDN)
 	}
 	adNext := maps.Clone(s.ad) // replaced below on a full read
 	if res.Full || full {
@@ -122,7 +122,7 @@ func (s *State) Read(ctx context.Context, cfg *config.Config, dir *adldap.Client
 	}
 	for guid, r := range changed {
 		st.ADByKind[string(r.Kind)]++
-		if r.Deleted || !r.InScope(cfg.AD.BaseDN) {
+		if r.Deleted || !r.InScope(set.BaseDN) {
 			delete(adNext, guid)
 			continue
 		}
@@ -198,12 +198,12 @@ func (s *State) Read(ctx context.Context, cfg *config.Config, dir *adldap.Client
 	}
 	if len(gets) > MaxIncrementalGets {
 		// Cheaper and safer as a full read.
-		return s.Read(ctx, cfg, dir, tenant, true)
+		return s.Read(ctx, set, dir, tenant, true)
 	}
 	// Re-read the changed objects, reconcile.concurrency at a time.
 	fetched := make([]*cloud.Object, len(gets))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(cfg.Reconcile.Concurrency, 1))
+	g.SetLimit(set.Concurrency)
 	for i, want := range gets {
 		g.Go(func() error {
 			o, err := tenant.Get(gctx, want.Kind, want.ID)
@@ -244,27 +244,21 @@ func (s *State) Read(ctx context.Context, cfg *config.Config, dir *adldap.Client
 	return st, nil
 }
 
-// Snapshots returns the State as plan snapshots for cfg's scope, with the
-// users licensed as the twins anchor finds show. Both are
-// complete: a State holds only complete reads.
-func (s *State) Snapshots(cfg *config.Config, anchor plan.SourceAnchor) (plan.ADSnapshot, plan.CloudSnapshot) {
-	as := plan.ADSnapshot{Complete: true, Scope: cfg.AD.SyncOUs}
-	if len(as.Scope) == 0 {
-		as.Scope = []string{cfg.AD.BaseDN}
-	}
-	if cfg.AD.NoSyncOU != "" {
-		as.Exclude = []string{cfg.AD.NoSyncOU}
-	}
+// Snapshots returns the State as plan snapshots for set's scope, with the
+// licensed users found by set's source anchor. Both are complete: a State
+// holds only complete reads.
+func (s *State) Snapshots(set *setup.Setup) (plan.ADSnapshot, plan.CloudSnapshot) {
+	as := plan.ADSnapshot{Complete: true, Scope: set.Scope}
 	for _, r := range s.ad {
 		as.Objects = append(as.Objects, r)
 	}
 	slices.SortFunc(as.Objects, func(a, b *ad.Recipient) int { return cmp.Compare(a.GUID, b.GUID) })
-	cs := plan.CloudSnapshot{Complete: true, AcceptedDomains: slices.Clone(s.domains), InitialDomain: cfg.Cloud.InitialDomain}
+	cs := plan.CloudSnapshot{Complete: true, AcceptedDomains: slices.Clone(s.domains), InitialDomain: set.InitialDomain}
 	for _, o := range s.cloud {
 		cs.Objects = append(cs.Objects, o)
 	}
 	slices.SortFunc(cs.Objects, func(a, b *cloud.Object) int { return cmp.Compare(a.ID, b.ID) })
-	as.Licensed = licensed(as.Objects, cs.Objects, s.mailboxes, anchor)
+	as.Licensed = licensed(as.Objects, cs.Objects, s.mailboxes, set.Anchor)
 	return as, cs
 }
 
@@ -291,14 +285,10 @@ func licensed(adObjs []*ad.Recipient, cloudObjs []*cloud.Object, mailboxes map[s
 	return out
 }
 
-// Plan builds the plan of the State's snapshots with cfg's limits and
+// Plan builds the plan of the State's snapshots with set's limits and
 // scope, as BuildPlan does for a fresh read. The AD snapshot is returned
 // for the caller's metrics.
-func (s *State) Plan(cfg *config.Config) (plan.Plan, plan.ADSnapshot, error) {
-	opts, err := PlanOptions(cfg, false, false)
-	if err != nil {
-		return plan.Plan{}, plan.ADSnapshot{}, err
-	}
-	as, cs := s.Snapshots(cfg, opts.Anchor)
-	return finishPlan(cfg, as, cs, opts, false)
+func (s *State) Plan(set *setup.Setup) (plan.Plan, plan.ADSnapshot, error) {
+	as, cs := s.Snapshots(set)
+	return finishPlan(set, as, cs, setup.Allow{})
 }
