@@ -215,3 +215,45 @@ func TestFailedUpDirectory(t *testing.T) {
 		t.Fatalf("Up removed the failed lab's state: %v", err)
 	}
 }
+
+func TestSambaBuildOption(t *testing.T) {
+	out := []byte("Samba version: 4.17.12-Debian\nBuild environment:\nPaths:\n   BINDIR: /usr/bin\n   SETUPDIR: /usr/share/samba/setup\n   SBINDIR: /usr/sbin\n")
+	if got, ok := sambaBuildOption(out, "SETUPDIR"); !ok || got != "/usr/share/samba/setup" {
+		t.Errorf("SETUPDIR = %q, %v", got, ok)
+	}
+	if got, ok := sambaBuildOption(out, "MODULESDIR"); ok {
+		t.Errorf("MODULESDIR = %q, want not found", got)
+	}
+}
+
+func TestCheckProvisionSchema(t *testing.T) {
+	dir := t.TempDir()
+	err := checkProvisionSchema(dir)
+	if err == nil || !strings.Contains(err.Error(), "install Debian package samba-ad-provision") || !strings.Contains(err.Error(), "AD_DS_Attributes__Windows_Server_2012_R2.ldf") {
+		t.Fatalf("empty setup directory: %v, want the missing file and its package named", err)
+	}
+	path := filepath.Join(dir, filepath.FromSlash(provisionSchemaFile))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("dn: CN=x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkProvisionSchema(dir); err != nil {
+		t.Fatalf("with the schema file: %v", err)
+	}
+}
+
+// The schema check passes on a machine the README's set-up prepared (the
+// lab's own): it finds Samba's setup directory through `samba -b`.
+func TestRequireProvisionSchema(t *testing.T) {
+	if err := requireTools(); err != nil {
+		if os.Getenv("HYBRIDSYNC_REQUIRE_LAB") == "1" {
+			t.Fatalf("the Samba tools are required (HYBRIDSYNC_REQUIRE_LAB=1): %v", err)
+		}
+		t.Skipf("lab up needs the Samba tools and root: %v", err)
+	}
+	if err := requireProvisionSchema(context.Background()); err != nil {
+		t.Fatalf("requireProvisionSchema: %v", err)
+	}
+}
