@@ -234,6 +234,9 @@ func Up(ctx context.Context, opts Options) (_ *State, err error) {
 	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
 		return nil, fmt.Errorf("lab: %s is not empty and holds no lab; remove it or choose another --dir", dir)
 	}
+	if err := requireProvisionSchema(ctx); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
 	}

@@ -42,12 +42,54 @@ func requireTools() error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("lab: %s not found: install Debian packages samba samba-ad-dc krb5-user ldb-tools ldap-utils winbind iproute2 (the README's commands do this)", strings.Join(missing, ", "))
+		return fmt.Errorf("lab: %s not found: install Debian packages samba samba-ad-dc samba-ad-provision krb5-user ldb-tools ldap-utils winbind iproute2 (the README's commands do this)", strings.Join(missing, ", "))
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("lab: a Samba AD DC must run as root")
 	}
 	return nil
+}
+
+// provisionSchemaFile is one of the AD schema files samba-tool domain
+// provision reads from Samba's setup directory. Debian ships them in
+// samba-ad-provision, only a Recommends of samba-ad-dc.
+const provisionSchemaFile = "ad-schema/AD_DS_Attributes__Windows_Server_2012_R2.ldf"
+
+// requireProvisionSchema checks, before a new lab is provisioned, that
+// the AD schema files are in Samba's setup directory (SETUPDIR in
+// `samba -b`), so that a missing package is named before anything is
+// written.
+func requireProvisionSchema(ctx context.Context) error {
+	out, err := run(ctx, "samba", "-b")
+	if err != nil {
+		return fmt.Errorf("lab: read Samba's build options: %w", err)
+	}
+	setupDir, ok := sambaBuildOption(out, "SETUPDIR")
+	if !ok {
+		return errors.New("lab: `samba -b` names no SETUPDIR, so the AD schema files cannot be found")
+	}
+	return checkProvisionSchema(setupDir)
+}
+
+// checkProvisionSchema checks that setupDir holds the AD schema files.
+func checkProvisionSchema(setupDir string) error {
+	path := filepath.Join(setupDir, filepath.FromSlash(provisionSchemaFile))
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("lab: %s, which samba-tool domain provision reads, is missing: install Debian package samba-ad-provision (the README's commands do this): %w", path, err)
+	}
+	return nil
+}
+
+// sambaBuildOption returns the value of a "   NAME: value" line of
+// `samba -b` output.
+func sambaBuildOption(out []byte, name string) (string, bool) {
+	for line := range strings.Lines(string(out)) {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && k == name {
+			return strings.TrimSpace(v), true
+		}
+	}
+	return "", false
 }
 
 // run runs a command, returning its combined output in the error.
