@@ -12,7 +12,7 @@ set -euo pipefail
 lab=${1:?usage: $0 LABDIR [SECONDS]}
 secs=${2:-180}
 cd "$(dirname "$0")/.."
-go build -o bin/hybridsync .
+go build -tags lab -o bin/hybridsync .  # the development binary: with the lab
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 sed "s|^state_dir: .*|state_dir: \"$work/state\"|" "$lab/hybridsync.yaml" > "$work/hybridsync.yaml"

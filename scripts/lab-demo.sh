@@ -23,7 +23,7 @@ out=$dir/demo
 step() { printf '\n== %s\n' "$*"; }
 
 step "build"
-go build -o bin/hybridsync .
+go build -tags lab -o bin/hybridsync .  # the development binary: with the lab
 if ! bin/hybridsync lab status --dir "$dir" >/dev/null 2>&1; then
 	step "lab up (a first one provisions the DC and seeds it: several minutes)"
 	bin/hybridsync lab up --dir "$dir"
