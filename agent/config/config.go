@@ -437,6 +437,45 @@ type Migrations struct {
 	// Defaults and its Source set. No group may be listed twice, in either
 	// place. Any group needs a cloud section.
 	Groups []MigrationGroup `yaml:"groups"`
+	// Sync is how a migration gets the sync engine to run a cycle, and how
+	// long it waits for what a cycle should show.
+	Sync MigrationSync `yaml:"sync"`
+	// RoutingDomain is the domain of the tenant's routing addresses
+	// (alias@RoutingDomain), the targetAddress of the on-premises routing
+	// contacts. Empty means the tenant's mail.onmicrosoft.com domain,
+	// derived from cloud.initial_domain (contoso.onmicrosoft.com gives
+	// contoso.mail.onmicrosoft.com).
+	RoutingDomain string `yaml:"routing_domain"`
+}
+
+// Sync triggers, the values of MigrationSync.Trigger.
+const (
+	// SyncTriggerNone waits for the sync engine's own schedule.
+	SyncTriggerNone = "none"
+	// SyncTriggerCommand runs MigrationSync.Command, such as a remote
+	// Start-ADSyncSyncCycle -PolicyType Delta on the Entra Connect server
+	// (the lab's config runs `hybridsync lab sync`).
+	SyncTriggerCommand = "command"
+)
+
+// MigrationSync is how a migration waits for the sync engine.
+type MigrationSync struct {
+	// Trigger is SyncTriggerNone (the default) or SyncTriggerCommand.
+	Trigger string `yaml:"trigger"`
+	// Command is the program and its arguments run to trigger a delta sync
+	// cycle (no shell): required with SyncTriggerCommand, unset otherwise.
+	Command []string `yaml:"command"`
+	// CommandTimeout bounds one run of Command, 1s to 30m. Zero means the
+	// default, 5m.
+	CommandTimeout Duration `yaml:"command_timeout"`
+	// Wait is the longest wait for what a sync cycle should show (the
+	// synced twin gone, the group cloud-managed), 1m to 24h; past it the
+	// group is reported as waiting too long, and waits on. Zero means the
+	// default, 45m (Entra Connect's default cycle is every 30 minutes).
+	Wait Duration `yaml:"wait"`
+	// PollInterval is the first interval between reads while waiting; it
+	// doubles up to a minute. 1s to 5m; zero means the default, 5s.
+	PollInterval Duration `yaml:"poll_interval"`
 }
 
 // MigrationGroup is one group to migrate.
@@ -475,6 +514,15 @@ func (g MigrationGroup) GUID() (guid string, ok bool) {
 // time) is filled in by Load, so they are all set after Load except
 // NotBefore and, when nothing sets one, NoSyncOU.
 type MigrationOptions struct {
+	// Method is how the group moves: MethodAuto (the default: MethodSOA
+	// when the tenant converts the group's Source of Authority, else
+	// MethodRecreate), MethodSOA or MethodRecreate.
+	Method string `yaml:"method"`
+	// SkipNestedGroupCheck migrates a group that has mail-enabled groups
+	// as members, keeping the (still synced) child groups as members of the
+	// cloud list, as DLConversionV2's -skipNestedGroupCheck does. Default
+	// false: a nested group blocks the migration.
+	SkipNestedGroupCheck *bool `yaml:"skip_nested_group_check"`
 	// HybridMailFlow keeps a mail-enabled contact (with forwarding) on
 	// premises in place of the group, so that on-premises senders reach
 	// the cloud group. Default true.
@@ -496,6 +544,13 @@ type MigrationOptions struct {
 	// Default ad.nosync_ou; every group needs one.
 	NoSyncOU string `yaml:"nosync_ou"`
 }
+
+// Migration methods, the values of MigrationOptions.Method after Load.
+const (
+	MethodAuto     = "auto"
+	MethodSOA      = "soa"
+	MethodRecreate = "recreate"
+)
 
 // Group types, the values of MigrationOptions.GroupType after Load.
 const (

@@ -55,6 +55,14 @@ const (
 	// override a default group type.
 	groupTypeKeepWord = "keep"
 
+	defaultSyncCommandTimeout = 5 * time.Minute
+	maxSyncCommandTimeout     = 30 * time.Minute
+	defaultSyncWait           = 45 * time.Minute
+	minSyncWait               = time.Minute
+	maxSyncWait               = 24 * time.Hour
+	defaultSyncPoll           = 5 * time.Second
+	maxSyncPoll               = 5 * time.Minute
+
 	defaultHTTPListen = "127.0.0.1:9847"
 )
 
@@ -129,7 +137,27 @@ func (r *Reconcile) setDefaults() {
 // setDefaults completes Defaults (adNoSyncOU is ad.nosync_ou) and then
 // every group's unset options from Defaults.
 func (m *Migrations) setDefaults(adNoSyncOU string) {
+	if m.Sync.Trigger == "" {
+		m.Sync.Trigger = SyncTriggerNone
+	}
+	if m.Sync.CommandTimeout.Duration == 0 {
+		m.Sync.CommandTimeout.Duration = defaultSyncCommandTimeout
+	}
+	if m.Sync.Wait.Duration == 0 {
+		m.Sync.Wait.Duration = defaultSyncWait
+	}
+	if m.Sync.PollInterval.Duration == 0 {
+		m.Sync.PollInterval.Duration = defaultSyncPoll
+	}
+	m.RoutingDomain = strings.ToLower(m.RoutingDomain)
 	d := &m.Defaults
+	if d.Method == "" {
+		d.Method = MethodAuto
+	}
+	if d.SkipNestedGroupCheck == nil {
+		v := false
+		d.SkipNestedGroupCheck = &v
+	}
 	if d.HybridMailFlow == nil {
 		v := defaultHybridMailFlow
 		d.HybridMailFlow = &v
@@ -146,6 +174,13 @@ func (m *Migrations) setDefaults(adNoSyncOU string) {
 	}
 	for i := range m.Groups {
 		g := &m.Groups[i].MigrationOptions
+		if g.Method == "" {
+			g.Method = d.Method
+		}
+		if g.SkipNestedGroupCheck == nil {
+			v := *d.SkipNestedGroupCheck
+			g.SkipNestedGroupCheck = &v
+		}
 		if g.HybridMailFlow == nil {
 			v := *d.HybridMailFlow
 			g.HybridMailFlow = &v

@@ -76,7 +76,7 @@ func serviceInvalidCases() []invalidCase {
 			file:  "invalid-migrations-file-decode.yaml",
 			paths: []string{"testdata/groups-invalid-decode.yaml"},
 			want: `config testdata/invalid-migrations-file-decode.yaml is invalid (3 problems):
-  testdata/groups-invalid-decode.yaml:5: groups[0].keep_on_premises: unknown key "keep_on_premises" (hint: valid keys here: group, hybrid_mail_flow, keep_on_premises_group, group_type, not_before, nosync_ou)
+  testdata/groups-invalid-decode.yaml:5: groups[0].keep_on_premises: unknown key "keep_on_premises" (hint: valid keys here: group, method, skip_nested_group_check, hybrid_mail_flow, keep_on_premises_group, group_type, not_before, nosync_ou)
   testdata/groups-invalid-decode.yaml:7: groups[1].hybrid_mail_flow: must be true or false, got "sometimes"
   testdata/groups-invalid-decode.yaml:8: defaults: unknown key "defaults" (hint: valid keys here: groups)`,
 		},
@@ -152,9 +152,24 @@ func serviceInvalidCases() []invalidCase {
   testdata/invalid-migrations-not-before.yaml:22: migrations.groups[0].not_before: must be an RFC 3339 time such as "2025-07-01T18:00:00Z", got "2025-07-01 18:00"`,
 		},
 		{
+			file: "invalid-migrations-method.yaml",
+			want: `config testdata/invalid-migrations-method.yaml is invalid (2 problems):
+  testdata/invalid-migrations-method.yaml:21: migrations.defaults.method: must be auto, soa or recreate, got "convert" (hint: auto converts the group's Source of Authority when the tenant allows it, and recreates it otherwise)
+  testdata/invalid-migrations-method.yaml:24: migrations.groups[0].method: must be auto, soa or recreate, got "SOA" (hint: auto converts the group's Source of Authority when the tenant allows it, and recreates it otherwise)`,
+		},
+		{
+			file: "invalid-migrations-sync.yaml",
+			want: `config testdata/invalid-migrations-sync.yaml is invalid (5 problems):
+  testdata/invalid-migrations-sync.yaml:20: migrations.sync.command: is required with trigger: command (hint: the program and its arguments, as a list, e.g. [ssh, aadconnect, 'Start-ADSyncSyncCycle -PolicyType Delta'])
+  testdata/invalid-migrations-sync.yaml:22: migrations.sync.command_timeout: must be between 1s and 30m, got 45m
+  testdata/invalid-migrations-sync.yaml:23: migrations.sync.wait: must be between 1m and 24h, got 10s (hint: cover at least one sync cycle (Entra Connect's default is every 30 minutes))
+  testdata/invalid-migrations-sync.yaml:24: migrations.sync.poll_interval: must be between 1s and 5m, got 10m
+  testdata/invalid-migrations-sync.yaml:25: migrations.routing_domain: must be a DNS domain name, got "not a domain" (hint: for example contoso.mail.onmicrosoft.com)`,
+		},
+		{
 			file: "invalid-migrations-unknown-key.yaml",
 			want: `config testdata/invalid-migrations-unknown-key.yaml is invalid (1 problem):
-  testdata/invalid-migrations-unknown-key.yaml:22: migrations.groups[0].hybrid_mailflow: unknown key "hybrid_mailflow" (hint: valid keys here: group, hybrid_mail_flow, keep_on_premises_group, group_type, not_before, nosync_ou)`,
+  testdata/invalid-migrations-unknown-key.yaml:22: migrations.groups[0].hybrid_mailflow: unknown key "hybrid_mailflow" (hint: valid keys here: group, method, skip_nested_group_check, hybrid_mail_flow, keep_on_premises_group, group_type, not_before, nosync_ou)`,
 		},
 		{
 			file: "invalid-migrations-without-cloud.yaml",
@@ -346,8 +361,10 @@ func TestLoadValidService(t *testing.T) {
 	notBefore := mustTime(t, "2025-07-05T18:00:00+02:00")
 	const migrated = "OU=Migrated,DC=example,DC=com"
 	wantDefaults := MigrationOptions{
-		HybridMailFlow:      ptr(true), // the built-in default
-		KeepOnPremisesGroup: ptr(true),
+		Method:               MethodAuto, // the built-in default
+		SkipNestedGroupCheck: ptr(false),
+		HybridMailFlow:       ptr(true), // the built-in default
+		KeepOnPremisesGroup:  ptr(true),
 		GroupType:           GroupTypeSecurity,
 		NotBefore:           notBefore,
 		NoSyncOU:            migrated,
@@ -365,9 +382,11 @@ func TestLoadValidService(t *testing.T) {
 		{
 			Group: "{6F1C2D4E-5A6B-4C7D-8E9F-0A1B2C3D4E5F}",
 			MigrationOptions: MigrationOptions{
-				HybridMailFlow:      ptr(false),
-				KeepOnPremisesGroup: ptr(false),
-				GroupType:           GroupTypeKeep, // "keep" overrides the default
+				Method:               MethodRecreate,
+				SkipNestedGroupCheck: ptr(true),
+				HybridMailFlow:       ptr(false),
+				KeepOnPremisesGroup:  ptr(false),
+				GroupType:            GroupTypeKeep, // "keep" overrides the default
 				NotBefore:           mustTime(t, "2025-08-01T00:00:00Z"),
 				NoSyncOU:            "OU=Leavers,OU=No Sync,OU=Staff,DC=example,DC=com",
 			},
@@ -376,9 +395,11 @@ func TestLoadValidService(t *testing.T) {
 		{
 			Group: "support@example.com",
 			MigrationOptions: MigrationOptions{
-				HybridMailFlow:      ptr(true),
-				KeepOnPremisesGroup: ptr(true),
-				GroupType:           GroupTypeDistribution,
+				Method:               MethodAuto,
+				SkipNestedGroupCheck: ptr(false),
+				HybridMailFlow:       ptr(true),
+				KeepOnPremisesGroup:  ptr(true),
+				GroupType:            GroupTypeDistribution,
 				NotBefore:           notBefore,
 				NoSyncOU:            migrated,
 			},
@@ -400,6 +421,12 @@ func TestLoadValidService(t *testing.T) {
 	}
 	if got := m.Groups[2].Source.String(); got != groupsFile+":3" {
 		t.Errorf("Source.String() = %q", got)
+	}
+	wantSync := MigrationSync{Trigger: SyncTriggerCommand,
+		Command:        []string{"/usr/bin/ssh", "aadconnect.example.com", "Start-ADSyncSyncCycle -PolicyType Delta"},
+		CommandTimeout: Duration{2 * time.Minute}, Wait: Duration{time.Hour}, PollInterval: Duration{10 * time.Second}}
+	if !reflect.DeepEqual(m.Sync, wantSync) || m.RoutingDomain != "example.mail.onmicrosoft.com" {
+		t.Errorf("Migrations.Sync = %s, routing domain %q", show(m.Sync), m.RoutingDomain)
 	}
 	// Options are copied, not shared with Defaults.
 	*m.Groups[0].HybridMailFlow = false
@@ -431,12 +458,15 @@ func TestServiceDefaults(t *testing.T) {
 		t.Errorf("Reconcile = %s\nwant        %s", show(cfg.Reconcile), show(want))
 	}
 	wantDefaults := MigrationOptions{
-		HybridMailFlow:      ptr(true),
-		KeepOnPremisesGroup: ptr(false),
-		GroupType:           GroupTypeKeep,
-		NoSyncOU:            cfg.AD.NoSyncOU,
+		Method:               MethodAuto,
+		SkipNestedGroupCheck: ptr(false),
+		HybridMailFlow:       ptr(true),
+		KeepOnPremisesGroup:  ptr(false),
+		GroupType:            GroupTypeKeep,
+		NoSyncOU:             cfg.AD.NoSyncOU,
 	}
-	if m := cfg.Migrations; m.File != "" || len(m.Groups) != 0 || !reflect.DeepEqual(m.Defaults, wantDefaults) {
+	wantSync := MigrationSync{Trigger: SyncTriggerNone, CommandTimeout: Duration{5 * time.Minute}, Wait: Duration{45 * time.Minute}, PollInterval: Duration{5 * time.Second}}
+	if m := cfg.Migrations; m.File != "" || len(m.Groups) != 0 || !reflect.DeepEqual(m.Defaults, wantDefaults) || !reflect.DeepEqual(m.Sync, wantSync) || m.RoutingDomain != "" {
 		t.Errorf("Migrations = %s, want no groups and defaults %s", show(m), show(wantDefaults))
 	}
 	if cfg.HTTP != (HTTP{Listen: "127.0.0.1:9847"}) || cfg.HTTP.TLS.Enabled() {

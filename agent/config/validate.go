@@ -816,9 +816,15 @@ func (m *Migrations) validate(ps *problems, path string, scope adScope, hasCloud
 		ps.add(path, "lists groups to migrate but there is no cloud section",
 			"a migration creates the groups in the tenant; add a cloud section")
 	}
+	m.Sync.validate(ps, key(path, "sync"))
+	if m.RoutingDomain != "" && !isDomainName(m.RoutingDomain) {
+		ps.add(key(path, "routing_domain"), fmt.Sprintf("must be a DNS domain name, got %q", m.RoutingDomain),
+			"for example contoso.mail.onmicrosoft.com")
+	}
 	d := &m.Defaults
 	dp := key(path, "defaults")
 	validateGroupType(ps, key(dp, "group_type"), d.GroupType)
+	validateMethod(ps, key(dp, "method"), d.Method)
 	if d.NoSyncOU != scope.noSyncText {
 		validateMigrationOU(ps, key(dp, "nosync_ou"), d.NoSyncOU, scope)
 	}
@@ -842,6 +848,9 @@ func (m *Migrations) validate(ps *problems, path string, scope adScope, hasCloud
 			}
 			if g.GroupType != d.GroupType {
 				validateGroupType(ps, key(gp, "group_type"), g.GroupType)
+			}
+			if g.Method != d.Method {
+				validateMethod(ps, key(gp, "method"), g.Method)
 			}
 			switch {
 			case g.NoSyncOU == "":
@@ -918,6 +927,43 @@ func validateGroupType(ps *problems, path, t string) {
 		ps.add(path, fmt.Sprintf("must be %s, %s or %s, got %q",
 			groupTypeKeepWord, GroupTypeDistribution, GroupTypeSecurity, t),
 			"keep gives the cloud group the on-premises group's type")
+	}
+}
+
+func validateMethod(ps *problems, path, m string) {
+	switch m {
+	case MethodAuto, MethodSOA, MethodRecreate:
+	default:
+		ps.add(path, fmt.Sprintf("must be %s, %s or %s, got %q", MethodAuto, MethodSOA, MethodRecreate, m),
+			"auto converts the group's Source of Authority when the tenant allows it, and recreates it otherwise")
+	}
+}
+
+func (s *MigrationSync) validate(ps *problems, path string) {
+	switch s.Trigger {
+	case SyncTriggerNone:
+		if len(s.Command) > 0 {
+			ps.add(key(path, "command"), "is set but trigger is none, so it would never run",
+				"set trigger: command, or remove command")
+		}
+	case SyncTriggerCommand:
+		if len(s.Command) == 0 || s.Command[0] == "" {
+			ps.add(key(path, "command"), "is required with trigger: command",
+				"the program and its arguments, as a list, e.g. [ssh, aadconnect, 'Start-ADSyncSyncCycle -PolicyType Delta']")
+		}
+	default:
+		ps.add(key(path, "trigger"), fmt.Sprintf("must be %s or %s, got %q", SyncTriggerNone, SyncTriggerCommand, s.Trigger),
+			"none waits for the sync engine's own schedule")
+	}
+	if d := s.CommandTimeout.Duration; d < time.Second || d > maxSyncCommandTimeout {
+		ps.add(key(path, "command_timeout"), fmt.Sprintf("must be between 1s and %s, got %s", formatDuration(maxSyncCommandTimeout), formatDuration(d)), "")
+	}
+	if d := s.Wait.Duration; d < minSyncWait || d > maxSyncWait {
+		ps.add(key(path, "wait"), fmt.Sprintf("must be between %s and %s, got %s", formatDuration(minSyncWait), formatDuration(maxSyncWait), formatDuration(d)),
+			"cover at least one sync cycle (Entra Connect's default is every 30 minutes)")
+	}
+	if d := s.PollInterval.Duration; d < time.Second || d > maxSyncPoll {
+		ps.add(key(path, "poll_interval"), fmt.Sprintf("must be between 1s and %s, got %s", formatDuration(maxSyncPoll), formatDuration(d)), "")
 	}
 }
 
