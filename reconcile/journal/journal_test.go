@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/hybridsync/hybridsync/internal/clock"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +17,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/hybridsync/hybridsync/internal/clock"
 	"github.com/hybridsync/hybridsync/internal/retry"
 )
 
