@@ -92,6 +92,9 @@ type Recipient struct {
 	MailNickname   string         `json:"mailNickname,omitempty"`
 	ProxyAddresses ProxyAddresses `json:"-"`
 	TargetAddress  string         `json:"targetAddress,omitempty"`
+	// LegacyExchangeDN is Exchange's X.500 address of the recipient, kept
+	// as an x500: proxy address when the recipient moves.
+	LegacyExchangeDN string `json:"legacyExchangeDN,omitempty"`
 
 	GroupType *GroupType `json:"groupType,omitempty"`
 	// Members holds every member DN, completed by ranged retrieval when

@@ -80,6 +80,8 @@ type ExoRecipient struct {
 	RecipientTypeDetails      string   `json:"RecipientTypeDetails"`
 	IsDirSynced               bool     `json:"IsDirSynced"`
 	HiddenFromAddressLists    bool     `json:"HiddenFromAddressListsEnabled"`
+	// LegacyExchangeDN is the recipient's X.500 address.
+	LegacyExchangeDN string `json:"LegacyExchangeDN"`
 }
 
 // DistributionGroup is Get-DistributionGroup's result.

@@ -35,7 +35,7 @@ const memberChunk = 1500
 func RecipientAttributes() []string {
 	attrs := []string{
 		"objectGUID", "mS-DS-ConsistencyGuid", "objectSid", "objectClass", "name", "displayName", "sAMAccountName",
-		"userPrincipalName", "mail", "mailNickname", "proxyAddresses", "targetAddress",
+		"userPrincipalName", "mail", "mailNickname", "proxyAddresses", "targetAddress", "legacyExchangeDN",
 		"groupType", fmt.Sprintf("member;range=0-%d", memberChunk-1), "managedBy", "msExchCoManagedByLink",
 		"msExchEnableModeration", "msExchModeratedByLink", "msExchBypassModerationLink",
 		"authOrig", "unauthOrig", "dLMemSubmitPerms", "dLMemRejectPerms", "publicDelegates",
@@ -122,6 +122,7 @@ func RecipientFromEntry(e *ldap.Entry) (*ad.Recipient, error) {
 	r.MailNickname = e.GetAttributeValue("mailNickname")
 	r.ProxyAddresses = ad.ParseProxyAddresses(e.GetAttributeValues("proxyAddresses"))
 	r.TargetAddress = e.GetAttributeValue("targetAddress")
+	r.LegacyExchangeDN = e.GetAttributeValue("legacyExchangeDN")
 	if gt := e.GetAttributeValue("groupType"); gt != "" {
 		t, err := ad.ParseGroupType(gt)
 		if err != nil {
@@ -263,6 +264,13 @@ func (c *Client) FindByGUID(ctx context.Context, guid string) (*ad.Recipient, er
 // "smtp:jane@contoso.com".
 func (c *Client) FindByProxyAddress(ctx context.Context, addr string) (*ad.Recipient, error) {
 	return c.findOne(ctx, SearchRequest{Filter: Eq("proxyAddresses", addr), Attributes: RecipientAttributes()}, "proxyAddresses "+addr)
+}
+
+// FindByAddress finds the object whose mail is addr or whose
+// proxyAddresses hold it as an SMTP address (primary or not), compared
+// case-insensitively as AD does.
+func (c *Client) FindByAddress(ctx context.Context, addr string) (*ad.Recipient, error) {
+	return c.findOne(ctx, SearchRequest{Filter: Or(Eq("mail", addr), Eq("proxyAddresses", "smtp:"+addr)), Attributes: RecipientAttributes()}, "address "+addr)
 }
 
 // findOne runs a search that must match exactly one object.
