@@ -365,9 +365,9 @@ func TestLoadValidService(t *testing.T) {
 		SkipNestedGroupCheck: ptr(false),
 		HybridMailFlow:       ptr(true), // the built-in default
 		KeepOnPremisesGroup:  ptr(true),
-		GroupType:           GroupTypeSecurity,
-		NotBefore:           notBefore,
-		NoSyncOU:            migrated,
+		GroupType:            GroupTypeSecurity,
+		NotBefore:            notBefore,
+		NoSyncOU:             migrated,
 	}
 	if !reflect.DeepEqual(m.Defaults, wantDefaults) {
 		t.Errorf("Migrations.Defaults = %s\nwant %s", show(m.Defaults), show(wantDefaults))
@@ -387,8 +387,8 @@ func TestLoadValidService(t *testing.T) {
 				HybridMailFlow:       ptr(false),
 				KeepOnPremisesGroup:  ptr(false),
 				GroupType:            GroupTypeKeep, // "keep" overrides the default
-				NotBefore:           mustTime(t, "2025-08-01T00:00:00Z"),
-				NoSyncOU:            "OU=Leavers,OU=No Sync,OU=Staff,DC=example,DC=com",
+				NotBefore:            mustTime(t, "2025-08-01T00:00:00Z"),
+				NoSyncOU:             "OU=Leavers,OU=No Sync,OU=Staff,DC=example,DC=com",
 			},
 			Source: Source{File: name, Line: 49, Path: "migrations.groups[1]"},
 		},
@@ -400,8 +400,8 @@ func TestLoadValidService(t *testing.T) {
 				HybridMailFlow:       ptr(true),
 				KeepOnPremisesGroup:  ptr(true),
 				GroupType:            GroupTypeDistribution,
-				NotBefore:           notBefore,
-				NoSyncOU:            migrated,
+				NotBefore:            notBefore,
+				NoSyncOU:             migrated,
 			},
 			Source: Source{File: groupsFile, Line: 3, Path: "groups[0]"},
 		},

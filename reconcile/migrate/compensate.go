@@ -98,7 +98,7 @@ func (e *Env) undo(ctx context.Context, s *Saga, st Step) error {
 		}
 		if err := e.perform(ctx, s, write{op: "ad.Move", target: journal.TargetAD, object: r.DN,
 			intent: map[string]string{"from": r.DN, "to": parent}, before: map[string]string{"dn": r.DN},
-			do: func(ctx context.Context) error { _, err := e.Dir.Move(ctx, r.DN, parent); return err },
+			do:    func(ctx context.Context) error { _, err := e.Dir.Move(ctx, r.DN, parent); return err },
 			check: func(ctx context.Context) (bool, error) { return e.inPlace(ctx, s) }}, true); err != nil {
 			return err
 		}

@@ -190,7 +190,9 @@ func (w *world) apply(r *ad.Recipient, ch ad.Change) {
 		case ad.AddValues:
 			r.Members = append(r.Members, ch.Values...)
 		case ad.DeleteValues:
-			r.Members = slices.DeleteFunc(r.Members, func(m string) bool { return slices.ContainsFunc(ch.Values, func(v string) bool { return ad.EqualDN(v, m) }) })
+			r.Members = slices.DeleteFunc(r.Members, func(m string) bool {
+				return slices.ContainsFunc(ch.Values, func(v string) bool { return ad.EqualDN(v, m) })
+			})
 		}
 	case "msExchHideFromAddressLists":
 		r.HiddenFromGAL = one() == "TRUE"

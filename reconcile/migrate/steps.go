@@ -464,7 +464,9 @@ func (e *Env) convert(ctx context.Context, s *Saga) error {
 	id := s.Capture.TwinID
 	err := e.perform(ctx, s, write{op: "graph.onPremisesSyncBehavior", target: journal.TargetCloud, object: id,
 		intent: cloud.SyncBehavior{IsCloudManaged: true}, before: cloud.SyncBehavior{IsCloudManaged: false},
-		do:    func(ctx context.Context) error { return e.Graph.SetGroupSyncBehavior(ctx, id, cloud.SyncBehavior{IsCloudManaged: true}) },
+		do: func(ctx context.Context) error {
+			return e.Graph.SetGroupSyncBehavior(ctx, id, cloud.SyncBehavior{IsCloudManaged: true})
+		},
 		check: func(ctx context.Context) (bool, error) { return e.cloudManaged(ctx, s) }}, false)
 	if err == nil {
 		s.Made.Converted, s.Made.CloudListID = true, id
@@ -514,7 +516,9 @@ func (e *Env) routingAddress(ctx context.Context, s *Saga) error {
 	addrs := append(slices.Clone(g.EmailAddresses), addr)
 	return e.perform(ctx, s, write{op: "exo.Set-DistributionGroup", target: journal.TargetExchange, object: id,
 		intent: map[string]string{"add": addr}, before: g.EmailAddresses,
-		do:    func(ctx context.Context) error { return e.Exchange.SetDistributionGroup(ctx, id, cloud.GroupChanges{EmailAddresses: &addrs}) },
+		do: func(ctx context.Context) error {
+			return e.Exchange.SetDistributionGroup(ctx, id, cloud.GroupChanges{EmailAddresses: &addrs})
+		},
 		check: has}, false)
 }
 
