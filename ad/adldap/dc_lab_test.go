@@ -87,3 +87,4 @@ func TestLabWritesPinnedToTheDCRead(t *testing.T) {
 		}
 	})
 }
+
