@@ -101,7 +101,7 @@ address fixes with a journal that can undo every write.`,
 	}
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
-	root.AddCommand(a.versionCmd(), a.adCmd(), a.cloudCmd(), a.planCmd(), a.applyCmd(), a.journalCmd(), a.undoCmd(), a.configCmd(), a.runCmd(), a.serviceCmd())
+	root.AddCommand(a.versionCmd(), a.adCmd(), a.cloudCmd(), a.planCmd(), a.applyCmd(), a.journalCmd(), a.undoCmd(), a.migrateCmd(), a.configCmd(), a.runCmd(), a.serviceCmd())
 	root.AddCommand(a.labCmds()...)
 	return root
 }

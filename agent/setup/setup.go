@@ -29,6 +29,7 @@ import (
 	"github.com/hybridsync/hybridsync/internal/retry"
 	"github.com/hybridsync/hybridsync/reconcile/apply"
 	"github.com/hybridsync/hybridsync/reconcile/journal"
+	"github.com/hybridsync/hybridsync/reconcile/migrate"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
 )
 
@@ -76,8 +77,16 @@ type Setup struct {
 	// Staging and Enforcing are the config's modes.
 	Staging, Enforcing bool
 
+	// Migrations are the groups to migrate, with their options.
+	Migrations []Migration
+	// defaultMigration are migrations.defaults' options.
+	defaultMigration migrate.Options
+
 	planOptions plan.Options
 	noDeletes   bool
+	migSync     config.MigrationSync
+	routing     string
+	adTimeout   time.Duration
 	narrow      config.ReconcileScope
 	cloud       config.Cloud
 	log         *slog.Logger
@@ -102,7 +111,12 @@ func New(cfg *config.Config, path string, log *slog.Logger, obs Observers) (*Set
 		Concurrency: max(cfg.Reconcile.Concurrency, 1), StateDir: cfg.StateDir,
 		Staging: cfg.Staging, Enforcing: cfg.Enforcing(),
 		narrow: cfg.Reconcile.Scope, cloud: cfg.Cloud, log: log, obs: obs,
+		migSync: cfg.Migrations.Sync, routing: cfg.Migrations.RoutingDomain, adTimeout: cfg.AD.Timeout.Duration,
 	}
+	for _, g := range cfg.Migrations.Groups {
+		s.Migrations = append(s.Migrations, migrationOf(g))
+	}
+	s.defaultMigration = migrationOf(config.MigrationGroup{MigrationOptions: cfg.Migrations.Defaults}).Options
 	if s.planOptions, err = planOptions(cfg, anchor); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -379,4 +393,46 @@ func orAll(v []string) string {
 		return "all"
 	}
 	return strings.Join(v, ", ")
+}
+
+// Migration is one group to migrate.
+type Migration struct {
+	// Group is the group as configured: its address or objectGUID.
+	Group string
+	// Source is where the config lists it (FILE:LINE).
+	Source string
+	// NotBefore is the earliest start; zero means any time.
+	NotBefore time.Time
+	Options   migrate.Options
+}
+
+func migrationOf(g config.MigrationGroup) Migration {
+	return Migration{Group: g.Group, Source: g.Source.String(), NotBefore: g.NotBefore.Time, Options: migrate.Options{
+		Method: g.Method, NoSyncOU: g.NoSyncOU, HybridMailFlow: *g.HybridMailFlow, KeepOriginal: *g.KeepOnPremisesGroup,
+		SkipNestedGroupCheck: *g.SkipNestedGroupCheck, GroupType: g.GroupType}}
+}
+
+// Migration returns the configured migration of group (matched as
+// configured, case-insensitively), or one with the defaults' options for a
+// group the config does not list.
+func (s *Setup) Migration(group string) (Migration, bool) {
+	for _, m := range s.Migrations {
+		if strings.EqualFold(m.Group, group) || strings.EqualFold(strings.Trim(m.Group, "{}"), strings.Trim(group, "{}")) {
+			return m, true
+		}
+	}
+	return Migration{Group: group, Options: s.defaultMigration}, false
+}
+
+// MigrationEnv is the migration engine's environment over dir, tenant and
+// j: the scope, the tenant's domains, the sync trigger and waits of
+// migrations.sync. fp is nil but in crash tests.
+func (s *Setup) MigrationEnv(dir *adldap.Client, tenant cloud.Tenant, j *journal.Journal, fp failpoint.Hook, obs migrate.Observer) *migrate.Env {
+	e := &migrate.Env{Dir: dir, Graph: tenant, Exchange: tenant.Exchange(), Journal: j, Scope: s.Scope,
+		InitialDomain: s.InitialDomain, RoutingDomain: s.routing, Wait: s.migSync.Wait.Duration, Poll: s.migSync.PollInterval.Duration,
+		SettleAfter: apply.SettleAfter(s.adTimeout), Failpoint: fp, Logger: s.log, Observe: obs}
+	if s.migSync.Trigger == config.SyncTriggerCommand {
+		e.Sync = &commandTrigger{argv: s.migSync.Command, timeout: s.migSync.CommandTimeout.Duration, log: s.log}
+	}
+	return e
 }
