@@ -242,7 +242,7 @@ waiting or blocked, 1 an error.`,
 func (a *app) progress() func(*migrate.Saga) {
 	var last string
 	return func(s *migrate.Saga) {
-		line := describeSaga(s, time.Now())
+		line := migrate.Describe(s, time.Now())
 		if line != last {
 			fmt.Fprintf(a.stdout, "  %s  %s\n", time.Now().UTC().Format("15:04:05"), line)
 			last = line
@@ -304,40 +304,6 @@ func findSaga(ctx context.Context, m *migration, group string) (*migrate.Saga, e
 		}
 	}
 	return nil, nil
-}
-
-// describeSaga is the one line `migrate status` and `migrate run` print.
-func describeSaga(s *migrate.Saga, now time.Time) string {
-	pos := func() string {
-		i := 0
-		for j, st := range s.Steps {
-			if st == s.Step {
-				i = j + 1
-			}
-		}
-		return fmt.Sprintf("step %d/%d %s", i, len(s.Steps), s.Step)
-	}
-	switch s.State {
-	case migrate.StateMigrated:
-		return fmt.Sprintf("migrated (%s, %d sync cycles)", s.Method, s.Made.SyncCycles)
-	case migrate.StateRolledBack:
-		return "rolled back: " + s.Error
-	case migrate.StateFailed:
-		return fmt.Sprintf("failed at %s: %s", pos(), cmpOr(s.Blocked, s.Error))
-	case migrate.StateCompensating:
-		return fmt.Sprintf("compensating (%s) at %s", s.Error, pos())
-	}
-	line := fmt.Sprintf("running %s, %s for %s", s.Method, pos(), now.Sub(s.StepStarted).Round(time.Second))
-	if w := s.Waiting; w != nil {
-		line = fmt.Sprintf("waiting (%s) for %s since %s until %s", pos(), w.For, w.Since.Format(time.RFC3339), w.Deadline.Format(time.RFC3339))
-		if w.Overdue {
-			line = "WAITING TOO LONG: " + line
-		}
-	}
-	if s.Blocked != "" {
-		line += "; blocked: " + s.Blocked
-	}
-	return line
 }
 
 func cmpOr(a, b string) string {
@@ -411,7 +377,7 @@ func statusRows(st *setup.Setup, sagas []*migrate.Saga, now time.Time) []groupSt
 		}
 		for _, s := range sagas {
 			if strings.EqualFold(s.Group, g.Group) || strings.EqualFold(s.ID, strings.Trim(g.Group, "{}")) {
-				row.State, row.Line, row.Saga = string(s.State), describeSaga(s, now), s
+				row.State, row.Line, row.Saga = string(s.State), migrate.Describe(s, now), s
 				used[s] = true
 			}
 		}
@@ -419,7 +385,7 @@ func statusRows(st *setup.Setup, sagas []*migrate.Saga, now time.Time) []groupSt
 	}
 	for _, s := range sagas {
 		if !used[s] {
-			rows = append(rows, groupStatus{Group: s.Group + " (no longer configured)", State: string(s.State), Line: describeSaga(s, now), Saga: s})
+			rows = append(rows, groupStatus{Group: s.Group + " (no longer configured)", State: string(s.State), Line: migrate.Describe(s, now), Saga: s})
 		}
 	}
 	return rows
@@ -464,7 +430,7 @@ addresses), rollback lists what it would discard and writes nothing, unless
 			if err != nil {
 				return fmt.Errorf("migrate rollback: %w", err)
 			}
-			fmt.Fprintf(a.stdout, "%s: %s\n", args[0], describeSaga(s, time.Now()))
+			fmt.Fprintf(a.stdout, "%s: %s\n", args[0], migrate.Describe(s, time.Now()))
 			return nil
 		},
 	}

@@ -4,6 +4,7 @@ import (
 	"github.com/hybridsync/hybridsync/cloud"
 	"github.com/hybridsync/hybridsync/internal/retry"
 	"github.com/hybridsync/hybridsync/reconcile/apply"
+	"github.com/hybridsync/hybridsync/reconcile/migrate"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
 )
 
@@ -73,17 +74,29 @@ const (
 	SubsystemExchange = "exchange"
 )
 
-// MigrationState is the state of one distribution-list migration. The set
-// is provisional: the migration work owns it and may revise it.
+// MigrationState is the state of one distribution-list migration: a
+// saga's state (reconcile/migrate), or one of these.
 type MigrationState string
 
 const (
-	MigrationPending    MigrationState = "pending"
-	MigrationRunning    MigrationState = "running"
-	MigrationCompleted  MigrationState = "completed"
-	MigrationFailed     MigrationState = "failed"
-	MigrationRolledBack MigrationState = "rolled_back"
+	// MigrationPending: configured, not started.
+	MigrationPending MigrationState = "pending"
+	// MigrationOverdue: waiting past its deadline.
+	MigrationOverdue MigrationState = "waiting_overdue"
+	// MigrationBlocked: cannot go on for now (a directory unreachable).
+	MigrationBlocked MigrationState = "blocked"
 )
+
+// MigrationStateOf is the metric state of saga s.
+func MigrationStateOf(s *migrate.Saga) MigrationState {
+	switch {
+	case s.Waiting != nil && s.Waiting.Overdue:
+		return MigrationOverdue
+	case s.Blocked != "" && (s.State == migrate.StateRunning || s.State == migrate.StateWaiting):
+		return MigrationBlocked
+	}
+	return MigrationState(s.State)
+}
 
 // set is a fixed set of label values.
 type set map[string]bool
@@ -107,31 +120,32 @@ func (s set) clamp(v string) string {
 // labelSets holds every fixed set of label values. It is built by New and
 // never changed afterwards.
 type labelSets struct {
-	runKinds, runResults, sources, objectKinds set
-	actionResults                              set
-	findingKinds, severities                   set
-	requestResults                             set
-	ldapOps, graphOps, exchangeOps             set
-	subsystems                                 set
-	migrationStates, migrationSteps            set
+	runKinds, runResults, sources, objectKinds        set
+	actionResults                                     set
+	findingKinds, severities                          set
+	requestResults                                    set
+	ldapOps, graphOps, exchangeOps                    set
+	subsystems                                        set
+	migrationStates, migrationSteps, migrationMethods set
 }
 
 func newLabelSets() labelSets {
 	return labelSets{
-		runKinds:        newSet(runKinds()...),
-		runResults:      newSet(runResults()...),
-		sources:         newSet(sources()...),
-		objectKinds:     newSet(objectKinds()...),
-		actionResults:   newSet(actionResults()...),
-		findingKinds:    newSet(plan.FindingKinds()...),
-		severities:      newSet(severities()...),
-		requestResults:  newSet(requestResults()...),
-		ldapOps:         newSet(ldapOperations()...),
-		graphOps:        newSet(graphOperations()...),
-		exchangeOps:     newSet(exchangeOperations()...),
-		subsystems:      newSet(subsystems()...),
-		migrationStates: newSet(migrationStates()...),
-		migrationSteps:  newSet(migrationSteps()...),
+		runKinds:         newSet(runKinds()...),
+		runResults:       newSet(runResults()...),
+		sources:          newSet(sources()...),
+		objectKinds:      newSet(objectKinds()...),
+		actionResults:    newSet(actionResults()...),
+		findingKinds:     newSet(plan.FindingKinds()...),
+		severities:       newSet(severities()...),
+		requestResults:   newSet(requestResults()...),
+		ldapOps:          newSet(ldapOperations()...),
+		graphOps:         newSet(graphOperations()...),
+		exchangeOps:      newSet(exchangeOperations()...),
+		subsystems:       newSet(subsystems()...),
+		migrationStates:  newSet(migrationStates()...),
+		migrationSteps:   newSet(migrationSteps()...),
+		migrationMethods: newSet(migrationMethods()...),
 	}
 }
 
@@ -159,7 +173,11 @@ func subsystems() []string {
 	return []string{SubsystemAD, SubsystemGraph, SubsystemExchange}
 }
 func migrationStates() []MigrationState {
-	return []MigrationState{MigrationPending, MigrationRunning, MigrationCompleted, MigrationFailed, MigrationRolledBack}
+	out := []MigrationState{MigrationPending, MigrationOverdue, MigrationBlocked}
+	for _, s := range migrate.AllStates() {
+		out = append(out, MigrationState(s))
+	}
+	return out
 }
 
 // requestResults are the results the ad, graph and exo clients report to
@@ -205,13 +223,17 @@ func exchangeOperations() []string {
 	}
 }
 
-// migrationSteps are the steps of a distribution-list migration whose
-// durations are recorded. Provisional, like MigrationState: the migration
-// work owns the list.
+// migrationSteps are the steps of a distribution-list migration
+// (reconcile/migrate's).
 func migrationSteps() []string {
-	return []string{
-		"capture", "validate", "create_cloud_group", "set_attributes", "remove_from_sync",
-		"wait_cloud_deletion", "set_addresses", "retire_original", "routing_contact",
-		"repoint_references", "rollback",
+	var out []string
+	for _, s := range migrate.AllSteps() {
+		out = append(out, string(s))
 	}
+	return out
+}
+
+// migrationMethods are reconcile/migrate's methods.
+func migrationMethods() []string {
+	return []string{string(migrate.MethodSOA), string(migrate.MethodRecreate)}
 }

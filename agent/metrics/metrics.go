@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hybridsync/hybridsync/reconcile/migrate"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
 )
 
@@ -96,6 +97,10 @@ type Metrics struct {
 	sourceLastSuccess      *prometheus.GaugeVec
 	migrations             *prometheus.GaugeVec
 	migrationStepDurations *prometheus.HistogramVec
+	migrationSyncWaits     *prometheus.CounterVec
+	migrationSyncWaitTime  prometheus.Histogram
+	migrationFailures      *prometheus.CounterVec
+	migrationCompensations *prometheus.CounterVec
 }
 
 // New returns a Metrics whose registry holds the Go and process collectors,
@@ -177,9 +182,17 @@ func New(build BuildInfo) *Metrics {
 	m.sourceLastSuccess = gaugeVec("source", "last_success_timestamp_seconds",
 		"Unix time of the last successful attempt to reach the source.", "source")
 	m.migrations = gaugeVec("", "migrations",
-		"Distribution-list migrations by state. Filled by the migration work.", "state")
+		"Configured distribution-list migrations (and unfinished ones no longer configured) by state.", "state")
 	m.migrationStepDurations = histogram("migration", "step_duration_seconds",
-		"Duration of distribution-list migration steps by step. Filled by the migration work.", stepBuckets(), "step")
+		"Duration of the distribution-list migration steps done, by method and step.", stepBuckets(), "method", "step")
+	m.migrationSyncWaits = counter("migration", "sync_waits_total",
+		"Waits of a migration for a sync cycle by result: satisfied, or timeout (past the configured wait).", "result")
+	m.migrationSyncWaitTime = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Subsystem: "migration",
+		Name: "sync_wait_duration_seconds", Help: "How long migrations waited for sync cycles (satisfied waits and timeouts).", Buckets: stepBuckets()})
+	m.migrationFailures = counter("migration", "failures_total",
+		"Migration steps that failed for good (the saga then compensates), by step.", "step")
+	m.migrationCompensations = counter("migration", "compensations_total",
+		"Migration steps undone by a compensation or a rollback, by step.", "step")
 
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -192,7 +205,8 @@ func New(build BuildInfo) *Metrics {
 		m.cloudRequests, m.cloudDuration, m.cloudThrottled, m.retries,
 		m.journalPending, m.journalOldestPending,
 		m.sourceUp, m.sourceLastSuccess,
-		m.migrations, m.migrationStepDurations,
+		m.migrations, m.migrationStepDurations, m.migrationSyncWaits, m.migrationSyncWaitTime,
+		m.migrationFailures, m.migrationCompensations,
 	)
 
 	// Series that exist from the start.
@@ -221,6 +235,9 @@ func New(build BuildInfo) *Metrics {
 	}
 	for _, s := range migrationStates() {
 		m.migrations.WithLabelValues(string(s))
+	}
+	for _, r := range []string{"satisfied", "timeout"} {
+		m.migrationSyncWaits.WithLabelValues(r)
 	}
 
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
@@ -452,13 +469,36 @@ func (m *Metrics) SetMigrations(byState map[MigrationState]int) {
 	}
 }
 
-// ObserveMigrationStep records the duration of one migration step. For
-// the migration work; unknown steps are recorded as "other".
-func (m *Metrics) ObserveMigrationStep(step string, d time.Duration) {
+// MigrationObserver returns the migration engine's observer that records
+// its steps and sync waits.
+func (m *Metrics) MigrationObserver() migrate.Observer {
 	if m == nil {
-		return
+		return migrate.Observer{
+			Step:     func(migrate.Method, migrate.Step, string, time.Duration) {},
+			SyncWait: func(migrate.Step, time.Duration, bool) {},
+		}
 	}
-	m.migrationStepDurations.WithLabelValues(m.labels.migrationSteps.clamp(step)).Observe(max(d.Seconds(), 0))
+	return migrate.Observer{
+		Step: func(method migrate.Method, st migrate.Step, outcome string, d time.Duration) {
+			step := m.labels.migrationSteps.clamp(string(st))
+			switch outcome {
+			case "done":
+				m.migrationStepDurations.WithLabelValues(m.labels.migrationMethods.clamp(string(method)), step).Observe(max(d.Seconds(), 0))
+			case "failed":
+				m.migrationFailures.WithLabelValues(step).Inc()
+			case "compensated":
+				m.migrationCompensations.WithLabelValues(step).Inc()
+			}
+		},
+		SyncWait: func(_ migrate.Step, d time.Duration, timedOut bool) {
+			result := "satisfied"
+			if timedOut {
+				result = "timeout"
+			}
+			m.migrationSyncWaits.WithLabelValues(result).Inc()
+			m.migrationSyncWaitTime.Observe(max(d.Seconds(), 0))
+		},
+	}
 }
 
 // unix returns t as Unix seconds with sub-second precision, 0 for the zero

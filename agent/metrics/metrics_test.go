@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/hybridsync/hybridsync/internal/retry"
+	"github.com/hybridsync/hybridsync/reconcile/migrate"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
 )
 
@@ -68,8 +69,12 @@ func exercise(m *Metrics) {
 	m.SetSourceUp(SourceAD, true, t0)
 	m.SetSourceUp(SourceCloud, false, t0)
 
-	m.SetMigrations(map[MigrationState]int{MigrationRunning: 1, MigrationCompleted: 4})
-	m.ObserveMigrationStep("set_addresses", 42*time.Second)
+	m.SetMigrations(map[MigrationState]int{MigrationState(migrate.StateWaiting): 1, MigrationState(migrate.StateMigrated): 4, MigrationOverdue: 1})
+	obs := m.MigrationObserver()
+	obs.Step(migrate.MethodRecreate, migrate.StepTakeAddresses, "done", 42*time.Second)
+	obs.Step(migrate.MethodRecreate, migrate.StepMove, "failed", time.Second)
+	obs.Step(migrate.MethodRecreate, migrate.StepCreate, "compensated", time.Second)
+	obs.SyncWait(migrate.StepAwaitTwinDeleted, 90*time.Second, false)
 }
 
 // exposition gathers m's registry in the text format, without the go_ and
@@ -258,7 +263,7 @@ func TestClampedLabels(t *testing.T) {
 		m.ObserveGraph(fmt.Sprintf("Get user%d", i), "success", time.Millisecond)
 		m.ObserveExchange(fmt.Sprintf("Set-Mailbox-%d", i), "throttled", time.Millisecond)
 		m.RetryObserver(fmt.Sprintf("sub%d", i))(1, time.Second, nil)
-		m.ObserveMigrationStep(fmt.Sprintf("step%d", i), time.Second)
+		m.MigrationObserver().Step(migrate.Method(fmt.Sprintf("m%d", i)), migrate.Step(fmt.Sprintf("step%d", i)), "done", time.Second)
 		m.SetSourceUp(Source(fmt.Sprintf("dc%d.example.com", i)), true, t0)
 		m.SetObjectsRead(RunKind(fmt.Sprintf("run%d", i)), Source("ldap://x"), ObjectKind("printer"), 1)
 		m.ReconcileRun(RunKind("partial"), RunResult("maybe"), t0, t0)
@@ -276,7 +281,7 @@ func TestClampedLabels(t *testing.T) {
 		{"hybridsync_cloud_requests_total", []string{"api=graph,operation=other,result=success", "api=exchange,operation=other,result=throttled"}, 2},
 		{"hybridsync_cloud_throttled_requests_total", []string{"api=exchange"}, 2},
 		{"hybridsync_retries_total", []string{"subsystem=other"}, len(subsystems()) + 1},
-		{"hybridsync_migration_step_duration_seconds", []string{"step=other"}, 1},
+		{"hybridsync_migration_step_duration_seconds", []string{"method=other,step=other"}, 1},
 		{"hybridsync_source_up", []string{"source=other"}, 1},
 		{"hybridsync_source_last_success_timestamp_seconds", []string{"source=other"}, 1},
 		{"hybridsync_reconcile_objects_read", []string{"kind=other,run=other,source=other"}, 1},

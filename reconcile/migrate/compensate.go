@@ -38,7 +38,7 @@ func (e *Env) compensate(ctx context.Context, s *Saga) (*Saga, error) {
 			err = e.undo(ctx, s, st)
 		}
 		if err != nil {
-			if errors.Is(err, ErrOverdue) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			if errors.Is(err, ErrOverdue) || errors.Is(err, ErrWaiting) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return s, err
 			}
 			blocked := errors.Is(err, ErrBlocked) || retry.ClassOf(err) == retry.Retryable

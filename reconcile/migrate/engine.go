@@ -19,6 +19,10 @@ import (
 // it is left where it is, and a later Run resumes it.
 var ErrBlocked = errors.New("migrate: blocked for now")
 
+// ErrWaiting is wrapped by Run's error, with Env.Once, when a wait is not
+// over yet: run it again after the poll interval.
+var ErrWaiting = errors.New("migrate: waiting")
+
 // ErrOverdue is wrapped by Run's error when a sync wait passed its
 // deadline: the saga is left waiting (overdue), and a later Run resumes
 // it.
@@ -78,7 +82,7 @@ func (e *Env) Run(ctx context.Context, s *Saga) (*Saga, error) {
 			if err := e.advance(s, st); err != nil {
 				return s, err
 			}
-		case errors.Is(err, ErrOverdue), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		case errors.Is(err, ErrOverdue), errors.Is(err, ErrWaiting), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 			return s, err
 		case retry.ClassOf(err) == retry.Retryable || errors.Is(err, ErrBlocked):
 			s.Blocked = err.Error()

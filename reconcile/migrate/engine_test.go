@@ -442,3 +442,26 @@ func TestAssessReportsEveryProblem(t *testing.T) {
 		t.Errorf("assessing wrote %d journal entries", len(es))
 	}
 }
+
+// With Once (the service), a wait looks once and returns ErrWaiting
+// instead of polling; the next run goes on from there.
+func TestOnceModeLooksOnce(t *testing.T) {
+	l := newLab(t)
+	l.w.noSync = true
+	e := l.env(nil)
+	e.Once = true
+	s, err := e.Run(t.Context(), l.start(t, e))
+	if !errors.Is(err, ErrWaiting) || s.State != StateWaiting || s.Step != StepAwaitTwinDeleted || s.Made.Triggers != 1 {
+		t.Fatalf("run: %v %+v", err, s)
+	}
+	if s.Waiting.Overdue {
+		t.Fatal("overdue after one look")
+	}
+	l.w.noSync = false
+	l.clk.After(3 * time.Minute) // past the retrigger interval
+	s, err = e.Run(t.Context(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.checkMigrated(t, s)
+}

@@ -100,6 +100,11 @@ type Env struct {
 	Failpoint failpoint.Hook
 	Logger    *slog.Logger
 	Observe   Observer
+	// Once makes Run look once at what a wait waits for, and return
+	// ErrWaiting when it is not there yet, instead of polling: the
+	// service runs its migrations this way, every poll interval, so that
+	// it holds the journal only briefly.
+	Once bool
 }
 
 func (e *Env) clock() clock.Clock { return clock.Or(e.Clock) }

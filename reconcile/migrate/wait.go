@@ -84,6 +84,9 @@ func (e *Env) waitFor(ctx context.Context, s *Saga, what string, syncs bool, con
 			return fmt.Errorf("%w: %s has waited since %s for %s (deadline %s)", ErrOverdue, s.Group,
 				w.Since.Format(time.RFC3339), w.For, w.Deadline.Format(time.RFC3339))
 		}
+		if e.Once {
+			return fmt.Errorf("%w: %s waits for %s (until %s)", ErrWaiting, s.Group, w.For, w.Deadline.Format(time.RFC3339))
+		}
 		poll := e.poll()
 		poll += time.Duration(rand.Int64N(int64(poll/10) + 1))
 		if rest := w.Deadline.Sub(now); rest < poll {
