@@ -51,6 +51,8 @@ type agent struct {
 	findings   map[plan.FindingKind]int
 	actions    int
 	pending    int
+	// migrationRows are the migrations as the worker last saw them.
+	migrationRows []MigrationStatus
 
 	// Owned by the scheduler: rebuilt when the config changes or a read
 	// fails.
@@ -100,8 +102,11 @@ func (a *agent) setConfig(cfg *config.Config, version string, at time.Time) {
 		a.reloaded = make(chan struct{}, 1)
 	}
 	a.metrics.SetReconcileInterval(a.interval(cfg))
-	// The migration engine has not landed: every configured group waits.
-	a.metrics.SetMigrations(map[metrics.MigrationState]int{metrics.MigrationPending: len(cfg.Migrations.Groups)})
+	if a.migrationRows == nil {
+		// Until the migration worker has looked: every configured group
+		// waits.
+		a.metrics.SetMigrations(map[metrics.MigrationState]int{metrics.MigrationPending: len(cfg.Migrations.Groups)})
+	}
 }
 
 func (a *agent) config() (*config.Config, string) {

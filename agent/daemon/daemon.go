@@ -59,6 +59,9 @@ type Options struct {
 	// ReloadEvery is how often the config file is checked for changes; 0
 	// means 5s.
 	ReloadEvery time.Duration
+	// MigrationPoll, when set, replaces migrations.sync.poll_interval
+	// (tests).
+	MigrationPoll time.Duration
 	// OnListen, when set, is called with the HTTP address once listening
 	// (tests listen on port 0).
 	OnListen func(addr string)
@@ -134,9 +137,10 @@ func Run(ctx context.Context, opts Options) error {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); a.watchConfig(runCtx, hup) }()
 	go func() { defer wg.Done(); a.schedule(runCtx) }()
+	go func() { defer wg.Done(); a.migrations(runCtx) }()
 
 	var result error
 	select {

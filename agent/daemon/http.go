@@ -83,9 +83,9 @@ type Status struct {
 	Findings      map[plan.FindingKind]int `json:"pendingFindings"`
 	Actions       int                      `json:"pendingActions"`
 	JournalIntent int                      `json:"journalIntentsPending"`
-	// Migrations counts the configured migrations by state. The migration
-	// engine has not landed: every configured group is "queued".
-	Migrations map[string]int `json:"migrations"`
+	// Migrations says where each configured migration (and each
+	// unfinished one no longer configured) is.
+	Migrations []MigrationStatus `json:"migrations"`
 }
 
 func (a *agent) status(w http.ResponseWriter, _ *http.Request) {
@@ -95,7 +95,13 @@ func (a *agent) status(w http.ResponseWriter, _ *http.Request) {
 		LastReload: a.lastReload, Mode: a.cfg.Reconcile.Mode, Staging: a.cfg.Staging,
 		Sources: map[string]sourceStatus{}, LastRuns: slices.Clone(a.runs),
 		Findings: map[plan.FindingKind]int{}, Actions: a.actions, JournalIntent: a.pending,
-		Migrations: map[string]int{"queued": len(a.cfg.Migrations.Groups)},
+		Migrations: slices.Clone(a.migrationRows),
+	}
+	if st.Migrations == nil {
+		st.Migrations = []MigrationStatus{}
+		for _, g := range a.cfg.Migrations.Groups {
+			st.Migrations = append(st.Migrations, MigrationStatus{Group: g.Group, State: string(metrics.MigrationPending), Status: "pending"})
+		}
 	}
 	for src, s := range a.sources {
 		st.Sources[string(src)] = *s
