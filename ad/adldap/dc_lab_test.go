@@ -87,4 +87,3 @@ func TestLabWritesPinnedToTheDCRead(t *testing.T) {
 		}
 	})
 }
-
