@@ -288,7 +288,10 @@ func (a *app) runOne(ctx context.Context, m *migration, g setup.Migration) error
 	case s.State == migrate.StateRolledBack:
 		return fmt.Errorf("rolled back after step %s failed: %s", s.FailedStep, s.Error)
 	}
-	fmt.Fprintf(a.stdout, "%s: migrated by %s in %s (%d sync cycles waited for)\n", g.Group, s.Method, time.Since(start).Round(time.Second), s.Made.SyncCycles)
+	took := time.Since(start)
+	fmt.Fprintf(a.stdout, "%s: migrated by %s in %s: %s waiting for %d sync cycles and the directories, %s of its own work\n",
+		g.Group, s.Method, took.Round(100*time.Millisecond), s.Made.Waited.Round(100*time.Millisecond), s.Made.SyncCycles,
+		(took - s.Made.Waited).Round(100*time.Millisecond))
 	return nil
 }
 
@@ -385,7 +388,7 @@ func statusRows(st *setup.Setup, sagas []*migrate.Saga, now time.Time) []groupSt
 	}
 	for _, s := range sagas {
 		if !used[s] {
-			rows = append(rows, groupStatus{Group: s.Group + " (no longer configured)", State: string(s.State), Line: migrate.Describe(s, now), Saga: s})
+			rows = append(rows, groupStatus{Group: s.Group + " (not in the config)", State: string(s.State), Line: migrate.Describe(s, now), Saga: s})
 		}
 	}
 	return rows

@@ -196,6 +196,9 @@ type Made struct {
 	// cycle shows); Triggers the sync triggers run.
 	SyncCycles int `json:"syncCycles,omitempty"`
 	Triggers   int `json:"triggers,omitempty"`
+	// Waited is the time spent waiting for the directories (sync cycles,
+	// Graph and Exchange Online converging), summed over the waits.
+	Waited time.Duration `json:"waited,omitempty"`
 	// Baseline is the cloud list as the migration left it (verify), to
 	// tell what was changed in the cloud since.
 	Baseline *Baseline `json:"baseline,omitempty"`

@@ -20,8 +20,10 @@ const retrigger = 2 * time.Minute
 // wait overdue, says so once in the log, and returns ErrOverdue: the saga
 // stays waiting, and a later Run resumes the wait. A read that fails
 // transiently counts as "not yet".
-func (e *Env) waitFor(ctx context.Context, s *Saga, what string, syncs bool, cond func(context.Context) (bool, error)) error {
+func (e *Env) waitFor(ctx context.Context, s *Saga, what string, syncs bool, cond func(context.Context) (bool, error)) (err error) {
 	clk := e.clock()
+	start := clk.Now()
+	defer func() { s.Made.Waited += clk.Now().Sub(start) }()
 	if s.Waiting == nil || s.Waiting.For != what {
 		now := clk.Now().UTC()
 		s.Waiting = &Wait{For: what, Since: now, Deadline: now.Add(e.wait())}
