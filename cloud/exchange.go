@@ -26,9 +26,11 @@ type Exchange interface {
 	ListRecipients(ctx context.Context, filter string, fn func(*ExoRecipient) error) (ReadResult, error)
 	// GetDistributionGroup is Get-DistributionGroup -Identity.
 	GetDistributionGroup(ctx context.Context, identity string) (*DistributionGroup, error)
-	// NewDistributionGroup is New-DistributionGroup. Members beyond what
-	// one call takes are added afterwards; if one of those calls fails,
-	// the created group is returned together with the error.
+	// NewDistributionGroup is New-DistributionGroup, then, when
+	// g.Settings has fields set, Set-DistributionGroup with them. Members
+	// beyond what one call takes are added afterwards; if the settings or
+	// one of those calls fail, the created group is returned together with
+	// the error.
 	NewDistributionGroup(ctx context.Context, g NewDistributionGroup) (*DistributionGroup, error)
 	// SetDistributionGroup is Set-DistributionGroup with the set fields.
 	SetDistributionGroup(ctx context.Context, identity string, ch GroupChanges) error
@@ -80,6 +82,12 @@ type ExoRecipient struct {
 	RecipientTypeDetails      string   `json:"RecipientTypeDetails"`
 	IsDirSynced               bool     `json:"IsDirSynced"`
 	HiddenFromAddressLists    bool     `json:"HiddenFromAddressListsEnabled"`
+	// LegacyExchangeDN is the recipient's own X500 address in Exchange
+	// Online (/o=ExchangeLabs/ou=Exchange Administrative
+	// Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=...). Replies to old mail
+	// and cached recipients address it: a list that replaces this
+	// recipient keeps it as an "X500:" address.
+	LegacyExchangeDN string `json:"LegacyExchangeDN"`
 }
 
 // DistributionGroup is Get-DistributionGroup's result.
@@ -100,8 +108,15 @@ type DistributionGroup struct {
 	CustomAttributes map[string]string `json:"-"`
 }
 
-// NewDistributionGroup holds New-DistributionGroup's parameters.
+// NewDistributionGroup holds New-DistributionGroup's parameters, and the
+// settings New-DistributionGroup does not take, which are set right after
+// the creation.
+//
+// Exchange Online gives a new group its MOERA address
+// (alias@<tenant>.onmicrosoft.com) and its routing address
+// (alias@<tenant>.mail.onmicrosoft.com) besides PrimarySMTPAddress.
 type NewDistributionGroup struct {
+	// Name is required: unique among recipients, at most 64 characters.
 	Name               string
 	DisplayName        string
 	Alias              string
@@ -110,6 +125,20 @@ type NewDistributionGroup struct {
 	Type      string
 	ManagedBy []string
 	Members   []string
+	// ModerationEnabled and ModeratedBy turn on moderation.
+	ModerationEnabled bool
+	ModeratedBy       []string
+	// RequireSenderAuthentication nil keeps Exchange's default (true: only
+	// senders inside the organisation).
+	RequireSenderAuthentication *bool
+	// Settings are set by one Set-DistributionGroup call right after the
+	// creation (before members beyond the first call are added): the
+	// parameters New-DistributionGroup does not take, such as
+	// EmailAddresses (EmailAddresses replaces every address, the generated
+	// MOERA and routing addresses included), HiddenFromAddressLists,
+	// the delivery restrictions, BypassModeration, GrantSendOnBehalfTo and
+	// CustomAttributes. Nil fields are not sent.
+	Settings GroupChanges
 }
 
 // GroupChanges holds Set-DistributionGroup's parameters; nil fields are not

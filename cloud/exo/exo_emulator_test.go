@@ -113,7 +113,7 @@ func TestEmulatorDistributionGroupLifecycle(t *testing.T) {
 	}
 	ctx := ctxT(t)
 	domains, err := c.AcceptedDomains(ctx)
-	if err != nil || len(domains) != 2 {
+	if err != nil || len(domains) != 3 {
 		t.Fatalf("%+v %v", domains, err)
 	}
 	g, err := c.NewDistributionGroup(ctx, cloud.NewDistributionGroup{Name: "Sales EMEA", DisplayName: "Sales EMEA", Alias: "sales-emea",
