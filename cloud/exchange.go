@@ -7,11 +7,16 @@ import "context"
 // arguments take what the cmdlets take: an alias, a primary SMTP address,
 // a GUID or an ExternalDirectoryObjectId.
 //
-// Exchange refuses to change objects synchronised from on-premises AD ("is
-// being synchronized from your on-premises organization"): that is a
-// terminal error, and so is an address outside the accepted domains; an
-// alias or address already used by another object ("is already being used
-// by the proxy addresses", "already exists") is a conflict (re-read, then
+// Exchange refuses to change or remove objects synchronised from
+// on-premises AD, their membership included ("is being synchronized from
+// your on-premises organization"; a group converted to cloud management
+// is no longer synchronised): that is a terminal error, and so are an SMTP
+// address outside the accepted domains ("it's not an accepted domain for
+// your organization"), a malformed address and a Name longer than 64
+// characters; an address, SMTP or X500, that another recipient holds as a
+// proxy address or as its LegacyExchangeDN ("is already being used by the
+// proxy addresses or LegacyExchangeDN of"), a Name or an alias another
+// recipient has ("is already being used") are conflicts (re-read, then
 // decide); "couldn't be found" is not-found; throttling is retryable. A
 // cmdlet that changes state and fails without saying why (a 5xx, a lost
 // connection) is a conflict too: its outcome is unknown, re-read before
