@@ -7,11 +7,16 @@ import "context"
 // arguments take what the cmdlets take: an alias, a primary SMTP address,
 // a GUID or an ExternalDirectoryObjectId.
 //
-// Exchange refuses to change objects synchronised from on-premises AD ("is
-// being synchronized from your on-premises organization"): that is a
-// terminal error, and so is an address outside the accepted domains; an
-// alias or address already used by another object ("is already being used
-// by the proxy addresses", "already exists") is a conflict (re-read, then
+// Exchange refuses to change or remove objects synchronised from
+// on-premises AD, their membership included ("is being synchronized from
+// your on-premises organization"; a group converted to cloud management
+// is no longer synchronised): that is a terminal error, and so are an SMTP
+// address outside the accepted domains ("it's not an accepted domain for
+// your organization"), a malformed address and a Name longer than 64
+// characters; an address, SMTP or X500, that another recipient holds as a
+// proxy address or as its LegacyExchangeDN ("is already being used by the
+// proxy addresses or LegacyExchangeDN of"), a Name or an alias another
+// recipient has ("is already being used") are conflicts (re-read, then
 // decide); "couldn't be found" is not-found; throttling is retryable. A
 // cmdlet that changes state and fails without saying why (a 5xx, a lost
 // connection) is a conflict too: its outcome is unknown, re-read before
@@ -26,9 +31,11 @@ type Exchange interface {
 	ListRecipients(ctx context.Context, filter string, fn func(*ExoRecipient) error) (ReadResult, error)
 	// GetDistributionGroup is Get-DistributionGroup -Identity.
 	GetDistributionGroup(ctx context.Context, identity string) (*DistributionGroup, error)
-	// NewDistributionGroup is New-DistributionGroup. Members beyond what
-	// one call takes are added afterwards; if one of those calls fails,
-	// the created group is returned together with the error.
+	// NewDistributionGroup is New-DistributionGroup, then, when
+	// g.Settings has fields set, Set-DistributionGroup with them. Members
+	// beyond what one call takes are added afterwards; if the settings or
+	// one of those calls fail, the created group is returned together with
+	// the error.
 	NewDistributionGroup(ctx context.Context, g NewDistributionGroup) (*DistributionGroup, error)
 	// SetDistributionGroup is Set-DistributionGroup with the set fields.
 	SetDistributionGroup(ctx context.Context, identity string, ch GroupChanges) error
@@ -80,7 +87,11 @@ type ExoRecipient struct {
 	RecipientTypeDetails      string   `json:"RecipientTypeDetails"`
 	IsDirSynced               bool     `json:"IsDirSynced"`
 	HiddenFromAddressLists    bool     `json:"HiddenFromAddressListsEnabled"`
-	// LegacyExchangeDN is the recipient's X.500 address.
+	// LegacyExchangeDN is the recipient's own X500 address in Exchange
+	// Online (/o=ExchangeLabs/ou=Exchange Administrative
+	// Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=...). Replies to old mail
+	// and cached recipients address it: a list that replaces this
+	// recipient keeps it as an "X500:" address.
 	LegacyExchangeDN string `json:"LegacyExchangeDN"`
 }
 
@@ -102,8 +113,15 @@ type DistributionGroup struct {
 	CustomAttributes map[string]string `json:"-"`
 }
 
-// NewDistributionGroup holds New-DistributionGroup's parameters.
+// NewDistributionGroup holds New-DistributionGroup's parameters, and the
+// settings New-DistributionGroup does not take, which are set right after
+// the creation.
+//
+// Exchange Online gives a new group its MOERA address
+// (alias@<tenant>.onmicrosoft.com) and its routing address
+// (alias@<tenant>.mail.onmicrosoft.com) besides PrimarySMTPAddress.
 type NewDistributionGroup struct {
+	// Name is required: unique among recipients, at most 64 characters.
 	Name               string
 	DisplayName        string
 	Alias              string
@@ -112,6 +130,20 @@ type NewDistributionGroup struct {
 	Type      string
 	ManagedBy []string
 	Members   []string
+	// ModerationEnabled and ModeratedBy turn on moderation.
+	ModerationEnabled bool
+	ModeratedBy       []string
+	// RequireSenderAuthentication nil keeps Exchange's default (true: only
+	// senders inside the organisation).
+	RequireSenderAuthentication *bool
+	// Settings are set by one Set-DistributionGroup call right after the
+	// creation (before members beyond the first call are added): the
+	// parameters New-DistributionGroup does not take, such as
+	// EmailAddresses (EmailAddresses replaces every address, the generated
+	// MOERA and routing addresses included), HiddenFromAddressLists,
+	// the delivery restrictions, BypassModeration, GrantSendOnBehalfTo and
+	// CustomAttributes. Nil fields are not sent.
+	Settings GroupChanges
 }
 
 // GroupChanges holds Set-DistributionGroup's parameters; nil fields are not

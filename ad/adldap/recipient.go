@@ -293,3 +293,45 @@ func (c *Client) findOne(ctx context.Context, req SearchRequest, what string) (*
 		return nil, retry.New(op, retry.Conflict, fmt.Errorf("%s matches %d objects", what, len(out)))
 	}
 }
+
+// SearchRecipients streams the objects under base (the configured base DN
+// when empty) that filter matches, decoded as recipients with their
+// multi-valued links complete, as StreamRecipients does. filter must be a
+// valid RFC 4515 filter, built with the helpers in filter.go, or read from
+// the directory (a dynamic DL's msExchDynamicDLFilter, which Exchange
+// keeps as an LDAP filter).
+func (c *Client) SearchRecipients(ctx context.Context, base, filter string, fn func(*ad.Recipient) error) (ReadResult, error) {
+	return c.streamRecipients(ctx, SearchRequest{BaseDN: base, Filter: filter, Attributes: RecipientAttributes()}, fn)
+}
+
+// ReadAttributes reads the named attributes of one object, for the few a
+// recipient read does not carry (legacyExchangeDN, say): values as the DC
+// returned them, keyed by the names asked for, attributes without values
+// left out. A multi-valued attribute the DC ranged is completed with
+// ranged retrieval. A missing object is a NotFound error.
+func (c *Client) ReadAttributes(ctx context.Context, dn string, attrs ...string) (map[string][]string, error) {
+	const op = "ad.ReadAttributes"
+	entries, err := c.searchAll(ctx, SearchRequest{BaseDN: dn, Scope: ScopeBase, Filter: "(objectClass=*)", Attributes: attrs})
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", op, dn, err)
+	}
+	if len(entries) == 0 {
+		return nil, retry.New(op, retry.NotFound, fmt.Errorf("%s does not exist", dn))
+	}
+	out := make(map[string][]string, len(attrs))
+	for _, want := range attrs {
+		vals, ri, err := rangedAttribute(entries[0], want)
+		if err != nil {
+			return nil, retry.New(op, retry.Terminal, fmt.Errorf("%s: %w", dn, err))
+		}
+		if ri != nil {
+			if vals, err = c.RangedValues(ctx, dn, want); err != nil {
+				return nil, err
+			}
+		}
+		if len(vals) > 0 {
+			out[want] = vals
+		}
+	}
+	return out, nil
+}

@@ -44,11 +44,10 @@ type SearchRequest struct {
 	// ShowDeleted adds the LDAP_SERVER_SHOW_DELETED_OID control so
 	// tombstones are returned too.
 	ShowDeleted bool
-	// SDFlags, when not zero, adds the LDAP_SERVER_SD_FLAGS_OID control,
-	// which says which parts of nTSecurityDescriptor to return (4: the
-	// DACL), so that a reader without the right to read the SACL still
-	// gets it.
-	SDFlags uint8
+	// SDFlags, when not zero, adds the LDAP_SERVER_SD_FLAGS_OID control
+	// with these SECURITY_INFORMATION flags, so that nTSecurityDescriptor
+	// holds only those parts (MS-ADTS §3.1.1.3.4.1.11).
+	SDFlags int32
 }
 
 // ReadResult says how a streamed read ended.
@@ -153,7 +152,7 @@ func (c *Client) searchOnce(ctx context.Context, req SearchRequest, fn func(*lda
 			controls = append(controls, ldap.NewControlMicrosoftShowDeleted())
 		}
 		if req.SDFlags != 0 {
-			controls = append(controls, sdFlagsControl(req.SDFlags))
+			controls = append(controls, &ldap.ControlMicrosoftSDFlags{Criticality: true, ControlValue: req.SDFlags})
 		}
 		sr := ldap.NewSearchRequest(base, req.Scope.ldap(), ldap.NeverDerefAliases, 0, 0, false,
 			req.Filter, req.Attributes, controls)

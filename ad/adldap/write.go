@@ -124,7 +124,12 @@ type Contact struct {
 	MailNickname   string
 	TargetAddress  string // e.g. "SMTP:partner@fabrikam.com"
 	ProxyAddresses []string
-	Extra          []ad.Attribute
+	// HiddenFromAddressLists sets msExchHideFromAddressLists.
+	HiddenFromAddressLists bool
+	// ExtensionAttributes maps 1..15 to extensionAttributeN values.
+	ExtensionAttributes map[int]string
+	LegacyExchangeDN    string
+	Extra               []ad.Attribute
 }
 
 // CreateContact creates a contact under parent and returns its DN.
@@ -135,8 +140,9 @@ func (c *Client) CreateContact(ctx context.Context, parent string, ct Contact) (
 	attrs = appendIf(attrs, "mail", ct.Mail)
 	attrs = appendIf(attrs, "mailNickname", ct.MailNickname)
 	attrs = appendIf(attrs, "targetAddress", ct.TargetAddress)
-	if len(ct.ProxyAddresses) > 0 {
-		attrs = append(attrs, ad.Attribute{Name: "proxyAddresses", Values: ct.ProxyAddresses})
+	attrs, err := appendExchange(attrs, ct.ProxyAddresses, ct.HiddenFromAddressLists, ct.ExtensionAttributes, ct.LegacyExchangeDN)
+	if err != nil {
+		return "", fmt.Errorf("ad.CreateContact %s: %w", dn, err)
 	}
 	attrs = append(attrs, ct.Extra...)
 	return dn, c.Add(ctx, dn, attrs)
@@ -153,7 +159,12 @@ type DynamicDL struct {
 	Filter         string
 	BaseDN         string
 	ProxyAddresses []string
-	Extra          []ad.Attribute
+	// HiddenFromAddressLists sets msExchHideFromAddressLists.
+	HiddenFromAddressLists bool
+	// ExtensionAttributes maps 1..15 to extensionAttributeN values.
+	ExtensionAttributes map[int]string
+	LegacyExchangeDN    string
+	Extra               []ad.Attribute
 }
 
 // CreateDynamicDL creates an msExchDynamicDistributionList under parent and
@@ -166,11 +177,32 @@ func (c *Client) CreateDynamicDL(ctx context.Context, parent string, d DynamicDL
 	attrs = appendIf(attrs, "mailNickname", d.MailNickname)
 	attrs = appendIf(attrs, "msExchDynamicDLFilter", d.Filter)
 	attrs = appendIf(attrs, "msExchDynamicDLBaseDN", d.BaseDN)
-	if len(d.ProxyAddresses) > 0 {
-		attrs = append(attrs, ad.Attribute{Name: "proxyAddresses", Values: d.ProxyAddresses})
+	attrs, err := appendExchange(attrs, d.ProxyAddresses, d.HiddenFromAddressLists, d.ExtensionAttributes, d.LegacyExchangeDN)
+	if err != nil {
+		return "", fmt.Errorf("ad.CreateDynamicDL %s: %w", dn, err)
 	}
 	attrs = append(attrs, d.Extra...)
 	return dn, c.Add(ctx, dn, attrs)
+}
+
+// appendExchange adds the Exchange recipient attributes contacts and
+// dynamic DLs share.
+func appendExchange(attrs []ad.Attribute, proxies []string, hidden bool, ext map[int]string, legacyDN string) ([]ad.Attribute, error) {
+	if len(proxies) > 0 {
+		attrs = append(attrs, ad.Attribute{Name: "proxyAddresses", Values: proxies})
+	}
+	if hidden {
+		attrs = append(attrs, ad.Attribute{Name: "msExchHideFromAddressLists", Values: []string{"TRUE"}})
+	}
+	for n := 1; n <= len(extensionAttributeNames); n++ {
+		attrs = appendIf(attrs, extensionAttributeNames[n-1], ext[n])
+	}
+	for n := range ext {
+		if n < 1 || n > len(extensionAttributeNames) {
+			return nil, fmt.Errorf("extension attribute %d is outside 1..%d", n, len(extensionAttributeNames))
+		}
+	}
+	return appendIf(attrs, "legacyExchangeDN", legacyDN), nil
 }
 
 func appendIf(attrs []ad.Attribute, name, value string) []ad.Attribute {

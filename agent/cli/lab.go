@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hybridsync/hybridsync/agent/lab"
-	"github.com/hybridsync/hybridsync/cloud/emulator"
 )
 
 // labCmds are the commands of the development build (go build -tags lab):
@@ -108,8 +107,14 @@ func (a *app) labCmd() *cobra.Command {
 
 	syncCmd := &cobra.Command{
 		Use:   "sync --dir DIR",
-		Short: "Run one sync cycle of the lab's simulated Entra Connect now and print its report",
-		Args:  cobra.NoArgs,
+		Short: "Run one sync cycle of the lab's simulated Entra Connect now and print its report (exit 0 only when a cycle ran)",
+		Long: `Run one sync cycle of the lab's simulated Entra Connect now and print its report.
+
+It exits 0 only when a cycle ran and applied its changes. With lab faults
+--sync-delay D the cycle starts D late and the command returns when it has
+run; while the sync is paused (lab faults --sync-paused) no cycle runs and
+the command fails at once.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireFlag("dir", dir); err != nil {
 				return err
@@ -123,31 +128,50 @@ func (a *app) labCmd() *cobra.Command {
 	}
 	syncCmd.Flags().StringVar(&dir, "dir", "", "lab directory")
 
-	var faults emulator.Faults
+	var faults lab.Faults
 	faultsCmd := &cobra.Command{
-		Use:   "faults --dir DIR [--throttle F] [--unavailable F] [--retry-after D] [--latency D] [--visibility-delay D]",
-		Short: "Set the faults the lab's tenant emulator injects (all zero: none)",
-		Args:  cobra.NoArgs,
+		Use:   "faults --dir DIR [--throttle F] [--unavailable F] [--retry-after D] [--latency D] [--visibility-delay D] [--sync-paused] [--sync-delay D]",
+		Short: "Set the faults the lab injects into Graph, Exchange Online and its simulated Entra Connect (no flags: none)",
+		Long: `Set the faults the lab injects; each call replaces all of them, so a call
+without flags clears every fault.
+
+Graph and Exchange Online requests alike: --throttle and --unavailable answer
+that fraction of requests 429 or 503 with Retry-After; --latency delays every
+request; --visibility-delay hides new objects from reads for that long.
+
+The simulated Entra Connect: --sync-paused stops every sync cycle, the
+scheduled ones and those lab sync asks for (which then fails), until the faults
+are set again without it: a sync cycle that never comes. --sync-delay makes
+every cycle start that much late.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireFlag("dir", dir); err != nil {
 				return err
 			}
-			if faults.ThrottleRate < 0 || faults.ThrottleRate > 1 || faults.UnavailableRate < 0 || faults.UnavailableRate > 1 {
-				return &exitError{2, fmt.Errorf("--throttle and --unavailable are fractions between 0 and 1")}
+			if faults.ThrottleRate < 0 || faults.ThrottleRate > 1 || faults.UnavailableRate < 0 || faults.UnavailableRate > 1 ||
+				faults.ThrottleRate+faults.UnavailableRate > 1 {
+				return &exitError{2, fmt.Errorf("--throttle and --unavailable are fractions between 0 and 1 that add up to at most 1")}
 			}
-			if err := lab.SetFaults(cmd.Context(), dir, faults); err != nil {
+			if faults.Latency < 0 || faults.VisibilityDelay < 0 || faults.RetryAfter < 0 || faults.SyncDelay < 0 {
+				return &exitError{2, fmt.Errorf("--retry-after, --latency, --visibility-delay and --sync-delay must not be negative")}
+			}
+			got, err := lab.SetFaults(cmd.Context(), dir, faults)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintln(a.stdout, "faults set")
+			fmt.Fprintf(a.stdout, "faults set: throttle %g, unavailable %g, retry-after %s, latency %s, visibility-delay %s, sync paused %t, sync delay %s\n",
+				got.ThrottleRate, got.UnavailableRate, got.RetryAfter, got.Latency, got.VisibilityDelay, got.SyncPaused, got.SyncDelay)
 			return nil
 		},
 	}
 	faultsCmd.Flags().StringVar(&dir, "dir", "", "lab directory")
-	faultsCmd.Flags().Float64Var(&faults.ThrottleRate, "throttle", 0, "fraction of requests answered 429 with Retry-After")
-	faultsCmd.Flags().Float64Var(&faults.UnavailableRate, "unavailable", 0, "fraction of requests answered 503")
+	faultsCmd.Flags().Float64Var(&faults.ThrottleRate, "throttle", 0, "fraction of Graph and Exchange requests answered 429 with Retry-After")
+	faultsCmd.Flags().Float64Var(&faults.UnavailableRate, "unavailable", 0, "fraction of Graph and Exchange requests answered 503")
 	faultsCmd.Flags().DurationVar(&faults.RetryAfter, "retry-after", 2*time.Second, "Retry-After sent with 429 and 503")
-	faultsCmd.Flags().DurationVar(&faults.Latency, "latency", 0, "latency added to every request")
+	faultsCmd.Flags().DurationVar(&faults.Latency, "latency", 0, "latency added to every Graph and Exchange request")
 	faultsCmd.Flags().DurationVar(&faults.VisibilityDelay, "visibility-delay", 0, "how long new objects stay invisible to reads (eventual consistency)")
+	faultsCmd.Flags().BoolVar(&faults.SyncPaused, "sync-paused", false, "stop every sync cycle of the simulated Entra Connect (lab sync fails) until set again without it")
+	faultsCmd.Flags().DurationVar(&faults.SyncDelay, "sync-delay", 0, "start every sync cycle this much late")
 	cmd.AddCommand(up, down, status, serve, syncCmd, faultsCmd)
 	return cmd
 }

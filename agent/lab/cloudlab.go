@@ -164,6 +164,48 @@ func labHTTPClient(s *State) (*http.Client, error) {
 	return &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, nil
 }
 
+// ErrSyncPaused is TriggerSync's error while the lab's simulated Entra
+// Connect is paused (Faults.SyncPaused): no cycle ran.
+var ErrSyncPaused = errors.New("the lab's simulated Entra Connect is paused (hybridsync lab faults --sync-paused): no sync cycle ran")
+
+// Faults are the failures `hybridsync lab faults` injects: the tenant
+// emulator's, into Graph and Exchange Online requests alike, and the
+// simulated Entra Connect's. Setting them replaces all of them.
+type Faults struct {
+	emulator.Faults
+	// SyncPaused stops every sync cycle, scheduled or triggered (a trigger
+	// fails with ErrSyncPaused), until the faults are set without it: a
+	// sync cycle that never comes. A cycle already running finishes.
+	SyncPaused bool `json:"SyncPaused,omitempty"`
+	// SyncDelay makes every sync cycle, scheduled or triggered, start this
+	// late (a trigger returns when its late cycle has run).
+	SyncDelay time.Duration `json:"SyncDelay,omitempty"`
+}
+
+// check reports the first value out of range.
+func (f Faults) check() error {
+	switch {
+	case f.ThrottleRate < 0 || f.ThrottleRate > 1 || f.UnavailableRate < 0 || f.UnavailableRate > 1:
+		return errors.New("the throttling and unavailability rates must be fractions between 0 and 1")
+	case f.ThrottleRate+f.UnavailableRate > 1:
+		return errors.New("the throttling and unavailability rates must add up to at most 1")
+	case f.Latency < 0 || f.VisibilityDelay < 0 || f.RetryAfter < 0 || f.SyncDelay < 0:
+		return errors.New("durations must not be negative")
+	}
+	return nil
+}
+
+// statusError is a control endpoint's refusal.
+type statusError struct {
+	path   string
+	status int
+	body   string
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("lab: %s: HTTP %d: %s", e.path, e.status, e.body)
+}
+
 // labRequest POSTs body as JSON to a /lab/ control endpoint of the
 // emulator, authenticated with the trigger token, and decodes the answer.
 func labRequest(ctx context.Context, dir, path string, body, out any) error {
@@ -200,7 +242,7 @@ func labRequest(ctx context.Context, dir, path string, body, out any) error {
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("lab: %s: HTTP %d: %s", path, resp.StatusCode, strings.TrimSpace(string(raw)))
+		return &statusError{path: path, status: resp.StatusCode, body: strings.TrimSpace(string(raw))}
 	}
 	if out == nil {
 		return nil
@@ -208,17 +250,32 @@ func labRequest(ctx context.Context, dir, path string, body, out any) error {
 	return json.Unmarshal(raw, out)
 }
 
-// TriggerSync runs one sync cycle in the lab's emulator now and returns
-// its report.
+// TriggerSync runs one sync cycle in the lab's emulator now (with
+// Faults.SyncDelay, that much later) and returns its report. It returns an
+// error, and no report, unless a cycle ran and applied its changes: while
+// the sync is paused the error wraps ErrSyncPaused.
 func TriggerSync(ctx context.Context, dir string) (syncsim.Report, error) {
 	var rep syncsim.Report
 	err := labRequest(ctx, dir, "/lab/sync", struct{}{}, &rep)
+	var se *statusError
+	if errors.As(err, &se) && se.status == http.StatusConflict {
+		return syncsim.Report{}, fmt.Errorf("lab: %w", ErrSyncPaused)
+	}
+	if err == nil && !rep.Complete {
+		return rep, fmt.Errorf("lab: the sync cycle did not complete: %s", rep.Error)
+	}
 	return rep, err
 }
 
-// SetFaults replaces the emulator's injected faults.
-func SetFaults(ctx context.Context, dir string, f emulator.Faults) error {
-	return labRequest(ctx, dir, "/lab/faults", f, nil)
+// SetFaults replaces the faults the lab injects and returns those now in
+// effect (defaults filled in).
+func SetFaults(ctx context.Context, dir string, f Faults) (Faults, error) {
+	if err := f.check(); err != nil {
+		return Faults{}, fmt.Errorf("lab: %w", err)
+	}
+	var got Faults
+	err := labRequest(ctx, dir, "/lab/faults", f, &got)
+	return got, err
 }
 
 // ServeEmulator runs the lab's tenant emulator and sync simulator until ctx
@@ -273,42 +330,7 @@ func ServeEmulator(ctx context.Context, dir string, interval time.Duration, log 
 	defer loop.Wait()
 	defer cancel()
 
-	want := []byte("Bearer " + token)
-	authorized := func(r *http.Request) bool {
-		return subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) == 1
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /lab/sync", func(w http.ResponseWriter, r *http.Request) {
-		if !authorized(r) {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		rep, err := loop.Trigger(r.Context())
-		w.Header().Set("Content-Type", "application/json")
-		if err != nil {
-			w.WriteHeader(http.StatusInternalServerError)
-			_ = json.NewEncoder(w).Encode(map[string]any{"error": err.Error(), "report": rep})
-			return
-		}
-		_ = json.NewEncoder(w).Encode(rep)
-	})
-	mux.HandleFunc("POST /lab/faults", func(w http.ResponseWriter, r *http.Request) {
-		if !authorized(r) {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		var f emulator.Faults
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&f); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		if f.ThrottleRate < 0 || f.ThrottleRate > 1 || f.UnavailableRate < 0 || f.UnavailableRate > 1 || f.Latency < 0 || f.VisibilityDelay < 0 || f.RetryAfter < 0 {
-			http.Error(w, "rates must be between 0 and 1 and durations not negative", http.StatusBadRequest)
-			return
-		}
-		em.SetFaults(f)
-		_ = json.NewEncoder(w).Encode(em.Faults())
-	})
+	mux := controlMux(em, loop, token, log)
 	mux.Handle("/", em.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
@@ -331,4 +353,58 @@ func syncScope(m *Manifest) []string {
 		return []string{m.SyncOU}
 	}
 	return []string{m.SyncOU, m.SyncTestsOU}
+}
+
+// controlMux serves the lab's control endpoints, authenticated with the
+// trigger token: POST /lab/sync (one cycle now: 200 and its report, 409
+// while the sync is paused, 500 when the cycle failed) and POST
+// /lab/faults (replace the faults; 200 and those in effect, 400 for bad
+// values).
+func controlMux(em *emulator.Emulator, loop *syncsim.Loop, token string, log *slog.Logger) *http.ServeMux {
+	want := []byte("Bearer " + token)
+	authorized := func(r *http.Request) bool {
+		return subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) == 1
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /lab/sync", func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(r) {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		rep, err := loop.Trigger(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case errors.Is(err, syncsim.ErrPaused):
+			w.WriteHeader(http.StatusConflict)
+			_ = json.NewEncoder(w).Encode(map[string]any{"error": err.Error()})
+			return
+		case err != nil:
+			w.WriteHeader(http.StatusInternalServerError)
+			_ = json.NewEncoder(w).Encode(map[string]any{"error": err.Error(), "report": rep})
+			return
+		}
+		_ = json.NewEncoder(w).Encode(rep)
+	})
+	mux.HandleFunc("POST /lab/faults", func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(r) {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		var f Faults
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&f); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := f.check(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		em.SetFaults(f.Faults)
+		loop.SetFaults(syncsim.Faults{Paused: f.SyncPaused, Delay: f.SyncDelay})
+		log.Info("lab: faults set", "throttle", f.ThrottleRate, "unavailable", f.UnavailableRate, "latency", f.Latency,
+			"visibility_delay", f.VisibilityDelay, "sync_paused", f.SyncPaused, "sync_delay", f.SyncDelay)
+		sf := loop.Faults()
+		_ = json.NewEncoder(w).Encode(Faults{Faults: em.Faults(), SyncPaused: sf.Paused, SyncDelay: sf.Delay})
+	})
+	return mux
 }

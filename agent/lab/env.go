@@ -53,6 +53,14 @@ const (
 	EnvEmulatorPidFile  = "HYBRIDSYNC_LAB_EMULATOR_PID_FILE"
 )
 
+// How long a migration in the lab waits for what a sync cycle should show,
+// and how often it looks: the lab syncs every 30 seconds and on demand, so
+// ten minutes is long past any cycle that is coming.
+const (
+	labMigrationWait = "10m"
+	labMigrationPoll = "1s"
+)
+
 // EnvFile returns the path of DIR/lab.env.
 func EnvFile(dir string) string { return filepath.Join(dir, "lab.env") }
 
@@ -151,6 +159,20 @@ ad:
   ca_file: %[6]q
   timeout: 60s
 `, s.TenantID, s.ClientID, s.InitialDomain, "file:"+clientSecretFile(s.Dir), u, env[EnvCAFile])
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("lab: write hybridsync.yaml: find own executable: %w", err)
+		}
+		cfg += fmt.Sprintf(`migrations:
+  # A migration gets a sync cycle from the lab's simulated Entra Connect
+  # with this binary's lab sync (exit 0 only when a cycle ran); the lab
+  # also syncs every 30 seconds by itself.
+  sync:
+    trigger: command
+    command: [%q, lab, sync, --dir, %q]
+    wait: %s
+    poll_interval: %s
+`, exe, s.Dir, labMigrationWait, labMigrationPoll)
 	}
 	if a, _ := plan.ParseSourceAnchor(string(s.SourceAnchor)); a != plan.AnchorObjectGUID {
 		cfg += fmt.Sprintf(`reconcile:

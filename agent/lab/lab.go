@@ -229,7 +229,10 @@ func Up(ctx context.Context, opts Options) (_ *State, err error) {
 		if err := startEmulator(ctx, st, log); err != nil {
 			return nil, err
 		}
-		return st, writeEnv(st)
+		if err := writeEnv(st); err != nil {
+			return nil, err
+		}
+		return st, seedCloud(ctx, st, log)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
 		return nil, fmt.Errorf("lab: %s is not empty and holds no lab; remove it or choose another --dir", dir)
@@ -328,7 +331,10 @@ func Up(ctx context.Context, opts Options) (_ *State, err error) {
 	if err := startEmulator(ctx, st, log); err != nil {
 		return nil, err
 	}
-	return st, writeEnv(st)
+	if err := writeEnv(st); err != nil {
+		return nil, err
+	}
+	return st, seedCloud(ctx, st, log)
 }
 
 // setAdminPassword replaces the administrator's provisioning password (the

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -316,5 +317,52 @@ func TestRequireProvisionSchema(t *testing.T) {
 	}
 	if err := requireProvisionSchema(context.Background()); err != nil {
 		t.Fatalf("requireProvisionSchema: %v", err)
+	}
+}
+
+// A lab with a tenant gives the agent a migrations.sync that triggers the
+// lab's sync cycle with this very binary, with a wait and polling suited
+// to a 30-second cycle, and no groups.
+func TestWriteEnvConfigMigrationSync(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "lab dir")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	base := realmDN(realm)
+	st := &State{
+		Dir: dir, IP: "127.11.0.99", Realm: realm, NetBIOS: netbios, HostName: hostName,
+		DCName: hostName + "." + strings.ToLower(realm), BaseDN: base, MailDomain: mailDomain,
+		Manifest: &Manifest{SyncOU: "OU=Sync,OU=Lab," + base, NoSyncOU: "OU=NoSync,OU=Lab," + base, TestsOU: "OU=Tests,OU=Lab," + base},
+		TenantID: "6f2e3a44-5b1c-4d8e-9a7f-0c1d2e3f4a5b", ClientID: "0b9c8d7e-6f5a-4b3c-8d2e-1f0a9b8c7d6e",
+		InitialDomain: initialDomain, EmulatorPort: emulatorPort,
+	}
+	if _, _, _, err := writeCA(dir, []string{st.DCName}, []net.IP{net.ParseIP(st.IP)}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{adminPasswordFile(dir), clientSecretFile(dir)} {
+		if err := os.WriteFile(f, []byte("x\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := writeEnv(st); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(st.Env()[EnvConfig])
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := cfg.Migrations.Sync
+	if ms.Trigger != config.SyncTriggerCommand || !slices.Equal(ms.Command, []string{exe, "lab", "sync", "--dir", dir}) {
+		t.Errorf("migrations.sync trigger %q command %q", ms.Trigger, ms.Command)
+	}
+	if ms.Wait.Duration != 10*time.Minute || ms.PollInterval.Duration != time.Second {
+		t.Errorf("migrations.sync wait %s poll_interval %s", ms.Wait.Duration, ms.PollInterval.Duration)
+	}
+	if len(cfg.Migrations.Groups) != 0 {
+		t.Errorf("groups %v, want none", cfg.Migrations.Groups)
 	}
 }

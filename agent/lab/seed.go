@@ -44,6 +44,38 @@ type Manifest struct {
 	RemoteMailbox string   `json:"remoteMailbox"`
 	SpecialNames  []string `json:"specialNames"` // DNs of objects with LDAP-special characters
 	NoSyncObjects []string `json:"noSyncObjects"`
+
+	// Distribution lists a migration can move (all in the sync scope, every
+	// member, owner, moderator and restricted sender a synced mail
+	// recipient): ManagedDL, ModeratedDL, RestrictedDL above, and SpecialDL,
+	// whose name holds a comma, a plus, quotes, an ampersand, parentheses
+	// and non-ASCII letters.
+	SpecialDL string `json:"specialDL"`
+	// Groups a migration must refuse, each for one reason (DNs):
+	// MailSecurity above is a mail-enabled security group (migrated as
+	// such, or refused where only distribution lists are allowed).
+	DomainLocalDL       string `json:"domainLocalDL"`       // a mail-enabled domain-local group
+	NotMailEnabledGroup string `json:"notMailEnabledGroup"` // a universal distribution group without mail attributes
+	ProtectedDL         string `json:"protectedDL"`         // protected from accidental deletion
+	OrphanMemberDL      string `json:"orphanMemberDL"`      // has OrphanMember, which has no cloud twin
+	OrphanMember        string `json:"orphanMember"`        // a mail user outside the sync scope
+	ForeignDomainDL     string `json:"foreignDomainDL"`     // holds ForeignAddress
+	ForeignAddress      string `json:"foreignAddress"`      // an address in a domain the tenant does not accept
+	NestedDL            string `json:"nestedDL"`            // NestedDLs[0]: has a mail-enabled child group
+
+	// Hybrid mail flow as a migration leaves it: a cloud-only list
+	// (CloudDL, its primary address; lab up makes it in the tenant with the
+	// real Exchange client, with CloudDLMembers), an on-premises routing
+	// contact whose targetAddress is the list's routing address, and an
+	// on-premises dynamic DL holding the list's address whose filter
+	// matches that contact only.
+	CloudDL         string   `json:"cloudDL"`
+	CloudDLName     string   `json:"cloudDLName"`
+	CloudDLAlias    string   `json:"cloudDLAlias"`
+	CloudDLMembers  []string `json:"cloudDLMembers"` // addresses of synced mailbox users
+	RoutingContact  string   `json:"routingContact"`
+	HybridDynamicDL string   `json:"hybridDynamicDL"`
+
 	// Recipients counts mail-enabled recipients (what `ad export` prints).
 	Recipients int `json:"recipients"`
 	Objects    int `json:"objects"`
@@ -206,6 +238,10 @@ func Seed(ctx context.Context, c *adldap.Client, baseDN, mailDomain, adDomain st
 	dom := mailDomain
 	var users []entry
 	var staff []string // DNs of named users, for group roles
+	// mailStaff are the named users that are mail recipients (all but the
+	// sixth without mail attributes), for the lists a migration moves;
+	// mailboxMail the addresses of the licensed mailbox users.
+	var mailStaff, mailboxMail []string
 	recipients := 0
 	// Named users: the variations an admin meets.
 	for i := 0; i < 60; i++ {
@@ -247,6 +283,12 @@ func Seed(ctx context.Context, c *adldap.Client, baseDN, mailDomain, adDomain st
 		e := userEntry(usersOU, cn, p, extra...)
 		users = append(users, e)
 		staff = append(staff, e.dn)
+		if i%6 != 5 {
+			mailStaff = append(mailStaff, e.dn)
+		}
+		if i%6 == 0 {
+			mailboxMail = append(mailboxMail, p.alias+"@"+dom)
+		}
 		if i%6 == 2 {
 			m.X500OnlyUsers = append(m.X500OnlyUsers, e.dn)
 		}
@@ -325,9 +367,10 @@ func Seed(ctx context.Context, c *adldap.Client, baseDN, mailDomain, adDomain st
 
 	// Groups.
 	const (
-		universalDistribution = "8"
-		universalSecurity     = "-2147483640"
-		globalSecurity        = "-2147483646"
+		universalDistribution   = "8"
+		domainLocalDistribution = "4"
+		universalSecurity       = "-2147483640"
+		globalSecurity          = "-2147483646"
 	)
 	group := func(parent, name, alias, gtype string, members []string, extra ...ad.Attribute) entry {
 		attrs := []ad.Attribute{
@@ -353,12 +396,20 @@ func Seed(ctx context.Context, c *adldap.Client, baseDN, mailDomain, adDomain st
 		}
 		return out
 	}
+	pickMail := func(n int) []string {
+		out := make([]string, 0, n)
+		for _, i := range s.rng.Perm(len(mailStaff))[:n] {
+			out = append(out, mailStaff[i])
+		}
+		return out
+	}
 	big := group(groupsOU, "All Staff", "allstaff", universalDistribution, append(append([]string{}, bulkDNs...), staff...))
 	m.BigDL, m.BigDLMembers = big.dn, len(bulkDNs)+len(staff)
 	l3 := group(groupsOU, "DL Level 3", "dl-level3", universalDistribution, pick(5))
 	l2 := group(groupsOU, "DL Level 2", "dl-level2", universalDistribution, append(pick(3), l3.dn))
 	l1 := group(groupsOU, "DL Level 1", "dl-level1", universalDistribution, append(pick(3), l2.dn))
 	m.NestedDLs = []string{l1.dn, l2.dn, l3.dn}
+	m.NestedDL = l1.dn
 	mesg := group(groupsOU, "Finance Team", "finance", universalSecurity, pick(8))
 	m.MailSecurity = mesg.dn
 	admins := group(groupsOU, "Server Admins", "serveradmins", globalSecurity, pick(3))
@@ -372,10 +423,10 @@ func Seed(ctx context.Context, c *adldap.Client, baseDN, mailDomain, adDomain st
 	}
 	licence := group(groupsOU, "Exchange Online Licensed", "exo-licensed", globalSecurity, m.Licensed)
 	m.LicenseGroup = licence.dn
-	managed := group(groupsOU, "Project Phoenix", "phoenix", universalDistribution, pick(10),
+	managed := group(groupsOU, "Project Phoenix", "phoenix", universalDistribution, pickMail(10),
 		attr("managedBy", staff[0]), attr("msExchCoManagedByLink", staff[6], staff[12]))
 	m.ManagedDL = managed.dn
-	moderated := group(groupsOU, "Announcements", "announcements", universalDistribution, pick(12),
+	moderated := group(groupsOU, "Announcements", "announcements", universalDistribution, pickMail(12),
 		attr("managedBy", staff[0]),
 		attr("msExchEnableModeration", "TRUE"), attr("msExchModeratedByLink", staff[6]),
 		attr("msExchBypassModerationLink", staff[12]))
@@ -383,19 +434,40 @@ func Seed(ctx context.Context, c *adldap.Client, baseDN, mailDomain, adDomain st
 	special := group(specialOU, `Sales, EMEA (All)* \ Ops+QA`, "sales-emea", universalDistribution, pick(4))
 	nonASCII := group(specialOU, "Équipe Zürich Straße", "equipe-zurich", universalDistribution, pick(4))
 	m.SpecialNames = append(m.SpecialNames, special.dn, nonASCII.dn)
+	specialDL := group(specialOU, `Ventes & Marketing, "Zoë" (Nord+Sud)`, "ventes-marketing", universalDistribution, pickMail(5))
+	m.SpecialDL = specialDL.dn
+	m.SpecialNames = append(m.SpecialNames, specialDL.dn)
+	// Bad input for a migration, one reason each.
+	domainLocal := group(groupsOU, "Local Facilities", "local-facilities", domainLocalDistribution, pickMail(3))
+	m.DomainLocalDL = domainLocal.dn
+	unmailed := entry{ad.ChildDN("CN", "Unmailed Distribution Group", groupsOU), []ad.Attribute{
+		attr("objectClass", "top", "group"), attr("sAMAccountName", "unmailed-dl"), attr("groupType", universalDistribution),
+		attr("displayName", "Unmailed Distribution Group"), attr("member", pickMail(3)...),
+	}}
+	m.NotMailEnabledGroup = unmailed.dn
+	protected := group(groupsOU, "Legal Hold", "legal-hold", universalDistribution, pickMail(3))
+	m.ProtectedDL = protected.dn
+	m.OrphanMember = m.NoSyncObjects[0]
+	orphan := group(groupsOU, "Regional Partners", "regional-partners", universalDistribution, append(pickMail(3), m.OrphanMember))
+	m.OrphanMemberDL = orphan.dn
+	m.ForeignAddress = "acquired-sales@acquired-legacy.test"
+	foreign := withProxyAddresses(group(groupsOU, "Acquired Sales", "acquired-sales", universalDistribution, pickMail(3)),
+		"SMTP:acquired-sales@"+dom, "smtp:"+m.ForeignAddress)
+	m.ForeignDomainDL = foreign.dn
 	nosyncDL := group(m.NoSyncOU, "NoSync Local DL", "nosync-dl", universalDistribution, m.NoSyncObjects)
 	m.NoSyncObjects = append(m.NoSyncObjects, nosyncDL.dn)
 	// Members first (the restricted DL and the cycle need their peers).
-	first := []entry{l3, mesg, admins, licence, managed, moderated, special, nonASCII, nosyncDL, big}
+	first := []entry{l3, mesg, admins, licence, managed, moderated, special, nonASCII, specialDL, domainLocal, unmailed,
+		protected, orphan, foreign, nosyncDL, big}
 	if err := s.addAll(ctx, first, 4); err != nil {
 		return nil, err
 	}
 	if err := s.addAll(ctx, []entry{l2}, 1); err != nil {
 		return nil, err
 	}
-	restricted := group(groupsOU, "Executives", "executives", universalDistribution, pick(6),
+	restricted := group(groupsOU, "Executives", "executives", universalDistribution, pickMail(6),
 		attr("authOrig", staff[0], staff[6]), attr("unauthOrig", staff[18]),
-		attr("dLMemSubmitPerms", mesg.dn), attr("dLMemRejectPerms", admins.dn),
+		attr("dLMemSubmitPerms", mesg.dn), attr("dLMemRejectPerms", l3.dn),
 		attr("publicDelegates", staff[24]), attr("msExchRequireAuthToSendTo", "TRUE"),
 		attr("msExchHideFromAddressLists", "TRUE"), attr("extensionAttribute10", "restricted"))
 	m.RestrictedDL = restricted.dn
@@ -425,6 +497,65 @@ func Seed(ctx context.Context, c *adldap.Client, baseDN, mailDomain, adDomain st
 	m.DynamicDL = ddl
 	recipients++
 	m.Objects += 2
+	if err := c.SetProtectedFromDeletion(ctx, protected.dn, true); err != nil {
+		return nil, fmt.Errorf("lab: seed protected group: %w", err)
+	}
+	if err := s.seedHybridMailFlow(ctx, groupsOU, mailboxMail[:3]); err != nil {
+		return nil, err
+	}
+	recipients += 2
 	m.Recipients = recipients
 	return m, nil
+}
+
+// hybridMarker is the extensionAttribute1 value of the lab's routing
+// contact, which its dynamic DL's filter matches.
+const hybridMarker = "hybridsync-routing"
+
+// seedHybridMailFlow creates the on-premises half of a migrated list with
+// hybrid mail flow: the routing contact, targeting the cloud list's routing
+// address, and the dynamic DL holding the list's own address, whose filter
+// matches that contact only (as DLConversionV2's Enable-HybridMailflow
+// leaves them). The cloud list is made at lab up (seedCloud).
+func (s *seeder) seedHybridMailFlow(ctx context.Context, parent string, members []string) error {
+	m := s.m
+	m.CloudDLName, m.CloudDLAlias = "Cloud Team", "cloud-team"
+	m.CloudDL, m.CloudDLMembers = m.CloudDLAlias+"@"+s.domain, members
+	routing := m.CloudDLAlias + "@" + strings.TrimSuffix(initialDomain, ".onmicrosoft.com") + ".mail.onmicrosoft.com"
+	contactMail := m.CloudDLAlias + "-routing@" + s.domain
+	ct, err := s.c.CreateContact(ctx, parent, adldap.Contact{
+		Name: m.CloudDLName + " (routing contact)", DisplayName: m.CloudDLName + " (routing contact)",
+		Mail: contactMail, MailNickname: m.CloudDLAlias + "-routing", TargetAddress: "SMTP:" + routing,
+		ProxyAddresses: []string{"SMTP:" + contactMail}, HiddenFromAddressLists: true,
+		ExtensionAttributes: map[int]string{1: hybridMarker, 2: m.CloudDLAlias},
+	})
+	if err != nil {
+		return fmt.Errorf("lab: seed routing contact: %w", err)
+	}
+	m.RoutingContact = ct
+	ddl, err := s.c.CreateDynamicDL(ctx, parent, adldap.DynamicDL{
+		Name: m.CloudDLName, DisplayName: m.CloudDLName, Mail: m.CloudDL, MailNickname: m.CloudDLAlias,
+		ProxyAddresses:   []string{"SMTP:" + m.CloudDL},
+		Filter:           adldap.And(adldap.Eq("objectClass", "contact"), adldap.Eq("extensionAttribute1", hybridMarker), adldap.Eq("extensionAttribute2", m.CloudDLAlias)),
+		BaseDN:           parent,
+		LegacyExchangeDN: "/o=HybridSync Lab/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=" + m.CloudDLAlias,
+	})
+	if err != nil {
+		return fmt.Errorf("lab: seed hybrid dynamic DL: %w", err)
+	}
+	m.HybridDynamicDL = ddl
+	m.Objects += 2
+	return nil
+}
+
+// withProxyAddresses replaces an entry's proxyAddresses.
+func withProxyAddresses(e entry, values ...string) entry {
+	for i, a := range e.attrs {
+		if a.Name == "proxyAddresses" {
+			e.attrs[i] = attr("proxyAddresses", values...)
+			return e
+		}
+	}
+	e.attrs = append(e.attrs, attr("proxyAddresses", values...))
+	return e
 }

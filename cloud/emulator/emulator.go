@@ -110,6 +110,7 @@ type Emulator struct {
 	log           *slog.Logger
 	clock         func() time.Time
 	initialDomain string
+	routingDomain string
 	cert          *x509.Certificate
 
 	mu sync.Mutex // serializes transactions on st
@@ -173,6 +174,7 @@ func New(cfg Config) (*Emulator, error) {
 		errs = append(errs, errors.New("Faults.ThrottleRate and UnavailableRate must be >= 0 and sum to at most 1"))
 	}
 	e := &Emulator{cfg: cfg, initialDomain: strings.ToLower(cfg.InitialDomain), tokens: map[string]accessToken{}, stats: newStats()}
+	e.routingDomain = RoutingDomain(e.initialDomain)
 	if len(cfg.ClientCertPEM) > 0 {
 		block, _ := pem.Decode(cfg.ClientCertPEM)
 		if block == nil || block.Type != "CERTIFICATE" {
@@ -214,11 +216,13 @@ func New(cfg Config) (*Emulator, error) {
 		return nil, err
 	}
 	e.st = st
-	// Accepted domains from the config are added to loaded state too.
+	// Accepted domains from the config, and the routing domain every
+	// Exchange Online organisation has, are added to loaded state too.
 	if err := e.Update(func(tx *Tx) error {
 		for _, d := range cfg.AcceptedDomains {
 			tx.AddAcceptedDomain(d)
 		}
+		tx.AddAcceptedDomain(e.routingDomain)
 		return nil
 	}); err != nil {
 		return nil, err
@@ -250,6 +254,12 @@ func (e *Emulator) load() (*state, error) {
 			}
 			if st.Objects == nil {
 				st.Objects = map[string]*Object{}
+			}
+			// State saved before recipients had a LegacyExchangeDN.
+			for _, o := range st.Objects {
+				if o.Exchange.LegacyExchangeDN == "" && o.RecipientTypeDetails() != "" {
+					o.Exchange.LegacyExchangeDN = LegacyExchangeDN(o)
+				}
 			}
 			st.rebuildIndexes()
 			e.log.Info("emulator state loaded", "state_file", e.cfg.StateFile, "objects", len(st.Objects), "seq", st.Seq)
@@ -402,6 +412,18 @@ func (e *Emulator) TenantID() string { return e.cfg.TenantID }
 
 // InitialDomain returns the tenant's *.onmicrosoft.com domain.
 func (e *Emulator) InitialDomain() string { return e.initialDomain }
+
+// RoutingDomain returns the tenant's routing domain,
+// <tenant>.mail.onmicrosoft.com, an accepted domain of every Exchange
+// Online organisation: hybrid mail flow routes to alias@ that domain.
+func (e *Emulator) RoutingDomain() string { return e.routingDomain }
+
+// RoutingDomain derives the routing domain from an initial domain:
+// contoso.onmicrosoft.com gives contoso.mail.onmicrosoft.com.
+func RoutingDomain(initialDomain string) string {
+	d := strings.ToLower(initialDomain)
+	return strings.TrimSuffix(d, ".onmicrosoft.com") + ".mail.onmicrosoft.com"
+}
 
 // visible reports whether reads may see o at now (eventual consistency).
 func (e *Emulator) visible(o *Object, now time.Time, delay time.Duration) bool {

@@ -371,8 +371,25 @@ func (e *Emulator) isRecipient(o *Object) bool {
 	return !o.Deleted() && o.RecipientTypeDetails() != ""
 }
 
+// addressKeys returns the lower-cased proxy addresses an identity may
+// name: "smtp:a@b" for a bare address, "x500:/o=..." for a bare
+// LegacyExchangeDN, the identity itself when it has a prefix.
+func addressKeys(identity string) []string {
+	k := strings.ToLower(identity)
+	switch {
+	case strings.HasPrefix(k, "/"):
+		return []string{"x500:" + k}
+	case strings.Contains(k, ":"):
+		return []string{k}
+	case strings.Contains(k, "@"):
+		return []string{"smtp:" + k}
+	}
+	return nil
+}
+
 // resolve finds the one recipient identity names (Name, alias, email or
-// proxy address, GUID / ExternalDirectoryObjectId, on-premises DN), among
+// proxy address with or without its smtp:/x500: prefix, LegacyExchangeDN,
+// GUID / ExternalDirectoryObjectId, on-premises DN), among
 // objects accepted by keep. forRead applies the visibility delay.
 func (e *Emulator) resolve(tx *Tx, identity string, keep func(*Object) bool, forRead bool) (*Object, *exoError) {
 	id := strings.TrimSpace(identity)
@@ -386,12 +403,15 @@ func (e *Emulator) resolve(tx *Tx, identity string, keep func(*Object) bool, for
 	if o := tx.s.Objects[id]; ok(o) {
 		return o, nil
 	}
-	addr := strings.ToLower(id)
-	if !strings.Contains(addr, ":") {
-		addr = "smtp:" + addr
-	}
-	if oid, found := tx.s.proxyIdx[addr]; found && ok(tx.s.Objects[oid]) {
-		return tx.s.Objects[oid], nil
+	for _, k := range addressKeys(id) {
+		if oid, found := tx.s.proxyIdx[k]; found && ok(tx.s.Objects[oid]) {
+			return tx.s.Objects[oid], nil
+		}
+		if dn, isX500 := strings.CutPrefix(k, "x500:"); isX500 {
+			if oid, found := tx.s.legacyIdx[dn]; found && ok(tx.s.Objects[oid]) {
+				return tx.s.Objects[oid], nil
+			}
+		}
 	}
 	var matches []*Object
 	for _, o := range tx.objects("") {
@@ -430,6 +450,7 @@ func recipientRow(o *Object) map[string]any {
 		"PrimarySmtpAddress": o.PrimarySMTPAddress(), "EmailAddresses": collOrEmpty(o.ProxyAddresses),
 		"RecipientType": recipientType(d), "RecipientTypeDetails": d,
 		"IsDirSynced": o.SyncManaged(), "HiddenFromAddressListsEnabled": o.Exchange.HiddenFromAddressListsEnabled,
+		"LegacyExchangeDN": o.Exchange.LegacyExchangeDN,
 	}
 	if o.Kind == cloud.KindUser {
 		row["WindowsLiveID"] = o.UserPrincipalName
@@ -674,37 +695,48 @@ func domainOf(addr string) string {
 }
 
 // checkAddresses enforces Exchange's address rules on o's proxy addresses:
-// SMTP addresses well formed and in an accepted domain, one primary, none
-// used by another object.
+// SMTP addresses well formed and in an accepted domain, X500 addresses
+// distinguished names ("/o=.../cn=..."), one primary, and none held by
+// another recipient, as a proxy address or (for X500) as its
+// LegacyExchangeDN.
 func (e *Emulator) checkAddresses(tx *Tx, o *Object) *exoError {
 	primaries := 0
 	for _, p := range o.ProxyAddresses {
 		prefix, addr, ok := strings.Cut(p, ":")
-		if !ok {
+		if !ok || prefix == "" {
 			return badRequest(typValidation, "The proxy address \"%s\" is invalid: it has no prefix.", p)
 		}
-		if !strings.EqualFold(prefix, "smtp") {
-			continue
+		switch {
+		case strings.EqualFold(prefix, "smtp"):
+			if prefix == "SMTP" {
+				primaries++
+			}
+			local, dom, ok := strings.Cut(addr, "@")
+			if !ok || local == "" || dom == "" || strings.Contains(dom, "@") {
+				return badRequest(typValidation, "The email address \"%s\" isn't correct. Please use this format: user name, the @ sign, followed by the domain name. For example, tonysmith@contoso.com or tony.smith@contoso.com.", addr)
+			}
+			if !tx.isAccepted(dom) {
+				return badRequest(typRecipientTask, "You can't use the domain %s because it's not an accepted domain for your organization.", dom)
+			}
+		case strings.EqualFold(prefix, "x500"):
+			if !strings.HasPrefix(addr, "/") || len(addr) < 2 {
+				return badRequest(typValidation, "The X500 address \"%s\" isn't valid: it must be a distinguished name such as /o=Contoso/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=user.", addr)
+			}
 		}
-		if prefix == "SMTP" {
-			primaries++
-		}
-		local, dom, ok := strings.Cut(addr, "@")
-		if !ok || local == "" || dom == "" || strings.Contains(dom, "@") {
-			return badRequest(typValidation, "The email address \"%s\" isn't correct. Please use this format: user name, the @ sign, followed by the domain name. For example, tonysmith@contoso.com or tony.smith@contoso.com.", addr)
-		}
-		if !tx.isAccepted(dom) {
-			return badRequest(typRecipientTask, "You can't use the domain %s because it's not an accepted domain for your organization.", dom)
-		}
-		if id, used := tx.s.proxyIdx[strings.ToLower(p)]; used && id != o.ID {
-			other := tx.s.Objects[id]
-			return badRequest(typProxyExists, "The proxy address \"%s\" is already being used by the proxy addresses or LegacyExchangeDN of \"%s\". Please choose another proxy address.", p, other.ExchangeName())
+		if other := tx.addressHolder(p); other != nil && other.ID != o.ID {
+			return errProxyInUse(p, other)
 		}
 	}
 	if primaries > 1 {
 		return badRequest(typValidation, "There are multiple primary SMTP addresses. Please ensure there is only one primary address for each address type.")
 	}
 	return nil
+}
+
+// errProxyInUse is Exchange's refusal of an address another recipient
+// holds.
+func errProxyInUse(addr string, holder *Object) *exoError {
+	return badRequest(typProxyExists, "The proxy address \"%s\" is already being used by the proxy addresses or LegacyExchangeDN of \"%s\". Please choose another proxy address.", addr, holder.ExchangeName())
 }
 
 // setPrimary makes addr o's primary SMTP address, demoting the old one.
@@ -784,7 +816,9 @@ func (e *Emulator) resolveAll(tx *Tx, param string, idents []string) ([]string, 
 
 func (e *Emulator) newDistributionGroup(p params) func(*Tx) (exoResult, *exoError) {
 	return func(tx *Tx) (exoResult, *exoError) {
-		if xe := p.only("Name", "DisplayName", "Alias", "PrimarySmtpAddress", "Type", "ManagedBy", "Members", "Notes", "RequireSenderAuthenticationEnabled", "MemberJoinRestriction", "MemberDepartRestriction", "IgnoreNamingPolicy", "HiddenGroupMembershipEnabled"); xe != nil {
+		if xe := p.only("Name", "DisplayName", "Alias", "PrimarySmtpAddress", "Type", "ManagedBy", "Members", "CopyOwnerToMember",
+			"ModerationEnabled", "ModeratedBy", "Notes", "RequireSenderAuthenticationEnabled", "MemberJoinRestriction", "MemberDepartRestriction",
+			"IgnoreNamingPolicy", "HiddenGroupMembershipEnabled"); xe != nil {
 			return exoResult{}, xe
 		}
 		name, _, xe := p.str("Name")
@@ -845,9 +879,14 @@ func (e *Emulator) newDistributionGroup(p params) func(*Tx) (exoResult, *exoErro
 			o.Exchange.RequireSenderAuthenticationEnabled = v
 		}
 		setPrimary(o, primary)
-		moera := "smtp:" + alias + "@" + e.initialDomain
-		if !strings.EqualFold("SMTP:"+primary, moera) {
-			o.ProxyAddresses = append(o.ProxyAddresses, moera)
+		// Exchange Online stamps every new cloud group with the tenant's
+		// MOERA address and its routing address
+		// (alias@<tenant>.mail.onmicrosoft.com), made unique with a number
+		// when another recipient holds them.
+		for _, dom := range []string{e.initialDomain, e.routingDomain} {
+			if a := tx.freeAddress(alias, dom); !strings.EqualFold(a, primary) {
+				o.ProxyAddresses = append(o.ProxyAddresses, "smtp:"+a)
+			}
 		}
 		if xe := e.checkAddresses(tx, o); xe != nil {
 			return exoResult{}, xe
@@ -864,6 +903,23 @@ func (e *Emulator) newDistributionGroup(p params) func(*Tx) (exoResult, *exoErro
 			return exoResult{}, xe
 		}
 		if o.Members, xe = e.resolveAll(tx, "Members", members); xe != nil {
+			return exoResult{}, xe
+		}
+		if copyOwners, _, xe := p.boolean("CopyOwnerToMember"); xe != nil {
+			return exoResult{}, xe
+		} else if copyOwners {
+			o.Members = append(o.Members, o.Exchange.ManagedBy...)
+		}
+		if v, _, xe := p.boolean("ModerationEnabled"); xe != nil {
+			return exoResult{}, xe
+		} else {
+			o.Exchange.ModerationEnabled = v
+		}
+		moderators, _, xe := p.strs("ModeratedBy")
+		if xe != nil {
+			return exoResult{}, xe
+		}
+		if o.Exchange.ModeratedBy, xe = e.resolveAll(tx, "ModeratedBy", moderators); xe != nil {
 			return exoResult{}, xe
 		}
 		stored, err := tx.Put(o)
@@ -1040,7 +1096,7 @@ func (e *Emulator) setDistributionGroup(p params) func(*Tx) (exoResult, *exoErro
 		if _, err := tx.Put(n); err != nil {
 			var ue *UniquenessError
 			if errors.As(err, &ue) {
-				return exoResult{}, badRequest(typProxyExists, "The proxy address \"%s\" is already being used by the proxy addresses or LegacyExchangeDN of \"%s\". Please choose another proxy address.", ue.Value, tx.s.Objects[ue.ConflictsID].ExchangeName())
+				return exoResult{}, errProxyInUse(ue.Value, tx.s.Objects[ue.ConflictsID])
 			}
 			return exoResult{}, badRequest(typRecipientTask, "%s", err.Error())
 		}

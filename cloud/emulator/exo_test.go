@@ -73,7 +73,8 @@ func TestExoGetCmdlets(t *testing.T) {
 	f := newExoFixture(t)
 	h := f.h
 	doms := values(t, h.cmdlet("Get-AcceptedDomain", nil))
-	if len(doms) != 2 || doms[0]["DomainName"] != testDomain || doms[0]["InitialDomain"] != true || doms[1]["Default"] != true {
+	if len(doms) != 3 || doms[0]["DomainName"] != testDomain || doms[0]["InitialDomain"] != true || doms[1]["Default"] != true ||
+		doms[2]["DomainName"] != "contoso.mail.onmicrosoft.com" || doms[2]["Default"] != false {
 		t.Errorf("accepted domains = %v", doms)
 	}
 	tests := []struct {

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,6 +87,32 @@ type ExchangeAttributes struct {
 	RequireSenderAuthenticationEnabled     bool     `json:"requireSenderAuthenticationEnabled,omitempty"`
 	// CustomAttributes holds CustomAttribute1..15 at index 0..14.
 	CustomAttributes [15]string `json:"customAttributes,omitzero"`
+	// LegacyExchangeDN is the recipient's Exchange Online LegacyExchangeDN
+	// (see LegacyExchangeDN): Put gives one to every recipient that has
+	// none, and it never changes afterwards, as in Exchange.
+	LegacyExchangeDN string `json:"legacyExchangeDN,omitempty"`
+}
+
+// legacyDNPrefix is the LegacyExchangeDN prefix of Exchange Online
+// recipients ("ExchangeLabs" is Exchange Online's organisation; the
+// administrative group is the one every Exchange 2007+ organisation has).
+const legacyDNPrefix = "/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn="
+
+// LegacyExchangeDN returns the LegacyExchangeDN Exchange Online gives a new
+// recipient, in its form
+// /o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=<hex>-<alias>,
+// where <hex> is the object id's 32 hex digits (unique, as Exchange's
+// are) and <alias> the alias at creation.
+func LegacyExchangeDN(o *Object) string {
+	hexID := strings.ReplaceAll(o.ID, "-", "")
+	alias := o.MailNickname
+	if alias == "" {
+		alias, _, _ = strings.Cut(o.UserPrincipalName, "@")
+	}
+	if alias == "" {
+		return legacyDNPrefix + hexID
+	}
+	return legacyDNPrefix + hexID + "-" + alias
 }
 
 // Clone returns a deep copy.
@@ -232,9 +259,10 @@ type state struct {
 	Domains      []cloud.AcceptedDomain `json:"domains"`
 
 	// Indexes, rebuilt on load: lower-cased proxy address -> id, lower-cased
-	// UPN -> id.
-	proxyIdx map[string]string
-	upnIdx   map[string]string
+	// UPN -> id, lower-cased LegacyExchangeDN -> id.
+	proxyIdx  map[string]string
+	upnIdx    map[string]string
+	legacyIdx map[string]string
 	// immutableIdx: kind + "\x00" + onPremisesImmutableId -> ids (a soft-
 	// deleted twin and a live one may share it).
 	immutableIdx map[string][]string
@@ -245,6 +273,7 @@ func immutableKey(kind cloud.Kind, id string) string { return string(kind) + "\x
 func (s *state) rebuildIndexes() {
 	s.proxyIdx = make(map[string]string, len(s.Objects)*2)
 	s.upnIdx = make(map[string]string, len(s.Objects))
+	s.legacyIdx = make(map[string]string, len(s.Objects))
 	s.immutableIdx = make(map[string][]string, len(s.Objects))
 	for _, o := range s.Objects {
 		s.index(o)
@@ -257,6 +286,9 @@ func (s *state) index(o *Object) {
 	}
 	if o.Kind == cloud.KindUser && o.UserPrincipalName != "" {
 		s.upnIdx[strings.ToLower(o.UserPrincipalName)] = o.ID
+	}
+	if o.Exchange.LegacyExchangeDN != "" {
+		s.legacyIdx[strings.ToLower(o.Exchange.LegacyExchangeDN)] = o.ID
 	}
 	if o.OnPremisesImmutableID != "" {
 		k := immutableKey(o.Kind, o.OnPremisesImmutableID)
@@ -276,6 +308,9 @@ func (s *state) unindex(o *Object) {
 		if s.upnIdx[k] == o.ID {
 			delete(s.upnIdx, k)
 		}
+	}
+	if k := strings.ToLower(o.Exchange.LegacyExchangeDN); k != "" && s.legacyIdx[k] == o.ID {
+		delete(s.legacyIdx, k)
 	}
 	if o.OnPremisesImmutableID != "" {
 		k := immutableKey(o.Kind, o.OnPremisesImmutableID)
@@ -453,6 +488,42 @@ func (tx *Tx) FindByProxyAddress(addr string) *Object {
 	return nil
 }
 
+// addressHolder returns the stored object holding the proxy address p
+// (with its prefix), or, for an X500 address, whose LegacyExchangeDN it
+// is; nil when none does.
+func (tx *Tx) addressHolder(p string) *Object {
+	k := strings.ToLower(p)
+	if id, ok := tx.s.proxyIdx[k]; ok {
+		return tx.s.Objects[id]
+	}
+	if dn, ok := strings.CutPrefix(k, "x500:"); ok {
+		if id, ok := tx.s.legacyIdx[dn]; ok {
+			return tx.s.Objects[id]
+		}
+	}
+	return nil
+}
+
+// freeAddress returns local@domain, or, when another object holds it,
+// local2@domain, local3@domain, ... (the first free one), the way Exchange
+// makes a generated address unique.
+func (tx *Tx) freeAddress(local, domain string) string {
+	addr := local + "@" + domain
+	for n := 2; tx.addressHolder("smtp:"+addr) != nil; n++ {
+		addr = local + strconv.Itoa(n) + "@" + domain
+	}
+	return addr
+}
+
+// FindByLegacyExchangeDN returns the recipient whose LegacyExchangeDN is
+// dn (case-insensitive), or nil.
+func (tx *Tx) FindByLegacyExchangeDN(dn string) *Object {
+	if id, ok := tx.s.legacyIdx[strings.ToLower(dn)]; ok {
+		return tx.s.Objects[id].Clone()
+	}
+	return nil
+}
+
 // FindByUPN returns the user with the userPrincipalName (case-insensitive),
 // or nil.
 func (tx *Tx) FindByUPN(upn string) *Object {
@@ -530,8 +601,14 @@ func (tx *Tx) Put(o *Object) (*Object, error) {
 		}
 		n.CreatedDateTime = old.CreatedDateTime
 		n.DeletedDateTime = nil
+		if n.Exchange.LegacyExchangeDN == "" {
+			n.Exchange.LegacyExchangeDN = old.Exchange.LegacyExchangeDN
+		}
 	} else if n.CreatedDateTime.IsZero() {
 		n.CreatedDateTime = tx.now
+	}
+	if n.Exchange.LegacyExchangeDN == "" && n.RecipientTypeDetails() != "" {
+		n.Exchange.LegacyExchangeDN = LegacyExchangeDN(n)
 	}
 	n.Members = dedupe(n.Members)
 	for _, m := range n.Members {
@@ -587,6 +664,11 @@ func (tx *Tx) checkUnique(n *Object) error {
 		seen[k] = true
 		if id, ok := tx.s.proxyIdx[k]; ok && id != n.ID {
 			return &UniquenessError{Attribute: "ProxyAddresses", Value: p, ConflictsID: id}
+		}
+		if x500, ok := strings.CutPrefix(k, "x500:"); ok {
+			if id, ok := tx.s.legacyIdx[x500]; ok && id != n.ID {
+				return &UniquenessError{Attribute: "ProxyAddresses", Value: p, ConflictsID: id}
+			}
 		}
 	}
 	if n.Kind == cloud.KindUser && n.UserPrincipalName != "" {

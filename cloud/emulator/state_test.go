@@ -3,7 +3,10 @@ package emulator
 import (
 	"errors"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -262,4 +265,68 @@ func TestNewValidatesConfig(t *testing.T) {
 	if _, err := New(Config{TenantID: testTenant, ClientID: testClient, ClientCertPEM: []byte("junk"), InitialDomain: testDomain}); err == nil {
 		t.Fatal("junk certificate accepted")
 	}
+}
+
+// Every recipient gets a LegacyExchangeDN, kept across changes of its
+// alias; state saved before they had one gets one on load.
+func TestLegacyExchangeDN(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "state.json")
+	cfg := Config{TenantID: testTenant, ClientID: testClient, ClientSecret: testSecret, InitialDomain: testDomain, StateFile: file}
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	err = e.Update(func(tx *Tx) error {
+		o, err := tx.Put(&Object{Kind: cloud.KindGroup, DisplayName: "Sales", MailEnabled: true, MailNickname: "sales", ProxyAddresses: []string{"SMTP:sales@contoso.com"}})
+		if err != nil {
+			return err
+		}
+		id = o.ID
+		if want := LegacyExchangeDN(o); o.Exchange.LegacyExchangeDN != want || !strings.HasSuffix(want, "-sales") {
+			t.Errorf("LegacyExchangeDN = %q, want %q", o.Exchange.LegacyExchangeDN, want)
+		}
+		o.MailNickname = "ventes"
+		o.Exchange.LegacyExchangeDN = ""
+		n, err := tx.Put(o)
+		if err != nil {
+			return err
+		}
+		if !strings.HasSuffix(n.Exchange.LegacyExchangeDN, "-sales") {
+			t.Errorf("LegacyExchangeDN changed with the alias: %q", n.Exchange.LegacyExchangeDN)
+		}
+		if tx.FindByLegacyExchangeDN(strings.ToUpper(n.Exchange.LegacyExchangeDN)) == nil {
+			t.Error("not found by its LegacyExchangeDN")
+		}
+		// Not a recipient: none.
+		sec, err := tx.Put(&Object{Kind: cloud.KindGroup, DisplayName: "Servers", SecurityEnabled: true})
+		if err != nil {
+			return err
+		}
+		if sec.Exchange.LegacyExchangeDN != "" {
+			t.Errorf("security group without mail has LegacyExchangeDN %q", sec.Exchange.LegacyExchangeDN)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A state file from before: the value stripped, loaded again.
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(regexp.MustCompile(`"legacyExchangeDN":"[^"]*",?`).ReplaceAllString(string(b), "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e2, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = e2.View(func(tx *Tx) error {
+		if o := tx.Get(id); o.Exchange.LegacyExchangeDN == "" || tx.FindByLegacyExchangeDN(o.Exchange.LegacyExchangeDN) == nil {
+			t.Errorf("loaded without a LegacyExchangeDN: %+v", o.Exchange)
+		}
+		return nil
+	})
 }

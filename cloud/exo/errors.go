@@ -68,7 +68,7 @@ var (
 	}
 	// Requests that will fail the same way every time.
 	terminalPhrases = []string{
-		"isn't an accepted domain", "is not an accepted domain",
+		"isn't an accepted domain", "is not an accepted domain", "not an accepted domain for your organization",
 		"validationexception", "parameterbindingexception", "dataValidationexception",
 		"invalid operation", "isn't valid", "is not valid",
 		"can only be performed by a manager of the group", "insufficient permissions",

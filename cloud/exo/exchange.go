@@ -100,13 +100,20 @@ func (c *Client) GetDistributionGroup(ctx context.Context, identity string) (*cl
 }
 
 // NewDistributionGroup is New-DistributionGroup. Empty fields are not sent.
-// Members beyond Config.MemberChunk are added afterwards, one
-// Add-DistributionGroupMember each; if one of those fails the group is
-// returned together with the error.
+// When g.Settings has fields set, one Set-DistributionGroup call sets them
+// next. Members beyond Config.MemberChunk are added last, one
+// Add-DistributionGroupMember each. If the settings or an added member
+// fail, the group is returned (as New-DistributionGroup returned it)
+// together with the error. Settings that Set-DistributionGroup would
+// refuse are refused before anything is created.
 func (c *Client) NewDistributionGroup(ctx context.Context, g cloud.NewDistributionGroup) (*cloud.DistributionGroup, error) {
 	op := fmt.Sprintf("exo %s %q", cmdNewDistributionGroup, g.Name)
 	if strings.TrimSpace(g.Name) == "" {
 		return nil, retry.New(op, retry.Terminal, errors.New("Name is required"))
+	}
+	settings, err := setGroupParams(g.Name, g.Settings)
+	if err != nil {
+		return nil, err
 	}
 	params := map[string]any{"Name": g.Name}
 	setString(params, "DisplayName", g.DisplayName)
@@ -115,6 +122,15 @@ func (c *Client) NewDistributionGroup(ctx context.Context, g cloud.NewDistributi
 	setString(params, "Type", g.Type)
 	if len(g.ManagedBy) > 0 {
 		params["ManagedBy"] = g.ManagedBy
+	}
+	if g.ModerationEnabled {
+		params["ModerationEnabled"] = true
+	}
+	if len(g.ModeratedBy) > 0 {
+		params["ModeratedBy"] = g.ModeratedBy
+	}
+	if g.RequireSenderAuthentication != nil {
+		params["RequireSenderAuthenticationEnabled"] = *g.RequireSenderAuthentication
 	}
 	members := uniqueMembers(g.Members)
 	first, rest := members, []string(nil)
@@ -126,7 +142,7 @@ func (c *Client) NewDistributionGroup(ctx context.Context, g cloud.NewDistributi
 	}
 
 	var rows []json.RawMessage
-	_, err := c.Invoke(ctx, cmdNewDistributionGroup, params, func(row json.RawMessage) error {
+	_, err = c.Invoke(ctx, cmdNewDistributionGroup, params, func(row json.RawMessage) error {
 		rows = append(rows, row)
 		return nil
 	})
@@ -140,8 +156,14 @@ func (c *Client) NewDistributionGroup(ctx context.Context, g cloud.NewDistributi
 	if err != nil {
 		return nil, err
 	}
+	identity := firstNonEmpty(created.ExternalDirectoryObjectID, created.GUID, created.PrimarySMTPAddress, g.Name)
+	if len(settings) > 2 { // more than Identity and the manager-check bypass
+		settings["Identity"] = identity
+		if err := c.run(ctx, cmdSetDistributionGroup, settings); err != nil {
+			return created, fmt.Errorf("setting the new group's other settings: %w", err)
+		}
+	}
 	if len(rest) > 0 {
-		identity := firstNonEmpty(created.ExternalDirectoryObjectID, created.GUID, created.PrimarySMTPAddress, g.Name)
 		if _, err := c.changeMembers(ctx, cmdAddGroupMember, identity, rest, c.AddGroupMember); err != nil {
 			return created, err
 		}

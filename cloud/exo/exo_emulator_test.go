@@ -113,7 +113,7 @@ func TestEmulatorDistributionGroupLifecycle(t *testing.T) {
 	}
 	ctx := ctxT(t)
 	domains, err := c.AcceptedDomains(ctx)
-	if err != nil || len(domains) != 2 {
+	if err != nil || len(domains) != 3 {
 		t.Fatalf("%+v %v", domains, err)
 	}
 	g, err := c.NewDistributionGroup(ctx, cloud.NewDistributionGroup{Name: "Sales EMEA", DisplayName: "Sales EMEA", Alias: "sales-emea",
@@ -241,5 +241,30 @@ func TestEmulatorThrottlingIsBounded(t *testing.T) {
 		if w < 3*time.Second {
 			t.Fatalf("retried after %s, before Retry-After 3s", w)
 		}
+	}
+}
+
+// The lab's outage and latency faults reach Exchange Online requests as
+// they reach Graph's: a tenant that answers 503 is retried, bounded, and
+// ends in a retryable error naming the cmdlet; latency slows every call.
+func TestEmulatorUnavailableAndLatency(t *testing.T) {
+	c, em, clock, _ := newEmulatorClient(t, emulator.Faults{UnavailableRate: 1, RetryAfter: 2 * time.Second})
+	_, err := c.GetDistributionGroup(ctxT(t), "anything")
+	if !errors.Is(err, retry.ErrRetryable) || !strings.Contains(err.Error(), "Get-DistributionGroup") || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("err = %v, want a retryable 503 naming the cmdlet", err)
+	}
+	if len(clock.waits) != 4 || clock.waits[0] < 2*time.Second {
+		t.Fatalf("waits %v, want 4 of at least Retry-After", clock.waits)
+	}
+	if st := em.Stats(); st.Unavailable["exo"] != 5 {
+		t.Errorf("emulator counted %d unavailable Exchange requests, want 5", st.Unavailable["exo"])
+	}
+	em.SetFaults(emulator.Faults{Latency: 150 * time.Millisecond})
+	start := time.Now()
+	if _, err := c.NewDistributionGroup(ctxT(t), cloud.NewDistributionGroup{Name: "Slow", Alias: "slow"}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Errorf("New-DistributionGroup took %s under 150ms of latency", d)
 	}
 }

@@ -44,6 +44,13 @@ func Start(t testing.TB, configure func(*emulator.Config)) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return Serve(t, em)
+}
+
+// Serve serves em over TLS until the test ends; an emulator may be served
+// by several servers at once.
+func Serve(t testing.TB, em *emulator.Emulator) *Server {
+	t.Helper()
 	srv := httptest.NewTLSServer(em.Handler())
 	t.Cleanup(srv.Close)
 	ca := filepath.Join(t.TempDir(), "ca.pem")

@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hybridsync/hybridsync/ad"
@@ -141,7 +142,11 @@ func (a *applier) apply() error {
 			if err != nil {
 				return err
 			}
-			if changed && out.status == stUnchanged {
+			linksChanged, err := a.setGroupLinks(out, cloudIDs)
+			if err != nil {
+				return err
+			}
+			if (changed || linksChanged) && out.status == stUnchanged {
 				out.status = stUpdated
 			}
 		}
@@ -149,7 +154,14 @@ func (a *applier) apply() error {
 	}
 
 	for _, o := range doomed {
-		if err := a.tx.Delete(o.ID); err != nil {
+		del := a.tx.Delete
+		if o.Kind == cloud.KindGroup && o.GroupType() != cloud.GroupMicrosoft365 {
+			// Security and distribution groups are deleted for good at
+			// once; only Microsoft 365 groups go to the recycle bin
+			// (https://learn.microsoft.com/graph/api/group-delete).
+			del = a.tx.HardDelete
+		}
+		if err := del(o.ID); err != nil {
 			return fmt.Errorf("syncsim: delete %s: %w", o.ID, err)
 		}
 		a.tx.ClearExportErrors(o.ID, o.OnPremisesImmutableID)
@@ -213,6 +225,12 @@ func (a *applier) project(it *item) (*outcome, error) {
 		o.MailEnabled = r.MailEnabled()
 		o.SecurityEnabled = r.GroupType != nil && r.GroupType.Security
 		o.GroupTypes = nil
+		o.Exchange.ModerationEnabled = r.ModerationEnabled
+		o.Exchange.RequireSenderAuthenticationEnabled = r.RequireSenderAuth
+	}
+	o.Exchange.HiddenFromAddressListsEnabled = r.HiddenFromGAL
+	for i := range o.Exchange.CustomAttributes {
+		o.Exchange.CustomAttributes[i] = r.ExtensionAttributes["extensionAttribute"+strconv.Itoa(i+1)]
 	}
 
 	licensed := it.kind == cloud.KindUser && a.rd.licensed[plan.DNKey(r.DN)]
@@ -425,6 +443,60 @@ func (a *applier) setMembers(out *outcome, cloudIDs map[string]string) (bool, er
 	}
 	if err := a.tx.SetMembers(out.id, ids); err != nil {
 		return false, fmt.Errorf("syncsim: members of %s: %w", out.it.r.DN, err)
+	}
+	return true, nil
+}
+
+// setGroupLinks sets a synced group's Exchange recipient lists from its AD
+// links, as Entra Connect's group rules flow them: owners (managedBy and
+// msExchCoManagedByLink), moderators (msExchModeratedByLink), moderation
+// bypass (msExchBypassModerationLink), accepted senders (authOrig and
+// dLMemSubmitPerms), rejected senders (unauthOrig and dLMemRejectPerms)
+// and send-on-behalf (publicDelegates). Links to objects this read does
+// not sync are dropped, as for members. It reports whether they changed.
+func (a *applier) setGroupLinks(out *outcome, cloudIDs map[string]string) (bool, error) {
+	r := out.it.r
+	resolve := func(dnLists ...[]string) []string {
+		ids := []string{}
+		for _, l := range dnLists {
+			for _, m := range l {
+				if m == "" {
+					continue
+				}
+				id := cloudIDs[a.rd.byDN[plan.DNKey(m)]]
+				if id == "" {
+					continue
+				}
+				if !slices.Contains(ids, id) {
+					ids = append(ids, id)
+				}
+			}
+		}
+		return ids
+	}
+	cur := a.tx.Get(out.id)
+	if cur == nil {
+		return false, fmt.Errorf("syncsim: group %s vanished", out.id)
+	}
+	n := cur.Clone()
+	x := &n.Exchange
+	x.ManagedBy = resolve([]string{r.ManagedBy}, r.CoManagedBy)
+	x.ModeratedBy = resolve(r.ModeratedBy)
+	x.BypassModerationFromSendersOrMembers = resolve(r.BypassModeration)
+	x.AcceptMessagesOnlyFromSendersOrMembers = resolve(r.AcceptFrom, r.AcceptFromMembersOf)
+	x.RejectMessagesFromSendersOrMembers = resolve(r.RejectFrom, r.RejectFromMembersOf)
+	x.GrantSendOnBehalfTo = resolve(r.SendOnBehalf)
+	same := func(a, b []string) bool { return len(a) == 0 && len(b) == 0 || slices.Equal(a, b) }
+	cx := &cur.Exchange
+	if same(cx.ManagedBy, x.ManagedBy) && same(cx.ModeratedBy, x.ModeratedBy) &&
+		same(cx.BypassModerationFromSendersOrMembers, x.BypassModerationFromSendersOrMembers) &&
+		same(cx.AcceptMessagesOnlyFromSendersOrMembers, x.AcceptMessagesOnlyFromSendersOrMembers) &&
+		same(cx.RejectMessagesFromSendersOrMembers, x.RejectMessagesFromSendersOrMembers) &&
+		same(cx.GrantSendOnBehalfTo, x.GrantSendOnBehalfTo) {
+		return false, nil
+	}
+	if _, err := a.tx.Put(n); err != nil {
+		return false, fmt.Errorf("syncsim: owners, moderation and delivery restrictions of %s: %w", r.DN, err)
 	}
 	return true, nil
 }

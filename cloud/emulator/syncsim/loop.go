@@ -2,6 +2,7 @@ package syncsim
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -11,6 +12,9 @@ import (
 
 // DefaultInterval is Entra Connect's default sync cycle interval.
 const DefaultInterval = 30 * time.Minute
+
+// ErrPaused is what Trigger returns while the loop is paused: no cycle ran.
+var ErrPaused = errors.New("syncsim: the sync engine is paused (as if its scheduler were disabled or its server down): no cycle ran")
 
 // Loop runs sync cycles every interval and on demand, one at a time, like
 // Entra Connect's scheduler. Its methods are safe for concurrent use.
@@ -27,6 +31,32 @@ type Loop struct {
 	hasLast bool
 	started bool
 	done    chan struct{}
+	// paused stops every cycle; delay makes each start late (SetFaults).
+	paused bool
+	delay  time.Duration
+}
+
+// Faults are the sync engine's own failures a test injects.
+type Faults struct {
+	// Paused stops every cycle, scheduled or triggered, until unset: a
+	// sync cycle that never comes. A cycle already running finishes.
+	Paused bool `json:"paused,omitempty"`
+	// Delay makes every cycle, scheduled or triggered, start this late.
+	Delay time.Duration `json:"delay,omitempty"`
+}
+
+// SetFaults replaces the loop's faults; they apply from the next cycle.
+func (l *Loop) SetFaults(f Faults) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.paused, l.delay = f.Paused, max(f.Delay, 0)
+}
+
+// Faults returns the loop's faults.
+func (l *Loop) Faults() Faults {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return Faults{Paused: l.paused, Delay: l.delay}
 }
 
 // NewLoop returns a Loop; interval <= 0 means DefaultInterval.
@@ -78,9 +108,15 @@ func (l *Loop) Wait() {
 	}
 }
 
-// Trigger runs one cycle now, after any cycle already running, and returns
-// its report. It gives up with ctx's error if ctx ends while it waits.
+// Trigger runs one cycle now, after any cycle already running (and, with
+// Faults.Delay, that much later), and returns its report. It gives up with
+// ctx's error if ctx ends while it waits. While the loop is paused it runs
+// nothing and returns ErrPaused at once (also when the pause began during
+// the delay); nothing is recorded for Last.
 func (l *Loop) Trigger(ctx context.Context) (Report, error) {
+	if f := l.Faults(); f.Paused {
+		return Report{Error: ErrPaused.Error()}, ErrPaused
+	}
 	select {
 	case l.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -91,6 +127,18 @@ func (l *Loop) Trigger(ctx context.Context) (Report, error) {
 	// the semaphore was free. A cancelled cycle is not run or recorded.
 	if err := ctx.Err(); err != nil {
 		return Report{Error: err.Error()}, err
+	}
+	if d := l.Faults().Delay; d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return Report{Error: ctx.Err().Error()}, ctx.Err()
+		}
+	}
+	if f := l.Faults(); f.Paused {
+		return Report{Error: ErrPaused.Error()}, ErrPaused
 	}
 	rep, err := Run(ctx, l.src, l.em, l.cfg)
 	if ctx.Err() != nil {

@@ -35,13 +35,21 @@
 //     ProxyCalc drops as malformed are recorded as DataValidationFailed.
 //  5. Sets group members to the cloud ids of the members synced in the same
 //     read; members outside the sync scope are dropped, as Entra Connect
-//     drops references to objects it does not sync.
-//  6. Soft-deletes synced cloud objects whose immutableId was not read
-//     (left scope, no longer synced, moved to an excluded OU or deleted in
-//     AD), unless there are more than Config.DeleteThreshold of them
-//     (Entra Connect's accidental-delete prevention): then the cycle applies
-//     nothing and fails with ErrDeletionThresholdExceeded
-//     ("stopped-deletion-threshold-exceeded").
+//     drops references to objects it does not sync. The same goes for the
+//     Exchange recipient lists of groups: owners (managedBy,
+//     msExchCoManagedByLink), moderators, moderation bypass, accepted and
+//     rejected senders (authOrig, dLMemSubmitPerms, unauthOrig,
+//     dLMemRejectPerms) and send-on-behalf (publicDelegates); moderation,
+//     sender authentication, the hidden-from-address-lists flag and
+//     extensionAttribute1-15 (as CustomAttribute1-15) flow as they are.
+//  6. Deletes synced cloud objects whose immutableId was not read (left
+//     scope, no longer synced, moved to an excluded OU or deleted in AD):
+//     users and contacts are soft-deleted, groups deleted for good, as
+//     Entra ID does with security and distribution groups
+//     (https://learn.microsoft.com/graph/api/group-delete). More than
+//     Config.DeleteThreshold of them (Entra Connect's accidental-delete
+//     prevention) makes the cycle apply nothing and fail with
+//     ErrDeletionThresholdExceeded ("stopped-deletion-threshold-exceeded").
 //
 // All of a cycle's tenant changes are made in one emulator transaction, so
 // a failed cycle applies nothing. Loop runs cycles periodically and on
@@ -51,6 +59,9 @@
 //
 //   - Of the out-of-box rules' exclusions, those plan.NotSynced lists are
 //     modelled; the 250,000-member limit on groups is not.
+//   - The on-premises legacyExchangeDN, which Exchange Online keeps as an
+//     X500 address of the synced recipient, is not projected; nor is
+//     msExchBypassModerationFromDLMembersLink (not in the lab's schema).
 //   - A soft-deleted cloud twin whose object is back in scope is restored
 //     (Entra ID restores on a hard match) and counted as Created.
 //   - A UPN whose domain is not an accepted domain of the tenant is synced
@@ -174,8 +185,8 @@ type Report struct {
 	Created int `json:"created"`
 	// Updated counts objects whose attributes, licence or members changed.
 	Updated int `json:"updated"`
-	// Deleted counts synced objects soft-deleted because they were not
-	// read.
+	// Deleted counts synced objects deleted (users and contacts
+	// soft-deleted, groups for good) because they were not read.
 	Deleted   int `json:"deleted"`
 	Unchanged int `json:"unchanged"`
 	// SkippedCloudManaged counts objects whose cloud twin is not managed by

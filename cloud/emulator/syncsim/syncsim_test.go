@@ -926,3 +926,180 @@ func TestLoopStartPeriodic(t *testing.T) {
 		t.Error("cycles overlapped")
 	}
 }
+
+// A distribution group moved out of the sync scope (into the no-sync OU,
+// as a migration does) is deleted for good at the next cycle: it is not in
+// the recycle bin and its addresses are free for a cloud group at once.
+func TestGroupMovedOutOfScopeIsDeletedForGood(t *testing.T) {
+	e := newEnv(t, lab())
+	e.run()
+	sales := e.twin(salesDN)
+	movedDN := dn("Sales", noSyncOU)
+	e.f.edit(t, salesDN, func(r *ad.Recipient) { r.DN = movedDN })
+	rep := e.run()
+	if rep.Deleted != 1 {
+		t.Fatalf("report = %+v, want 1 deletion", rep)
+	}
+	err := e.em.Update(func(tx *emulator.Tx) error {
+		if o := tx.Get(sales.ID); o != nil {
+			t.Errorf("twin still there (deleted %v): %+v", o.Deleted(), o)
+		}
+		if len(tx.ListDeleted(cloud.KindGroup)) != 0 {
+			t.Error("a group went to the recycle bin")
+		}
+		if o := tx.FindByProxyAddress("sales@contoso.com"); o != nil {
+			t.Errorf("sales@contoso.com still held by %s", o.ID)
+		}
+		// A cloud list takes the address.
+		_, err := tx.Put(&emulator.Object{Kind: cloud.KindGroup, DisplayName: "Sales (cloud)", MailEnabled: true, Mail: "sales@contoso.com",
+			MailNickname: "sales", ProxyAddresses: []string{"SMTP:sales@contoso.com"}})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("cloud list taking the address: %v", err)
+	}
+	if admins := e.twin(adminsDN); slices.Contains(admins.Members, sales.ID) {
+		t.Errorf("Admins still lists the deleted twin: %v", admins.Members)
+	}
+	// The cloud list is not synced: later cycles leave it alone.
+	if rep := e.run(); rep.Deleted != 0 || rep.Created != 0 {
+		t.Errorf("next cycle: %+v", rep)
+	}
+}
+
+// A group's owners, moderation, delivery restrictions, send-on-behalf,
+// flags and extension attributes reach its twin's Exchange attributes;
+// links to objects the cycle does not sync are dropped.
+func TestGroupExchangeAttributesFlow(t *testing.T) {
+	e := newEnv(t, lab())
+	e.f.edit(t, salesDN, func(r *ad.Recipient) {
+		r.ManagedBy, r.CoManagedBy = aliceDN, []string{bobDN, outsideDN}
+		r.ModerationEnabled, r.ModeratedBy, r.BypassModeration = true, []string{carolDN}, []string{aliceDN}
+		r.AcceptFrom, r.AcceptFromMembersOf = []string{aliceDN}, []string{adminsDN}
+		r.RejectFrom, r.RejectFromMembersOf = []string{bobDN}, []string{hiddenDN}
+		r.SendOnBehalf = []string{carolDN}
+		r.HiddenFromGAL, r.RequireSenderAuth = true, true
+		r.ExtensionAttributes = map[string]string{"extensionAttribute1": "one", "extensionAttribute15": "fifteen"}
+	})
+	e.run()
+	alice, bob, carol, admins := e.twin(aliceDN).ID, e.twin(bobDN).ID, e.twin(carolDN).ID, e.twin(adminsDN).ID
+	x := e.twin(salesDN).Exchange
+	checks := map[string]bool{
+		"owners":         slices.Equal(x.ManagedBy, []string{alice, bob}),
+		"moderation":     x.ModerationEnabled && slices.Equal(x.ModeratedBy, []string{carol}),
+		"bypass":         slices.Equal(x.BypassModerationFromSendersOrMembers, []string{alice}),
+		"accept":         slices.Equal(x.AcceptMessagesOnlyFromSendersOrMembers, []string{alice, admins}),
+		"reject":         slices.Equal(x.RejectMessagesFromSendersOrMembers, []string{bob}),
+		"send on behalf": slices.Equal(x.GrantSendOnBehalfTo, []string{carol}),
+		"flags":          x.HiddenFromAddressListsEnabled && x.RequireSenderAuthenticationEnabled,
+		"custom":         x.CustomAttributes[0] == "one" && x.CustomAttributes[14] == "fifteen" && x.CustomAttributes[1] == "",
+	}
+	for what, ok := range checks {
+		if !ok {
+			t.Errorf("%s: %+v", what, x)
+		}
+	}
+	if rep := e.run(); rep.Updated != 0 {
+		t.Errorf("second cycle updated %d objects", rep.Updated)
+	}
+	e.f.edit(t, salesDN, func(r *ad.Recipient) { r.ModeratedBy, r.HiddenFromGAL = nil, false })
+	if rep := e.run(); rep.Updated != 1 {
+		t.Errorf("after a change: updated %d, want 1", rep.Updated)
+	}
+	if x := e.twin(salesDN).Exchange; len(x.ModeratedBy) != 0 || x.HiddenFromAddressListsEnabled {
+		t.Errorf("after a change: %+v", x)
+	}
+}
+
+// A group handed back to the sync engine (Source of Authority rolled back)
+// is overwritten from AD at the next cycle: changes made in the cloud while
+// it was cloud-managed are lost, as with Entra Connect.
+func TestGroupHandedBackIsOverwrittenFromAD(t *testing.T) {
+	e := newEnv(t, lab())
+	e.run()
+	sales := e.twin(salesDN)
+	err := e.em.Update(func(tx *emulator.Tx) error {
+		if err := tx.SetCloudManaged(sales.ID, true); err != nil {
+			return err
+		}
+		o := tx.Get(sales.ID)
+		o.DisplayName, o.Members = "Sales (changed in the cloud)", nil
+		o.Exchange.HiddenFromAddressListsEnabled = true
+		o.ProxyAddresses = append(o.ProxyAddresses, "smtp:cloud-only@contoso.com")
+		_, err := tx.Put(o)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := e.run(); rep.SkippedCloudManaged != 1 || e.twin(salesDN).DisplayName != "Sales (changed in the cloud)" {
+		t.Fatalf("cloud-managed group touched: %+v", rep)
+	}
+	if err := e.em.Update(func(tx *emulator.Tx) error { return tx.SetCloudManaged(sales.ID, false) }); err != nil {
+		t.Fatal(err)
+	}
+	rep := e.run()
+	got := e.twin(salesDN)
+	if rep.Updated == 0 || got.ID != sales.ID || got.DisplayName != sales.DisplayName || got.Exchange.HiddenFromAddressListsEnabled ||
+		!slices.Equal(got.ProxyAddresses, sales.ProxyAddresses) || !reflect.DeepEqual(got.Members, sales.Members) {
+		t.Errorf("after hand-back: %+v (report %+v), want the AD state %+v", got, rep, sales)
+	}
+}
+
+// A paused sync engine runs no cycle, scheduled or triggered, until it is
+// resumed; a delayed one starts each cycle that much late.
+func TestLoopPauseAndDelay(t *testing.T) {
+	e := newEnv(t, lab())
+	l := NewLoop(e.f, e.em, e.cfg, 10*time.Millisecond)
+	l.SetFaults(Faults{Paused: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	l.Start(ctx)
+	if _, err := l.Trigger(context.Background()); !errors.Is(err, ErrPaused) {
+		t.Fatalf("Trigger while paused = %v, want ErrPaused", err)
+	}
+	// Several periods pass: no cycle read AD.
+	time.Sleep(100 * time.Millisecond)
+	if n := e.f.streams.Load(); n != 0 {
+		t.Fatalf("%d cycles ran while paused", n)
+	}
+	if _, ok := l.Last(); ok {
+		t.Error("Last reports a cycle while paused")
+	}
+	if got := l.Faults(); !got.Paused {
+		t.Errorf("Faults = %+v", got)
+	}
+
+	cancel()
+	l.Wait()
+
+	// Resumed with a delay: a triggered cycle starts late.
+	const delay = 150 * time.Millisecond
+	l.SetFaults(Faults{Delay: delay})
+	start := time.Now()
+	rep, err := l.Trigger(context.Background())
+	if err != nil || !rep.Complete {
+		t.Fatalf("Trigger after resume = %+v, %v", rep, err)
+	}
+	if rep.Started.IsZero() || time.Since(start) < delay {
+		t.Errorf("cycle came back after %s, want at least %s", time.Since(start), delay)
+	}
+	// A trigger given up while it waits out the delay runs nothing.
+	n := e.f.streams.Load()
+	short, cancelShort := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancelShort()
+	if _, err := l.Trigger(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Trigger cut short during the delay = %v", err)
+	}
+	// Paused during the delay: the cycle does not run.
+	l.SetFaults(Faults{Delay: delay})
+	done := make(chan error, 1)
+	go func() { _, err := l.Trigger(context.Background()); done <- err }()
+	time.Sleep(delay / 3)
+	l.SetFaults(Faults{Paused: true, Delay: delay})
+	if err := <-done; !errors.Is(err, ErrPaused) {
+		t.Errorf("Trigger paused during its delay = %v, want ErrPaused", err)
+	}
+	if got := e.f.streams.Load(); got != n {
+		t.Errorf("%d cycles ran after the delayed one, want none", got-n)
+	}
+}
