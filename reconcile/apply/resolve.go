@@ -15,15 +15,20 @@ import (
 	"github.com/hybridsync/hybridsync/reconcile/plan"
 )
 
-// DefaultSettleAfter is ResolveOptions.SettleAfter's default.
+// DefaultSettleAfter is ResolveOptions.SettleAfter's default, for a
+// caller that does not know the AD client's timeout.
 const DefaultSettleAfter = 2 * time.Minute
+
+// MinSettleAfter is the least SettleAfter gives.
+const MinSettleAfter = 10 * time.Second
 
 // SettleAfter is how long a write whose outcome is unknown is given
 // before the DC that received it may show that it did not happen: twice
-// the AD client's request timeout (the write timed out once already), and
-// at least DefaultSettleAfter.
+// the AD client's request timeout (a DC answers or gives up on a request
+// within it; the write may have timed out once already), and at least
+// MinSettleAfter.
 func SettleAfter(adTimeout time.Duration) time.Duration {
-	return max(2*adTimeout, DefaultSettleAfter)
+	return max(2*adTimeout, MinSettleAfter)
 }
 
 // ResolveOptions tell Resolve when a write that was sent may be judged

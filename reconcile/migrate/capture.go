@@ -81,8 +81,8 @@ type Capture struct {
 type Problem struct {
 	// Code is stable (for --json and tests): not-found, not-a-group,
 	// not-mail-enabled, not-universal, not-synced, protected, unresolved,
-	// nested, domain-not-accepted, nosync-in-scope, name-too-long,
-	// unsupported.
+	// nested, domain-not-accepted, nosync-in-scope, nosync-name-taken,
+	// name-too-long, unsupported.
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
@@ -165,7 +165,32 @@ func (e *Env) Assess(ctx context.Context, group string, o Options) (*Assessment,
 		return nil, err
 	}
 	e.chooseMethod(ctx, a, c, r, o)
+	if a.Method == MethodRecreate && o.NoSyncOU != "" {
+		if err := e.checkNoSyncName(ctx, a, r, o.NoSyncOU); err != nil {
+			return nil, err
+		}
+	}
 	return a, nil
+}
+
+// checkNoSyncName reports an object of the group's name already in the
+// no-sync OU, where the recreate path moves the group.
+func (e *Env) checkNoSyncName(ctx context.Context, a *Assessment, r *ad.Recipient, noSyncOU string) error {
+	rdn, err := ad.RDNValue(r.DN)
+	if err != nil {
+		return fmt.Errorf("migrate: name of %s: %w", r.DN, err)
+	}
+	there := ad.ChildDN("CN", rdn, noSyncOU)
+	other, err := e.Dir.ReadRecipient(ctx, there)
+	switch {
+	case notFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("migrate: read %s: %w", there, err)
+	case !strings.EqualFold(other.GUID, r.GUID):
+		a.add("nosync-name-taken", "the no-sync OU already holds an object named %q (%s), so %s cannot be moved there; rename one of them", rdn, there, r.DN)
+	}
+	return nil
 }
 
 // findGroup reads the group by objectGUID or address.

@@ -281,10 +281,22 @@ func (e *Env) stepDone(ctx context.Context, s *Saga, st Step, op string) (bool, 
 	case st == StepCreate && op == "exo.New-DistributionGroup":
 		_, err := e.Exchange.GetDistributionGroup(ctx, tempAlias(s))
 		return err == nil, ignoreNotFound(err)
-	case st == StepCreate && op == "exo.Update-DistributionGroupMember":
-		return e.membersAre(ctx, s.Made.CloudListID, clouds(c.Members))
 	case st == StepCreate:
-		return e.settingsAre(ctx, s.Made.CloudListID, c)
+		id := s.Made.CloudListID
+		if id == "" {
+			g, err := e.Exchange.GetDistributionGroup(ctx, tempAlias(s))
+			if notFound(err) {
+				return false, nil
+			}
+			if err != nil {
+				return false, err
+			}
+			id = g.ExternalDirectoryObjectID
+		}
+		if op == "exo.Update-DistributionGroupMember" {
+			return e.membersAre(ctx, id, clouds(c.Members))
+		}
+		return e.settingsAre(ctx, id, c)
 	case st == StepMove:
 		r, err := e.group(ctx, s)
 		if err != nil {

@@ -359,7 +359,7 @@ func TestCrashAtEveryPointResumes(t *testing.T) {
 					s := l.start(t, e)
 					func() {
 						defer func() {
-							if r := recover(); r != killed(point) {
+							if r := recover(); r != nil && r != killed(point) {
 								panic(r)
 							}
 						}()
@@ -396,6 +396,55 @@ func TestCrashAtEveryPointResumes(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// Crashes one after the other: each new process resumes what the last
+// one left and dies at the next failpoint, so every resume starts from
+// the state a crash left (not from a clean run up to one crash); the last
+// one finishes.
+func TestCrashAtEveryPointInTurn(t *testing.T) {
+	for _, method := range []string{"recreate", "soa"} {
+		t.Run(method, func(t *testing.T) {
+			l := newLab(t)
+			l.options.Method = method
+			s := l.start(t, l.env(nil))
+			id := s.ID
+			for _, point := range points(t, method) {
+				e := l.env(func(p string) {
+					if p == point {
+						panic(killed(p))
+					}
+				})
+				stored, err := Load(l.j, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				func() {
+					defer func() {
+						if r := recover(); r != nil && r != killed(point) {
+							panic(r)
+						}
+					}()
+					_, err := e.Run(t.Context(), stored)
+					t.Fatalf("never reached %s: %v", point, err)
+				}()
+				l.clk.After(2 * time.Minute) // past the settle time
+			}
+			stored, err := Load(l.j, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s2, err := l.env(nil).Run(t.Context(), stored)
+			if err != nil {
+				t.Fatalf("the run after the last crash: %v", err)
+			}
+			if method == "recreate" {
+				l.checkMigrated(t, s2)
+			} else if s2.State != StateMigrated {
+				t.Fatalf("%+v", s2)
+			}
+		})
 	}
 }
 
@@ -440,6 +489,25 @@ func TestAssessReportsEveryProblem(t *testing.T) {
 	}
 	if es, _ := l.j.List(journal.ListFilter{}); len(es) != 0 {
 		t.Errorf("assessing wrote %d journal entries", len(es))
+	}
+}
+
+// An object of the group's name already in the no-sync OU stops the
+// recreate path (the move would fail); the group itself there does not.
+func TestAssessNoSyncNameTaken(t *testing.T) {
+	l := newLab(t)
+	other := &ad.Recipient{DN: "CN=Sales," + noSync, GUID: guidN(88), Kind: ad.KindContact, Name: "Sales"}
+	l.w.ad[strings.ToLower(other.DN)] = other
+	a, err := l.env(nil).Assess(t.Context(), "sales@lab.test", l.options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Problems) != 1 || a.Problems[0].Code != "nosync-name-taken" || !strings.Contains(a.Problems[0].Message, other.DN) {
+		t.Fatalf("problems %+v", a.Problems)
+	}
+	delete(l.w.ad, strings.ToLower(other.DN))
+	if a, err := l.env(nil).Assess(t.Context(), "sales@lab.test", l.options); err != nil || !a.Ready() {
+		t.Fatalf("without it: %v %+v", err, a.Problems)
 	}
 }
 

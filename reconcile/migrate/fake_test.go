@@ -401,8 +401,8 @@ func (w *world) GetRecipient(_ context.Context, identity string) (*cloud.ExoReci
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, r := range w.ad {
-		if r.Kind == ad.KindUser && strings.EqualFold(r.Mail, identity) && w.scope.Contains(r.DN) {
-			return &cloud.ExoRecipient{ExternalDirectoryObjectID: r.GUID, PrimarySMTPAddress: r.Mail, IsDirSynced: true}, nil
+		if r.Kind == ad.KindUser && (strings.EqualFold(r.Mail, identity) || r.GUID == identity) && w.scope.Contains(r.DN) {
+			return &cloud.ExoRecipient{ExternalDirectoryObjectID: r.GUID, Name: r.Name, PrimarySMTPAddress: r.Mail, IsDirSynced: true}, nil
 		}
 	}
 	for _, g := range w.dgs {
@@ -423,9 +423,28 @@ func (w *world) GetDistributionGroup(_ context.Context, identity string) (*cloud
 	if id, ok := w.findDG(identity); ok {
 		c := *w.dgs[id]
 		c.EmailAddresses = slices.Clone(c.EmailAddresses)
+		// Exchange Online lists these recipients by Name.
+		for _, l := range []*[]string{&c.ManagedBy, &c.ModeratedBy, &c.BypassModeration, &c.AcceptMessagesOnlyFrom, &c.RejectMessagesFrom, &c.GrantSendOnBehalfTo} {
+			*l = w.names(*l)
+		}
 		return &c, nil
 	}
 	return nil, errNotFound
+}
+
+// names are the Names of the users with the given ids.
+func (w *world) names(ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		n := id
+		for _, r := range w.ad {
+			if r.GUID == id {
+				n = r.Name
+			}
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 func (w *world) held(addr, except string) bool {

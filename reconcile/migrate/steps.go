@@ -81,7 +81,13 @@ func (e *Env) create(ctx context.Context, s *Saga) error {
 	if err != nil {
 		return err
 	}
-	if !ok {
+	if ok {
+		// Made by a run that died before noting its id: note it now, so
+		// that a crash later in this step can settle against it.
+		if err := e.save(s); err != nil {
+			return err
+		}
+	} else {
 		err := e.perform(ctx, s, write{op: "exo.New-DistributionGroup", target: journal.TargetExchange, object: want.Alias,
 			intent: want, before: nil,
 			do: func(ctx context.Context) error {
@@ -134,16 +140,52 @@ func (e *Env) membersAre(ctx context.Context, id string, want []string) (bool, e
 }
 
 // settingsAre reports whether the cloud list holds the captured owners,
-// moderation and restrictions.
+// moderation and restrictions. Get-DistributionGroup names the recipients
+// of ManagedBy, ModeratedBy and the rest by their Name, not by the ids
+// they were set with, so the wanted ids are looked up first.
 func (e *Env) settingsAre(ctx context.Context, id string, c *Capture) (bool, error) {
 	g, err := e.Exchange.GetDistributionGroup(ctx, id)
 	if err != nil {
 		return false, err
 	}
-	return g.ModerationEnabled == c.Moderated && g.RequireSenderAuthentication == c.RequireAuth &&
-		sameFold(g.ManagedBy, clouds(c.Owners)) && sameFold(g.ModeratedBy, clouds(c.ModeratedBy)) &&
-		sameFold(g.BypassModeration, clouds(c.BypassModeration)) && sameFold(g.AcceptMessagesOnlyFrom, clouds(c.AcceptFrom)) &&
-		sameFold(g.RejectMessagesFrom, clouds(c.RejectFrom)) && sameFold(g.GrantSendOnBehalfTo, clouds(c.SendOnBehalf)), nil
+	if g.ModerationEnabled != c.Moderated || g.RequireSenderAuthentication != c.RequireAuth {
+		return false, nil
+	}
+	names := map[string]string{}
+	for _, l := range []struct {
+		have []string
+		want []Ref
+	}{{g.ManagedBy, c.Owners}, {g.ModeratedBy, c.ModeratedBy}, {g.BypassModeration, c.BypassModeration},
+		{g.AcceptMessagesOnlyFrom, c.AcceptFrom}, {g.RejectMessagesFrom, c.RejectFrom}, {g.GrantSendOnBehalfTo, c.SendOnBehalf}} {
+		want, err := e.recipientNames(ctx, clouds(l.want), names)
+		if err != nil {
+			return false, err
+		}
+		if !sameFold(l.have, want) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// recipientNames returns the Exchange Online names of the recipients with
+// the given ids, the way Get-DistributionGroup lists them; known caches
+// the names already looked up.
+func (e *Env) recipientNames(ctx context.Context, ids []string, known map[string]string) ([]string, error) {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		n, ok := known[id]
+		if !ok {
+			r, err := e.Exchange.GetRecipient(ctx, id)
+			if err != nil {
+				return nil, fmt.Errorf("migrate: name of recipient %s: %w", id, err)
+			}
+			n = cmpOr(r.Name, r.Identity)
+			known[id] = n
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func (e *Env) move(ctx context.Context, s *Saga) error {

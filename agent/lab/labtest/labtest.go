@@ -27,6 +27,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/ad/adldap"
 	"github.com/hybridsync/hybridsync/agent/lab"
 )
@@ -129,16 +130,45 @@ func (l *Lab) ouUnder(t testing.TB, parent string) string {
 	return dn
 }
 
+// restrictionLinks maps the back-link attributes of the delivery
+// restriction links to their forward links. Samba refuses to delete an
+// object such a link points at ("Failed to remove backlink of authOrigBL
+// when deleting ..."), where Active Directory removes the link, so
+// DeleteTree removes these links first.
+func restrictionLinks() map[string]string {
+	return map[string]string{
+		"authOrigBL": "authOrig", "unauthOrigBL": "unauthOrig",
+		"dLMemSubmitPermsBL": "dLMemSubmitPerms", "dLMemRejectPermsBL": "dLMemRejectPerms",
+	}
+}
+
 // DeleteTree deletes dn and everything below it, deepest entries first.
 func DeleteTree(ctx context.Context, c *adldap.Client, dn string) error {
 	var dns []string
-	_, err := c.Search(ctx, adldap.SearchRequest{BaseDN: dn, Filter: "(objectClass=*)", Attributes: []string{"1.1"}},
+	type link struct{ from, attr, to string }
+	var links []link
+	attrs := []string{"1.1"}
+	backLinks := restrictionLinks()
+	for bl := range backLinks {
+		attrs = append(attrs, bl)
+	}
+	_, err := c.Search(ctx, adldap.SearchRequest{BaseDN: dn, Filter: "(objectClass=*)", Attributes: attrs},
 		func(e *ldap.Entry) error {
 			dns = append(dns, e.DN)
+			for bl, fwd := range backLinks {
+				for _, from := range e.GetAttributeValues(bl) {
+					links = append(links, link{from: from, attr: fwd, to: e.DN})
+				}
+			}
 			return nil
 		})
 	if err != nil {
 		return err
+	}
+	for _, l := range links {
+		if err := c.Modify(ctx, l.from, ad.Change{Op: ad.DeleteValues, Attr: l.attr, Values: []string{l.to}}); err != nil {
+			return err
+		}
 	}
 	// More RDNs first: children before parents.
 	slices.SortFunc(dns, func(a, b string) int { return strings.Count(b, ",") - strings.Count(a, ",") })
