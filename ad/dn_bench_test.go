@@ -68,3 +68,18 @@ func BenchmarkIsUnder(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkEscapeDN(b *testing.B) {
+	for _, v := range []struct{ name, value string }{
+		{"plain", "Jane Doe"},
+		{"special", `Doe, Jane (Sales) #1 `},
+		{"non-ASCII", "Zoë Müller"},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				sinkString = EscapeDN(v.value)
+			}
+		})
+	}
+}
