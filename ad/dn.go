@@ -148,7 +148,8 @@ func decodeDNString(s string) (string, error) {
 	if !needsDecodeDN(s) {
 		return s, nil
 	}
-	b := make([]byte, 0, len(s))
+	var buf [64]byte // on the stack, for the common short value
+	b := buf[:0]
 	for i := 0; i < len(s); {
 		c := s[i]
 		switch {
@@ -245,7 +246,8 @@ func EscapeDN(value string) string {
 	if !needsEscapeDN(value) {
 		return value
 	}
-	return string(appendEscapeDN(make([]byte, 0, len(value)+8), value, false))
+	var buf [64]byte
+	return string(appendEscapeDN(buf[:0], value, false))
 }
 
 // needsEscapeDN reports whether EscapeDN(value) differs from value.
@@ -319,7 +321,8 @@ func isASCII(s string) bool {
 // attribute types case-folded, the attributes of a multi-valued RDN
 // sorted, every byte outside printable ASCII hex-escaped.
 func (d *DN) String() string {
-	var b []byte
+	var buf [256]byte
+	b := buf[:0]
 	for i, rdn := range d.RDNs {
 		if i > 0 {
 			b = append(b, ',')
@@ -330,7 +333,10 @@ func (d *DN) String() string {
 }
 
 // String returns r as DN.String writes it.
-func (r RDN) String() string { return string(r.appendString(nil)) }
+func (r RDN) String() string {
+	var buf [64]byte
+	return string(r.appendString(buf[:0]))
+}
 
 func (r RDN) appendString(b []byte) []byte {
 	if len(r.Attributes) == 1 {
@@ -352,7 +358,10 @@ func (r RDN) appendString(b []byte) []byte {
 
 // String returns a as DN.String writes it: the case-folded type, '=',
 // the value.
-func (a AttributeTypeAndValue) String() string { return string(a.appendString(nil)) }
+func (a AttributeTypeAndValue) String() string {
+	var buf [64]byte
+	return string(a.appendString(buf[:0]))
+}
 
 func (a AttributeTypeAndValue) appendString(b []byte) []byte {
 	b = appendEncodedDN(b, foldType(a.Type), false)
@@ -593,7 +602,8 @@ func CanonicalDN(dn string) string {
 	// The key: for each attribute strings.ToLower(type) "="
 	// EscapeDN(strings.ToLower(value)), RDNs joined by ',', the
 	// attributes of a multi-valued RDN by '+' in their order in dn.
-	b := make([]byte, 0, len(dn))
+	var buf [256]byte // on the stack for the common DN: one allocation, the key
+	b := buf[:0]
 	rdn := 0
 	for i, a := range avas {
 		if i > 0 {
@@ -642,39 +652,40 @@ func canonicalPlain(dn string) (string, bool) {
 // itself with its ASCII letters lower-cased. Callers comparing many DNs
 // can then compare dn ignoring ASCII case instead of building the key.
 func IsPlainDN(dn string) bool {
-	if dn == "" {
-		return false
-	}
 	// Each comma-separated part must be type=value: exactly one '=', both
 	// sides non-empty and without leading or trailing spaces.
 	start, eq := 0, -1
-	for i := 0; i <= len(dn); i++ {
-		var c byte = ','
-		if i < len(dn) {
-			if c = dn[i]; dnByte[c] == dnPlain {
-				continue
-			}
+	for i := 0; i < len(dn); i++ {
+		c := dn[i]
+		if dnByte[c] == dnPlain {
+			continue
 		}
-		switch {
-		case c == ',':
-			if eq < 0 {
-				return false
-			}
-			k, v := dn[start:eq], dn[eq+1:i]
-			if k == "" || v == "" || k[0] == ' ' || k[len(k)-1] == ' ' || v[0] == ' ' || v[len(v)-1] == ' ' {
-				return false
-			}
-			start, eq = i+1, -1
-		case c == '=':
+		switch c {
+		case '=':
 			if eq >= 0 {
 				return false
 			}
 			eq = i
+		case ',':
+			if !isPlainPart(dn, start, eq, i) {
+				return false
+			}
+			start, eq = i+1, -1
 		default:
 			return false // a character that needs parsing
 		}
 	}
-	return true
+	return isPlainPart(dn, start, eq, len(dn))
+}
+
+// isPlainPart reports whether dn[start:end], with its only '=' at eq (-1
+// if none), is type=value with both sides non-empty and without leading
+// or trailing spaces.
+func isPlainPart(dn string, start, eq, end int) bool {
+	if eq < 0 || eq == start || eq+1 == end {
+		return false
+	}
+	return dn[start] != ' ' && dn[eq-1] != ' ' && dn[eq+1] != ' ' && dn[end-1] != ' '
 }
 
 // dnByte classes the bytes of a DN for IsPlainDN.
