@@ -83,6 +83,27 @@ func TestIsUnderFastPathAgrees(t *testing.T) {
 	}
 }
 
+func TestEqualDNFastPathAgrees(t *testing.T) {
+	r := rand.New(rand.NewSource(4519))
+	dns := []string{"OU=Sync,DC=x", "ou=sync,dc=X", "OU=Sync, DC=x", "DC=x", "garbage", "", `OU=a\,b,DC=x`}
+	for i := 0; i < 300_000; i++ {
+		dn := randomString(r, dnPieces, r.Intn(8))
+		if r.Intn(2) == 0 {
+			dn += "," + dns[r.Intn(len(dns))]
+		}
+		other := dns[r.Intn(len(dns))]
+		switch r.Intn(3) {
+		case 0:
+			other = dn
+		case 1:
+			other = strings.ToUpper(dn)
+		}
+		if got, want := EqualDN(dn, other), equalDNGoLDAP(dn, other); got != want {
+			t.Fatalf("EqualDN(%q, %q) = %v, want %v", dn, other, got, want)
+		}
+	}
+}
+
 // Type, IsPrimary and IsSMTP answer as upper- and lower-casing the prefix
 // does, for any prefix.
 func TestProxyAddressCaseFastPaths(t *testing.T) {
