@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -140,9 +139,14 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 		}
 		return time.Duration(min(secs, 1e7) * float64(time.Second))
 	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
+	// The three date formats HTTP/1.1 recipients accept (RFC 9110
+	// §5.6.7), without net/http: this package is linked by pure ones.
+	for _, layout := range []string{"Mon, 02 Jan 2006 15:04:05 GMT", time.RFC850, time.ANSIC} {
+		if t, err := time.Parse(layout, v); err == nil {
+			if d := t.Sub(now); d > 0 {
+				return d
+			}
+			return 0
 		}
 	}
 	return 0

@@ -540,6 +540,8 @@ func TestParseRetryAfter(t *testing.T) {
 		{now.Add(90 * time.Second).Format(time.RFC850), 90 * time.Second},
 		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
 		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
+		{now.Add(30 * time.Second).Format(time.ANSIC), 30 * time.Second},
+		{"Thu, 03 Dec 2026 10:00:60 GMT", 0},
 		{"soon", 0},
 		{"NaN", 0},
 		{"99999999999", 1e7 * time.Second},
@@ -547,6 +549,12 @@ func TestParseRetryAfter(t *testing.T) {
 	for _, tc := range cases {
 		if got := ParseRetryAfter(tc.in, now); got != tc.want {
 			t.Errorf("ParseRetryAfter(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+		// The dates are read as net/http reads them.
+		if ht, err := http.ParseTime(tc.in); err == nil {
+			if want := max(ht.Sub(now), 0); ParseRetryAfter(tc.in, now) != want {
+				t.Errorf("ParseRetryAfter(%q) = %v, net/http reads %v", tc.in, ParseRetryAfter(tc.in, now), want)
+			}
 		}
 	}
 }
