@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-ldap/ldap/v3"
 	"github.com/hybridsync/hybridsync/ad"
 )
 
@@ -38,14 +37,14 @@ func validate(c *Config, l loader) []Problem {
 // sections that refer to them. A DN that is not valid is nil (its problem
 // is reported at its own key), and rules that need it are skipped.
 type adScope struct {
-	base *ldap.DN
+	base *ad.DN
 	// syncOUs are the parsed ad.sync_ous; empty means all of base.
-	syncOUs []*ldap.DN
+	syncOUs []*ad.DN
 	// syncOUsValid reports whether every sync OU is valid, so that
 	// syncOUs can tell what is in scope.
 	syncOUsValid bool
 	// noSync is ad.nosync_ou, nil if unset.
-	noSync *ldap.DN
+	noSync *ad.DN
 	// noSyncValid reports whether ad.nosync_ou is unset or valid.
 	noSyncValid bool
 	// noSyncText is ad.nosync_ou as written, valid or not.
@@ -189,7 +188,7 @@ func validateURLs(ps *problems, path string, urls []string) int {
 }
 
 // validateRequiredDN checks a required DN and returns it parsed, or nil.
-func validateRequiredDN(ps *problems, path, s string) *ldap.DN {
+func validateRequiredDN(ps *problems, path, s string) *ad.DN {
 	if strings.TrimSpace(s) == "" {
 		ps.add(path, "is required", "for example DC=example,DC=com")
 		return nil
@@ -199,12 +198,16 @@ func validateRequiredDN(ps *problems, path, s string) *ldap.DN {
 
 // validateDN parses a DN, reporting a problem and returning nil if it is
 // not valid.
-func validateDN(ps *problems, path, s string) *ldap.DN {
-	dn, err := ldap.ParseDN(s)
-	if err == nil && len(dn.RDNs) == 0 {
-		err = errors.New("it is empty")
-	}
+func validateDN(ps *problems, path, s string) *ad.DN {
+	dn, err := ad.ParseDN(s)
 	if err != nil {
+		// The cause, without ParseDN's prefix quoting the DN the
+		// problem's line already shows; an empty DN has none.
+		if cause := errors.Unwrap(err); cause != nil {
+			err = cause
+		} else {
+			err = errors.New("it is empty")
+		}
 		ps.add(path, fmt.Sprintf("is not a valid DN: %v", err), "for example OU=Staff,DC=example,DC=com")
 		return nil
 	}
@@ -224,7 +227,7 @@ type ouListWords struct {
 // validateSyncOUs checks that each sync OU is a DN equal to or below base
 // (when base is valid) and that none repeats or lies inside another. It
 // returns the parsed OUs, nil for invalid ones.
-func validateSyncOUs(ps *problems, path string, ous []string, base *ldap.DN) []*ldap.DN {
+func validateSyncOUs(ps *problems, path string, ous []string, base *ad.DN) []*ad.DN {
 	return validateOUList(ps, path, ous, base, ouListWords{
 		baseName:   "base_dn",
 		baseHint:   "every sync OU must be base_dn or an OU below it",
@@ -235,8 +238,8 @@ func validateSyncOUs(ps *problems, path string, ous []string, base *ldap.DN) []*
 // validateOUList checks that each OU is a DN equal to or below base (when
 // base is valid) and that none repeats or lies inside another. It returns
 // the parsed OUs, nil for those that are not DNs.
-func validateOUList(ps *problems, path string, ous []string, base *ldap.DN, words ouListWords) []*ldap.DN {
-	parsed := make([]*ldap.DN, len(ous))
+func validateOUList(ps *problems, path string, ous []string, base *ad.DN, words ouListWords) []*ad.DN {
+	parsed := make([]*ad.DN, len(ous))
 	for i, s := range ous {
 		p := index(path, i)
 		dn := validateDN(ps, p, s)
@@ -266,7 +269,7 @@ func validateOUList(ps *problems, path string, ous []string, base *ldap.DN, word
 // validateNoSyncOU checks the optional excluded OU: strictly below base and
 // not one of the sync OUs. It returns the parsed OU (nil if unset or not
 // valid) and whether it is unset or valid.
-func validateNoSyncOU(ps *problems, adPath, s string, base *ldap.DN, syncOUs []*ldap.DN) (*ldap.DN, bool) {
+func validateNoSyncOU(ps *problems, adPath, s string, base *ad.DN, syncOUs []*ad.DN) (*ad.DN, bool) {
 	if s == "" {
 		return nil, true
 	}
@@ -345,7 +348,10 @@ func (b *Bind) validateSimple(ps *problems, path string) {
 	case strings.TrimSpace(b.DN) == "":
 		ps.add(dnPath, "is required for method simple", dnHint)
 	case strings.Contains(b.DN, "="):
-		if _, err := ldap.ParseDN(b.DN); err != nil {
+		if _, err := ad.ParseDN(b.DN); err != nil {
+			if cause := errors.Unwrap(err); cause != nil {
+				err = cause
+			}
 			ps.add(dnPath, fmt.Sprintf("is not a valid DN: %v", err), dnHint)
 		}
 	case !isBindName(b.DN):
