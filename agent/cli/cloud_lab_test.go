@@ -23,11 +23,18 @@ import (
 // labTenant is the real Graph client against the lab's tenant emulator.
 func labTenant(t *testing.T, l *labtest.Lab) cloud.Tenant {
 	t.Helper()
-	cfg, err := config.Load(l.Env[lab.EnvConfig])
+	return tenantOf(t, l.Env[lab.EnvConfig])
+}
+
+// tenantOf returns the tenant of the config at path, through the
+// product's clients.
+func tenantOf(t *testing.T, path string) cloud.Tenant {
+	t.Helper()
+	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := setup.New(cfg, l.Env[lab.EnvConfig], nil, setup.Observers{})
+	st, err := setup.New(cfg, path, nil, setup.Observers{})
 	if err != nil {
 		t.Fatal(err)
 	}

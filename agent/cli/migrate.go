@@ -183,6 +183,7 @@ func renderAssessment(a *app, as *migrate.Assessment, g setup.Migration) {
 func (a *app) migrateRunCmd() *cobra.Command {
 	var cfgPath string
 	var autoApprove bool
+	var retryBlocked time.Duration
 	cmd := &cobra.Command{
 		Use:   "run -c CONFIG [GROUP...] --auto-approve",
 		Short: "Run (or resume) the migrations, one group at a time, showing each step",
@@ -192,8 +193,11 @@ the journal, and carries out its steps, each journalled, printing the step,
 the time taken and what it waits for. A saga an earlier run left unfinished
 (interrupted, waiting, blocked) is resumed where it is. A step that fails
 for good is compensated: the group returns to where it was. A sync wait
-that passes migrations.sync.wait leaves the group waiting (run again to
-resume). A group whose not_before has not come yet is left for later.
+that passes migrations.sync.wait leaves the group waiting, overdue (run
+again to wait another migrations.sync.wait). A group that cannot go on for now (a directory unreachable or
+throttling past its retries, a write of an interrupted run not settled
+yet) is tried again, with backoff, for --retry-blocked, then left blocked.
+A group whose not_before has not come yet is left for later.
 
 Exit codes: 0 every group migrated, 2 a group has problems or was left
 waiting or blocked, 1 an error.`,
@@ -217,9 +221,12 @@ waiting or blocked, 1 an error.`,
 			if err != nil {
 				return fmt.Errorf("migrate run: %w", err)
 			}
+			if retryBlocked < 0 {
+				return &exitError{1, errors.New("migrate run: --retry-blocked must not be negative")}
+			}
 			unfinished := 0
 			for _, g := range groups {
-				if err := a.runOne(ctx, m, g); err != nil {
+				if err := a.runOne(ctx, m, g, retryBlocked); err != nil {
 					if ctx.Err() != nil {
 						return err
 					}
@@ -235,6 +242,7 @@ waiting or blocked, 1 an error.`,
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "config file")
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "run without asking (the plan was reviewed)")
+	cmd.Flags().DurationVar(&retryBlocked, "retry-blocked", 5*time.Minute, "how long to keep trying a group that is blocked for now before leaving it blocked (0: leave it at once)")
 	return cmd
 }
 
@@ -250,8 +258,10 @@ func (a *app) progress() func(*migrate.Saga) {
 	}
 }
 
-// runOne starts (or resumes) one group's saga and runs it.
-func (a *app) runOne(ctx context.Context, m *migration, g setup.Migration) error {
+// runOne starts (or resumes) one group's saga and runs it; a saga blocked
+// for now is run again, with the project's backoff, until retryBlocked has
+// passed since it was first blocked.
+func (a *app) runOne(ctx context.Context, m *migration, g setup.Migration, retryBlocked time.Duration) error {
 	if !g.NotBefore.IsZero() && time.Now().Before(g.NotBefore) {
 		fmt.Fprintf(a.stdout, "%s: not before %s; left for later\n", g.Group, g.NotBefore.Format(time.RFC3339))
 		return nil
@@ -281,7 +291,26 @@ func (a *app) runOne(ctx context.Context, m *migration, g setup.Migration) error
 		fmt.Fprintf(a.stdout, "%s: resuming at %s (%s)\n", g.Group, s.Step, s.State)
 	}
 	start := time.Now()
-	s, err = m.env.Run(ctx, s)
+	var blockedSince time.Time
+	backoff := retry.DefaultPolicy()
+	for attempt := 1; ; attempt++ {
+		s, err = m.env.Run(ctx, s)
+		if !errors.Is(err, migrate.ErrBlocked) || ctx.Err() != nil {
+			break
+		}
+		if blockedSince.IsZero() {
+			blockedSince = time.Now()
+		}
+		wait := backoff.Backoff(attempt)
+		if time.Since(blockedSince)+wait > retryBlocked {
+			break
+		}
+		fmt.Fprintf(a.stdout, "  %s  blocked for now; trying again in %s (until %s)\n", time.Now().UTC().Format("15:04:05"),
+			wait.Round(100*time.Millisecond), blockedSince.Add(retryBlocked).UTC().Format("15:04:05"))
+		if err := retry.Sleep(ctx, nil, wait); err != nil {
+			return err
+		}
+	}
 	switch {
 	case err != nil:
 		return err

@@ -37,9 +37,17 @@ type dlFixture struct {
 	legacyDN                 string
 }
 
-// makeDL creates users and a universal distribution list with owners,
-// moderation and delivery restrictions under ou, and syncs them.
+// makeDL creates users and a universal distribution list with three
+// members, owners, moderation and delivery restrictions under ou, and
+// syncs them into the lab's tenant.
 func makeDL(t *testing.T, l *labtest.Lab, ou, tag, name string) *dlFixture {
+	t.Helper()
+	return makeDLWith(t, l, ou, tag, name, 3, true)
+}
+
+// makeDLWith is makeDL with n members, syncing into the lab's tenant only
+// when labSync is set.
+func makeDLWith(t *testing.T, l *labtest.Lab, ou, tag, name string, n int, labSync bool) *dlFixture {
 	t.Helper()
 	c := l.Client(t)
 	ctx := t.Context()
@@ -70,7 +78,7 @@ func makeDL(t *testing.T, l *labtest.Lab, ou, tag, name string) *dlFixture {
 	// The suffix keeps the name unique in the shared no-sync OU.
 	name += " " + suffix
 	f := &dlFixture{name: name, alias: tag + "dl-" + suffix}
-	for i := range 3 {
+	for i := range n {
 		f.members = append(f.members, user(fmt.Sprintf("m%d", i)))
 	}
 	f.owners = []*ad.Recipient{user("own")}
@@ -104,7 +112,9 @@ func makeDL(t *testing.T, l *labtest.Lab, ou, tag, name string) *dlFixture {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	l.Sync(t)
+	if labSync {
+		l.Sync(t)
+	}
 	return f
 }
 
@@ -205,7 +215,12 @@ func hasFold(list []string, v string) bool {
 // held.
 func checkCloudList(t *testing.T, l *labtest.Lab, f *dlFixture, method migrate.Method) *cloud.DistributionGroup {
 	t.Helper()
-	ex := exchange(t, l)
+	return checkCloudListIn(t, l, exchange(t, l), f, method)
+}
+
+// checkCloudListIn is checkCloudList in the tenant of ex.
+func checkCloudListIn(t *testing.T, l *labtest.Lab, ex cloud.Exchange, f *dlFixture, method migrate.Method) *cloud.DistributionGroup {
+	t.Helper()
 	ctx := t.Context()
 	g, err := ex.GetDistributionGroup(ctx, f.primary)
 	if err != nil {

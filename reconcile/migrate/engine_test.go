@@ -300,8 +300,16 @@ func TestSyncThatNeverComes(t *testing.T) {
 	if stored.Waiting == nil || !stored.Waiting.Overdue || !strings.Contains(stored.Waiting.For, "deletes the synced twin") {
 		t.Fatalf("stored saga %+v", stored)
 	}
+	// Run again while it still does not come: a new window from now,
+	// the same Since, overdue again at its end.
+	l.clk.After(time.Hour)
+	s2, err := e.Run(t.Context(), stored)
+	if !errors.Is(err, ErrOverdue) || !s2.Waiting.Overdue || !s2.Waiting.Since.Equal(stored.Waiting.Since) ||
+		!s2.Waiting.Deadline.After(stored.Waiting.Deadline.Add(time.Hour)) {
+		t.Fatalf("second run: %v %+v (first %+v)", err, s2.Waiting, stored.Waiting)
+	}
 	l.w.noSync = false
-	s, err = e.Run(t.Context(), stored)
+	s, err = e.Run(t.Context(), s2)
 	if err != nil {
 		t.Fatal(err)
 	}

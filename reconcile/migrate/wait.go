@@ -18,8 +18,9 @@ const retrigger = 2 * time.Minute
 // its state while compensating), triggers a sync cycle when syncs is set
 // and a trigger is configured, and polls. Past the deadline it marks the
 // wait overdue, says so once in the log, and returns ErrOverdue: the saga
-// stays waiting, and a later Run resumes the wait. A read that fails
-// transiently counts as "not yet".
+// stays waiting, and a later Run resumes the wait (with Once, looking once
+// each time; otherwise waiting a new window from then, with the same
+// Since). A read that fails transiently counts as "not yet".
 func (e *Env) waitFor(ctx context.Context, s *Saga, what string, syncs bool, cond func(context.Context) (bool, error)) (err error) {
 	clk := e.clock()
 	start := clk.Now()
@@ -37,8 +38,15 @@ func (e *Env) waitFor(ctx context.Context, s *Saga, what string, syncs bool, con
 	w := s.Waiting
 	if w.Overdue {
 		// Resumed past the deadline: the admin may have mended the sync
-		// engine, so ask it for a cycle again at once.
+		// engine, so ask it for a cycle again at once. A run (not the
+		// service's looks, Once) waits another full window, from now.
 		w.Triggered = time.Time{}
+		if !e.Once {
+			w.Overdue, w.Deadline = false, clk.Now().UTC().Add(e.wait())
+			if err := e.save(s); err != nil {
+				return err
+			}
+		}
 	}
 	for {
 		ok, err := cond(ctx)
