@@ -18,6 +18,7 @@ CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -o /dev/null .
 go vet ./...
 go vet -tags lab ./...
 go vet -tags labkill ./ad/adldap/
+go vet -tags 'lab labkill' ./agent/cli/
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
 	echo "gofmt would change: $unformatted" >&2
@@ -74,6 +75,10 @@ done
 
 echo "== tests"
 go test -count=1 -race -timeout 30m -tags lab ./...
+
+echo "== a migration across a DC restart (alone: it restarts the lab's DC)"
+quiet go test -count=1 -tags 'lab labkill' -run '^TestLabMigrateDCRestarted$' -v ./agent/cli/
+grep -E '^(=== RUN|--- |    |ok|FAIL|PASS)' "$steplog"
 
 echo "== DC killed mid-search (last: it stops the lab's DC)"
 quiet go test -count=1 -tags labkill -run '^TestDCKilledMidSearch$' -v ./ad/adldap/

@@ -394,12 +394,12 @@ func TestLabMigratePlanReportsProblems(t *testing.T) {
 		return "{" + r.GUID + "}"
 	}
 	cases := map[string]string{
-		"nobody-here@" + m.MailDomain: "not-found",
-		primary(m.DomainLocalDL):      "not-universal",
-		primary(m.ProtectedDL):        "protected",
-		primary(m.OrphanMemberDL):     "unresolved",
-		primary(m.ForeignDomainDL):    "domain-not-accepted",
-		primary(m.NestedDL):           "nested",
+		"nobody-here@" + m.MailDomain:  "not-found",
+		primary(m.DomainLocalDL):       "not-universal",
+		primary(m.ProtectedDL):         "protected",
+		primary(m.OrphanMemberDL):      "unresolved",
+		primary(m.ForeignDomainDL):     "domain-not-accepted",
+		primary(m.NestedDL):            "nested",
 		primary(m.NotMailEnabledGroup): "not-mail-enabled",
 	}
 	groups := map[string]string{}
@@ -607,7 +607,6 @@ func resumeUntilDone(t *testing.T, cfg string) (int, string, string) {
 		sleep(t, 2*time.Second)
 	}
 }
-
 
 // rollbackUntilDone runs migrate rollback until it ends (it may find a
 // write of a killed run whose outcome is not settled yet, and say so).
