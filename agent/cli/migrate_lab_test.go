@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -259,7 +260,7 @@ func checkCloudListIn(t *testing.T, l *labtest.Lab, ex cloud.Exchange, f *dlFixt
 // routingContact finds the routing contact targeting the list's routing
 // address, and checks that the on-premises side reaches the cloud list
 // through it.
-func checkOnPremisesRouting(t *testing.T, l *labtest.Lab, f *dlFixture) {
+func checkOnPremisesRouting(t *testing.T, l *labtest.Lab, f *dlFixture, method migrate.Method) {
 	t.Helper()
 	c := l.Client(t)
 	res := &mailflow.Resolver{AD: c, BaseDN: l.State.BaseDN, Exchange: exchange(t, l)}
@@ -269,6 +270,22 @@ func checkOnPremisesRouting(t *testing.T, l *labtest.Lab, f *dlFixture) {
 	}
 	if !r.Delivers() || !slices.ContainsFunc(r.Via, func(h mailflow.Hop) bool { return h.Type == string(ad.KindContact) }) {
 		t.Errorf("on premises %s does not reach the cloud through the routing contact: %+v", f.primary, r)
+	}
+	// Recreate leaves the addresses on premises with a dynamic list
+	// resolving to the routing contact alone; SOA with the group itself,
+	// whose only member is the contact.
+	wantHolder := string(ad.KindDynamicDL)
+	if method == migrate.MethodSOA {
+		wantHolder = string(ad.KindGroup)
+	}
+	if r.Holder == nil || r.Holder.Type != wantHolder {
+		t.Errorf("on premises %s is held by %+v, want a %s", f.primary, r.Holder, wantHolder)
+	}
+	if n := len(slices.DeleteFunc(slices.Clone(r.Via), func(h mailflow.Hop) bool { return h.Type != string(ad.KindContact) })); n != 1 {
+		t.Errorf("on premises %s goes through %d contacts, want the routing contact alone: %+v", f.primary, n, r.Via)
+	}
+	if slices.ContainsFunc(r.Deliverable, func(d mailflow.Recipient) bool { return d.Side == mailflow.OnPremises }) {
+		t.Errorf("on premises %s still delivers to on-premises recipients: %+v", f.primary, r.Deliverable)
 	}
 	ex := exchange(t, l)
 	want := exoIDs(t, ex, f.members)
@@ -314,10 +331,19 @@ func TestLabMigrateEndToEnd(t *testing.T) {
 			cfg := migrateConfig(t, l, map[string]string{f.primary: "method: " + string(method) + "; keep_on_premises_group: true"})
 			cleanupMigration(t, l, cfg, f)
 			before := l.Client(t)
+			if method == migrate.MethodRecreate {
+				// A custom attribute the retired group's markers overwrite,
+				// and rollback gives back.
+				if err := before.Modify(t.Context(), f.dn, ad.Change{Op: ad.ReplaceValues, Attr: "extensionAttribute2", Values: []string{"cost centre 4711"}}); err != nil {
+					t.Fatal(err)
+				}
+				l.Sync(t)
+			}
 			orig, err := before.ReadRecipient(t.Context(), f.dn)
 			if err != nil {
 				t.Fatal(err)
 			}
+			origAttrs := groupAttributes(t, l, f.dn)
 
 			code, out, errOut := runCLI(t, "migrate", "plan", "-c", cfg)
 			if code != 0 || !strings.Contains(out, "method:   "+string(method)) || !strings.Contains(out, "nothing stops the migration") {
@@ -325,7 +351,7 @@ func TestLabMigrateEndToEnd(t *testing.T) {
 			}
 
 			res := &mailflow.Resolver{AD: l.Client(t), BaseDN: l.State.BaseDN, Exchange: exchange(t, l)}
-			probe := mailflow.StartProbe(t.Context(), res.Resolve, []string{f.primary, f.alias + "-old@" + l.Manifest.MailDomain}, 500*time.Millisecond, clock.System{})
+			probe := mailflow.StartProbe(t.Context(), res.Resolve, []string{f.primary, f.alias + "-old@" + l.Manifest.MailDomain}, 200*time.Millisecond, clock.System{})
 			code, out, errOut = runCLI(t, "migrate", "run", "-c", cfg, "--auto-approve")
 			rep := probe.Stop()
 			if code != 0 || !strings.Contains(out, "migrated by "+string(method)) {
@@ -350,7 +376,7 @@ func TestLabMigrateEndToEnd(t *testing.T) {
 			} else if g.ExternalDirectoryObjectID != s.Capture.TwinID {
 				t.Errorf("SOA made another object: %s, twin %s", g.ExternalDirectoryObjectID, s.Capture.TwinID)
 			}
-			checkOnPremisesRouting(t, l, f)
+			checkOnPremisesRouting(t, l, f, method)
 			for _, ar := range rep.Addresses {
 				if method == migrate.MethodSOA && ar.LongestOutage > 0 {
 					t.Errorf("SOA left %s from %s without a deliverable recipient for %s", ar.Address, ar.Side, ar.LongestOutage)
@@ -369,12 +395,41 @@ func TestLabMigrateEndToEnd(t *testing.T) {
 				now.LegacyExchangeDN != orig.LegacyExchangeDN || !strings.EqualFold(now.ManagedBy, orig.ManagedBy) {
 				t.Errorf("after rollback %+v\nbefore %+v", now, orig)
 			}
+			if after := groupAttributes(t, l, f.dn); !maps.EqualFunc(after, origAttrs, slices.Equal) {
+				t.Errorf("after rollback the group's attributes are\n%q\nbefore\n%q", after, origAttrs)
+			}
 			x, err := exchange(t, l).GetRecipient(t.Context(), f.primary)
 			if err != nil || !x.IsDirSynced {
 				t.Errorf("after rollback the address is held by %+v (%v), want the synced twin", x, err)
 			}
 		})
 	}
+}
+
+// groupAttributes reads what a migration may touch on a group, and what
+// must outlive it: its mail attributes, its lists and links, its custom
+// attributes and its identity; values sorted, DNs folded.
+func groupAttributes(t *testing.T, l *labtest.Lab, dn string) map[string][]string {
+	t.Helper()
+	attrs := []string{"name", "displayName", "sAMAccountName", "groupType", "objectGUID", "objectSid", "mail", "mailNickname",
+		"proxyAddresses", "legacyExchangeDN", "member", "managedBy", "msExchEnableModeration", "msExchModeratedByLink",
+		"authOrig", "unauthOrig", "msExchHideFromAddressLists", "msExchRequireAuthToSendTo"}
+	for i := 1; i <= 15; i++ {
+		attrs = append(attrs, fmt.Sprintf("extensionAttribute%d", i))
+	}
+	got, err := l.Client(t).ReadAttributes(t.Context(), dn, attrs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"member", "managedBy", "msExchModeratedByLink", "authOrig", "unauthOrig"} {
+		for i, v := range got[a] {
+			got[a][i] = strings.ToLower(v)
+		}
+	}
+	for _, v := range got {
+		slices.Sort(v)
+	}
+	return got
 }
 
 // Bad input: each a clear problem from migrate plan, exit 2, nothing
@@ -488,7 +543,7 @@ func TestLabMigrateKilledAtEveryPoint(t *testing.T) {
 				t.Fatalf("saga %+v", s)
 			}
 			checkCloudList(t, l, f, method)
-			checkOnPremisesRouting(t, l, f)
+			checkOnPremisesRouting(t, l, f, method)
 		})
 	}
 }
