@@ -171,8 +171,12 @@ type Tenant interface {
 	// List streams every object of kind to fn, following paging, and says
 	// whether the listing completed.
 	List(ctx context.Context, kind Kind, opts ListOptions, fn func(*Object) error) (ReadResult, error)
-	// Get reads one object by id.
+	// Get reads one object by id; a not-found answer is re-read a few
+	// times first (an object created moments ago may not show yet).
 	Get(ctx context.Context, kind Kind, id string) (*Object, error)
+	// Lookup reads one object by id once, a not-found answer reported at
+	// once: for checks waiting for a deletion.
+	Lookup(ctx context.Context, kind Kind, id string) (*Object, error)
 	// Members lists a group's direct members.
 	Members(ctx context.Context, groupID string) ([]Member, error)
 	// Delta streams the changes to objects of kind since deltaLink ("" for

@@ -359,7 +359,7 @@ func TestLabMigrateEndToEnd(t *testing.T) {
 			}
 			t.Logf("migrate run:\n%s", out)
 			for _, ar := range rep.Addresses {
-				t.Logf("mail flow %s from %s: longest window with no deliverable recipient %s (%d samples)", ar.Address, ar.Side, ar.LongestOutage, ar.Samples)
+				t.Logf("mail flow %s from %s: longest window with no deliverable recipient %s from %s (%d samples)", ar.Address, ar.Side, ar.LongestOutage, ar.OutageStart.Format("15:04:05.000"), ar.Samples)
 			}
 			s := sagaOf(t, cfg, f.primary)
 			if s == nil || s.State != migrate.StateMigrated {

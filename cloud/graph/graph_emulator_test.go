@@ -199,6 +199,28 @@ func TestGetRetriesAnObjectNotYetVisible(t *testing.T) {
 	}
 }
 
+// Lookup reads once: a missing object is reported at once, with no
+// wait on the clock (a check for a deletion sees it the moment it shows),
+// and a present one is read as Get reads it.
+func TestLookupReportsNotFoundAtOnce(t *testing.T) {
+	e := newEnv(t, emulator.Faults{}, nil)
+	users, gid := seed(t, e.em, 2)
+	g, err := e.client.Lookup(ctxT(t), cloud.KindGroup, gid)
+	if err != nil || g.ID != gid {
+		t.Fatalf("lookup of a group: %+v %v", g, err)
+	}
+	if err := e.em.Update(func(tx *emulator.Tx) error { return tx.HardDelete(users[1]) }); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.client.Lookup(ctxT(t), cloud.KindUser, users[1])
+	if !errors.Is(err, retry.ErrNotFound) {
+		t.Fatalf("err = %v, want not found", err)
+	}
+	if waits := e.clock.Waits(); len(waits) != 0 {
+		t.Fatalf("Lookup waited %v before reporting the object missing", waits)
+	}
+}
+
 func TestThrottlingHonoursRetryAfterAndIsBounded(t *testing.T) {
 	e := newEnv(t, emulator.Faults{ThrottleRate: 1.0, RetryAfter: 7 * time.Second}, nil)
 	seed(t, e.em, 3)

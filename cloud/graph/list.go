@@ -162,40 +162,8 @@ func (c *Client) List(ctx context.Context, kind cloud.Kind, opts cloud.ListOptio
 // ago (https://learn.microsoft.com/graph/best-practices-concept#handling-expected-errors).
 func (c *Client) Get(ctx context.Context, kind cloud.Kind, id string) (*cloud.Object, error) {
 	op := "Get " + string(kind)
-	get := func(ctx context.Context) (*cloud.Object, error) {
-		var out *cloud.Object
-		err := c.do(ctx, op, func(ctx context.Context) error {
-			switch kind {
-			case cloud.KindUser:
-				u, err := users.NewUserItemRequestBuilderInternal(map[string]string{"user%2Did": id}, c.adapter).Get(ctx,
-					&users.UserItemRequestBuilderGetRequestConfiguration{QueryParameters: &users.UserItemRequestBuilderGetQueryParameters{Select: userFields}})
-				if err != nil {
-					return err
-				}
-				out = fromUser(u)
-			case cloud.KindGroup:
-				g, err := groups.NewGroupItemRequestBuilderInternal(map[string]string{"group%2Did": id}, c.adapter).Get(ctx,
-					&groups.GroupItemRequestBuilderGetRequestConfiguration{QueryParameters: &groups.GroupItemRequestBuilderGetQueryParameters{Select: groupFields}})
-				if err != nil {
-					return err
-				}
-				out = fromGroup(g)
-			case cloud.KindContact:
-				ct, err := contacts.NewOrgContactItemRequestBuilderInternal(map[string]string{"orgContact%2Did": id}, c.adapter).Get(ctx,
-					&contacts.OrgContactItemRequestBuilderGetRequestConfiguration{QueryParameters: &contacts.OrgContactItemRequestBuilderGetQueryParameters{Select: contactFields}})
-				if err != nil {
-					return err
-				}
-				out = fromContact(ct)
-			default:
-				return retry.New("graph."+op, retry.Terminal, fmt.Errorf("unknown kind %q", kind))
-			}
-			return nil
-		})
-		return out, err
-	}
 	for attempt := 0; ; attempt++ {
-		out, err := get(ctx)
+		out, err := c.getOnce(ctx, op, kind, id)
 		if retry.ClassOf(err) != retry.NotFound || attempt >= c.cfg.NotFoundRetries {
 			if err != nil && retry.ClassOf(err) == retry.NotFound {
 				return nil, retry.New("graph."+op, retry.NotFound, fmt.Errorf("%s %s not found after %d reads: %w", kind, id, attempt+1, err))
@@ -206,6 +174,48 @@ func (c *Client) Get(ctx context.Context, kind cloud.Kind, id string) (*cloud.Ob
 			return nil, fmt.Errorf("graph.%s %s: %w (last error: %v)", op, id, serr, err)
 		}
 	}
+}
+
+// Lookup reads one object once: a not-found answer is reported at once,
+// for a check that waits for an object to be deleted and must see the
+// deletion the moment Graph shows it.
+func (c *Client) Lookup(ctx context.Context, kind cloud.Kind, id string) (*cloud.Object, error) {
+	return c.getOnce(ctx, "Get "+string(kind), kind, id)
+}
+
+// getOnce is one read of an object (retried only as the client's retry
+// policy retries any request).
+func (c *Client) getOnce(ctx context.Context, op string, kind cloud.Kind, id string) (*cloud.Object, error) {
+	var out *cloud.Object
+	err := c.do(ctx, op, func(ctx context.Context) error {
+		switch kind {
+		case cloud.KindUser:
+			u, err := users.NewUserItemRequestBuilderInternal(map[string]string{"user%2Did": id}, c.adapter).Get(ctx,
+				&users.UserItemRequestBuilderGetRequestConfiguration{QueryParameters: &users.UserItemRequestBuilderGetQueryParameters{Select: userFields}})
+			if err != nil {
+				return err
+			}
+			out = fromUser(u)
+		case cloud.KindGroup:
+			g, err := groups.NewGroupItemRequestBuilderInternal(map[string]string{"group%2Did": id}, c.adapter).Get(ctx,
+				&groups.GroupItemRequestBuilderGetRequestConfiguration{QueryParameters: &groups.GroupItemRequestBuilderGetQueryParameters{Select: groupFields}})
+			if err != nil {
+				return err
+			}
+			out = fromGroup(g)
+		case cloud.KindContact:
+			ct, err := contacts.NewOrgContactItemRequestBuilderInternal(map[string]string{"orgContact%2Did": id}, c.adapter).Get(ctx,
+				&contacts.OrgContactItemRequestBuilderGetRequestConfiguration{QueryParameters: &contacts.OrgContactItemRequestBuilderGetQueryParameters{Select: contactFields}})
+			if err != nil {
+				return err
+			}
+			out = fromContact(ct)
+		default:
+			return retry.New("graph."+op, retry.Terminal, fmt.Errorf("unknown kind %q", kind))
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Members lists a group's direct members (id and kind).

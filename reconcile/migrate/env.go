@@ -34,6 +34,7 @@ type Directory interface {
 type Graph interface {
 	List(ctx context.Context, kind cloud.Kind, opts cloud.ListOptions, fn func(*cloud.Object) error) (cloud.ReadResult, error)
 	Get(ctx context.Context, kind cloud.Kind, id string) (*cloud.Object, error)
+	Lookup(ctx context.Context, kind cloud.Kind, id string) (*cloud.Object, error)
 	GroupSyncBehavior(ctx context.Context, groupID string) (cloud.SyncBehavior, error)
 	SetGroupSyncBehavior(ctx context.Context, groupID string, b cloud.SyncBehavior) error
 }

@@ -350,6 +350,10 @@ func (w *world) Get(_ context.Context, _ cloud.Kind, id string) (*cloud.Object, 
 	return nil, errNotFound
 }
 
+func (w *world) Lookup(ctx context.Context, kind cloud.Kind, id string) (*cloud.Object, error) {
+	return w.Get(ctx, kind, id)
+}
+
 func (w *world) GroupSyncBehavior(_ context.Context, id string) (cloud.SyncBehavior, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -219,7 +219,9 @@ func (e *Env) move(ctx context.Context, s *Saga) error {
 // twinGone reports whether the synced twin is gone from Graph and its
 // primary address from Exchange Online.
 func (e *Env) twinGone(ctx context.Context, s *Saga) (bool, error) {
-	_, err := e.Graph.Get(ctx, cloud.KindGroup, s.Capture.TwinID)
+	// One read: Get's re-reads of a not-found object would hold the
+	// addresses back for seconds after the deletion shows.
+	_, err := e.Graph.Lookup(ctx, cloud.KindGroup, s.Capture.TwinID)
 	switch {
 	case err == nil:
 		return false, nil
