@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+func runCLI(t testing.TB, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code = Main(context.Background(), args, &out, &errb)

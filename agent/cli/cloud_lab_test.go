@@ -21,14 +21,14 @@ import (
 )
 
 // labTenant is the real Graph client against the lab's tenant emulator.
-func labTenant(t *testing.T, l *labtest.Lab) cloud.Tenant {
+func labTenant(t testing.TB, l *labtest.Lab) cloud.Tenant {
 	t.Helper()
 	return tenantOf(t, l.Env[lab.EnvConfig])
 }
 
 // tenantOf returns the tenant of the config at path, through the
 // product's clients.
-func tenantOf(t *testing.T, path string) cloud.Tenant {
+func tenantOf(t testing.TB, path string) cloud.Tenant {
 	t.Helper()
 	cfg, err := config.Load(path)
 	if err != nil {

@@ -41,14 +41,14 @@ type dlFixture struct {
 // makeDL creates users and a universal distribution list with three
 // members, owners, moderation and delivery restrictions under ou, and
 // syncs them into the lab's tenant.
-func makeDL(t *testing.T, l *labtest.Lab, ou, tag, name string) *dlFixture {
+func makeDL(t testing.TB, l *labtest.Lab, ou, tag, name string) *dlFixture {
 	t.Helper()
 	return makeDLWith(t, l, ou, tag, name, 3, true)
 }
 
 // makeDLWith is makeDL with n members, syncing into the lab's tenant only
 // when labSync is set.
-func makeDLWith(t *testing.T, l *labtest.Lab, ou, tag, name string, n int, labSync bool) *dlFixture {
+func makeDLWith(t testing.TB, l *labtest.Lab, ou, tag, name string, n int, labSync bool) *dlFixture {
 	t.Helper()
 	c := l.Client(t)
 	ctx := t.Context()
@@ -121,7 +121,7 @@ func makeDLWith(t *testing.T, l *labtest.Lab, ou, tag, name string, n int, labSy
 
 // migrateConfig is the lab's config with its own state directory and the
 // groups to migrate, each with extra options ("method: recreate", ...).
-func migrateConfig(t *testing.T, l *labtest.Lab, groups map[string]string) string {
+func migrateConfig(t testing.TB, l *labtest.Lab, groups map[string]string) string {
 	t.Helper()
 	base, err := os.ReadFile(l.Env[lab.EnvConfig])
 	if err != nil {
@@ -160,14 +160,14 @@ func migrateConfig(t *testing.T, l *labtest.Lab, groups map[string]string) strin
 
 // exchange is the lab tenant's Exchange Online, through the product's own
 // clients.
-func exchange(t *testing.T, l *labtest.Lab) cloud.Exchange {
+func exchange(t testing.TB, l *labtest.Lab) cloud.Exchange {
 	t.Helper()
 	return labTenant(t, l).Exchange()
 }
 
 // exoIDs returns the ExternalDirectoryObjectIds of the recipients holding
 // the primary addresses of rs.
-func exoIDs(t *testing.T, ex cloud.Exchange, rs []*ad.Recipient) []string {
+func exoIDs(t testing.TB, ex cloud.Exchange, rs []*ad.Recipient) []string {
 	t.Helper()
 	var out []string
 	for _, r := range rs {
@@ -182,7 +182,7 @@ func exoIDs(t *testing.T, ex cloud.Exchange, rs []*ad.Recipient) []string {
 
 // exoNames returns the Exchange Online names of the recipients holding
 // the primary addresses of rs.
-func exoNames(t *testing.T, ex cloud.Exchange, rs []*ad.Recipient) []string {
+func exoNames(t testing.TB, ex cloud.Exchange, rs []*ad.Recipient) []string {
 	t.Helper()
 	var out []string
 	for _, r := range rs {
@@ -214,13 +214,13 @@ func hasFold(list []string, v string) bool {
 
 // checkCloudList checks the cloud list of f holds exactly what the group
 // held.
-func checkCloudList(t *testing.T, l *labtest.Lab, f *dlFixture, method migrate.Method) *cloud.DistributionGroup {
+func checkCloudList(t testing.TB, l *labtest.Lab, f *dlFixture, method migrate.Method) *cloud.DistributionGroup {
 	t.Helper()
 	return checkCloudListIn(t, l, exchange(t, l), f, method)
 }
 
 // checkCloudListIn is checkCloudList in the tenant of ex.
-func checkCloudListIn(t *testing.T, l *labtest.Lab, ex cloud.Exchange, f *dlFixture, method migrate.Method) *cloud.DistributionGroup {
+func checkCloudListIn(t testing.TB, l *labtest.Lab, ex cloud.Exchange, f *dlFixture, method migrate.Method) *cloud.DistributionGroup {
 	t.Helper()
 	ctx := t.Context()
 	g, err := ex.GetDistributionGroup(ctx, f.primary)
@@ -260,7 +260,7 @@ func checkCloudListIn(t *testing.T, l *labtest.Lab, ex cloud.Exchange, f *dlFixt
 // routingContact finds the routing contact targeting the list's routing
 // address, and checks that the on-premises side reaches the cloud list
 // through it.
-func checkOnPremisesRouting(t *testing.T, l *labtest.Lab, f *dlFixture, method migrate.Method) {
+func checkOnPremisesRouting(t testing.TB, l *labtest.Lab, f *dlFixture, method migrate.Method) {
 	t.Helper()
 	c := l.Client(t)
 	res := &mailflow.Resolver{AD: c, BaseDN: l.State.BaseDN, Exchange: exchange(t, l)}
@@ -300,7 +300,7 @@ func checkOnPremisesRouting(t *testing.T, l *labtest.Lab, f *dlFixture, method m
 	}
 }
 
-func sagaOf(t *testing.T, cfg, group string) *migrate.Saga {
+func sagaOf(t testing.TB, cfg, group string) *migrate.Saga {
 	t.Helper()
 	code, out, errOut := runCLI(t, "migrate", "status", "-c", cfg, "--json")
 	if code != 0 {
@@ -621,7 +621,7 @@ func sleep(t *testing.T, d time.Duration) {
 // cleanupMigration removes, when the test ends, what a migration left
 // outside the test's OU (the group moved to the no-sync OU, the routing
 // contact) if the test did not roll it back.
-func cleanupMigration(t *testing.T, l *labtest.Lab, cfg string, f *dlFixture) {
+func cleanupMigration(t testing.TB, l *labtest.Lab, cfg string, f *dlFixture) {
 	t.Helper()
 	c := l.Client(t)
 	t.Cleanup(func() {
