@@ -9,9 +9,13 @@
 #      syncs every 30 seconds, to show them in the tenant;
 #   3. hybridsync lab sync: one more sync cycle;
 #   4. hybridsync plan again: the fixed findings are gone;
+#   5. hybridsync migrate: moves one seeded distribution list (Announcements:
+#      moderated, with owners) to Exchange Online by the recreate path with
+#      hybrid mail flow (plan, run, status), the config listing it in
+#      DIR/demo/migrate.yaml;
 #
-# and ends with a summary. It exits non-zero if a step fails or the second
-# plan still shows a fixed finding. The outputs are in DIR/demo. The lab
+# and ends with a summary. It exits non-zero if a step fails, the second
+# plan still shows a fixed finding, or the list is not migrated. The outputs are in DIR/demo. The lab
 # keeps running afterwards; stop it with: bin/hybridsync lab down --dir lab
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,6 +81,43 @@ if ((status != 0)); then
 	echo "lab-demo: the second plan still proposes fixes (see above)" >&2
 fi
 
+step "migrate a distribution list with hybrid mail flow (hybridsync migrate)"
+# The config lists one group by its objectGUID; the lab's config already
+# says how to get a sync cycle (migrations.sync) and where the no-sync OU
+# is. A second demo on the same lab keeps the first one's config: the list
+# is migrated already, and its DN now holds the on-premises dynamic list.
+migrate_cfg=$out/migrate.yaml
+if [ ! -f "$migrate_cfg" ]; then
+	group_dn=$(grep -o '"moderatedDL": *"[^"]*"' "$dir/lab.json" | sed 's/.*: *"\(.*\)"$/\1/')
+	guid=$(bin/hybridsync ad export -c "$cfg" --base "$group_dn" --log-level warn | head -1 | grep -o '"objectGUID": *"[^"]*"' | sed 's/.*: *"\(.*\)"$/\1/')
+	if [ -z "$guid" ]; then
+		echo "lab-demo: cannot read the objectGUID of $group_dn" >&2
+		exit 1
+	fi
+	awk -v guid="$guid" '
+		{ print }
+		/^migrations:$/ {
+			print "  groups:"
+			print "    - group: \"{" guid "}\"  # Announcements"
+			print "      method: recreate"
+			print "      hybrid_mail_flow: true"
+			print "      keep_on_premises_group: true"
+		}' "$cfg" >"$migrate_cfg.new"
+	if ! grep -q "$guid" "$migrate_cfg.new"; then
+		echo "lab-demo: $cfg has no migrations section to add the group to" >&2
+		exit 1
+	fi
+	mv "$migrate_cfg.new" "$migrate_cfg"
+fi
+bin/hybridsync migrate plan -c "$migrate_cfg"
+bin/hybridsync migrate run -c "$migrate_cfg" --auto-approve
+bin/hybridsync migrate status -c "$migrate_cfg"
+bin/hybridsync migrate status -c "$migrate_cfg" --json >"$out/migrate-status.json"
+
 step "summary"
-go run ./scripts/lab-demo-summary "$out"
+summary=0
+go run ./scripts/lab-demo-summary "$out" || summary=$?
+if ((status == 0)); then
+	status=$summary
+fi
 exit "$status"

@@ -102,9 +102,12 @@ mail-enabled group, is not synced, is protected from accidental deletion,
 names a recipient with no cloud twin, has an address in a domain the tenant
 does not accept, has mail-enabled child groups, a name over 64 characters,
 or a no-sync OU inside the sync scope. Then it shows the method chosen (and
-why) and the steps. Nothing is written.
+why) and the steps. A group whose migration has started (and not been
+rolled back) is not assessed again: its line says where it is. Nothing is
+written.
 
-Exit codes: 0 every group is ready, 2 problems were found, 1 an error.`,
+Exit codes: 0 every group is ready (or under way), 2 problems were found,
+1 an error.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireFlag("config", cfgPath); err != nil {
 				return err
@@ -121,7 +124,24 @@ Exit codes: 0 every group is ready, 2 problems were found, 1 an error.`,
 			}
 			var all []*migrate.Assessment
 			problems := 0
+			sagas, err := readSagas(m.st)
+			if err != nil {
+				return fmt.Errorf("migrate plan: %w", err)
+			}
 			for _, g := range groups {
+				if s := sagaOfGroup(sagas, g.Group); s != nil && s.State != migrate.StateRolledBack {
+					// Under way or done: its saga says where it is.
+					as := &migrate.Assessment{Group: g.Group, ID: s.ID, Method: s.Method, Reason: s.Reason, Problems: []migrate.Problem{},
+						Status: migrate.Describe(s, time.Now())}
+					if s.Capture != nil {
+						as.DN = s.Capture.Group.DN
+					}
+					all = append(all, as)
+					if !asJSON {
+						renderAssessment(a, as, g)
+					}
+					continue
+				}
 				as, err := m.env.Assess(ctx, g.Group, g.Options)
 				if err != nil {
 					return fmt.Errorf("migrate plan: %w", err)
@@ -161,6 +181,10 @@ func renderAssessment(a *app, as *migrate.Assessment, g setup.Migration) {
 	}
 	if as.Method != "" {
 		fmt.Fprintf(a.stdout, "  method:   %s (%s)\n", as.Method, as.Reason)
+	}
+	if as.Status != "" {
+		fmt.Fprintf(a.stdout, "  status:   %s (see migrate status; migrate rollback undoes it)\n", as.Status)
+		return
 	}
 	if len(as.Problems) == 0 {
 		fmt.Fprintln(a.stdout, "  ready:    nothing stops the migration")
@@ -324,18 +348,38 @@ func (a *app) runOne(ctx context.Context, m *migration, g setup.Migration, retry
 	return nil
 }
 
-// findSaga returns the saga of group (by its objectGUID, from AD), or nil.
-func findSaga(ctx context.Context, m *migration, group string) (*migrate.Saga, error) {
+// findSaga returns the saga of group in the migration's journal, or nil.
+func findSaga(_ context.Context, m *migration, group string) (*migrate.Saga, error) {
 	sagas, err := migrate.List(m.j)
 	if err != nil {
 		return nil, err
 	}
+	return sagaOfGroup(sagas, group), nil
+}
+
+// readSagas reads the sagas of the config's journal without creating it
+// (none when there is no journal yet).
+func readSagas(st *setup.Setup) ([]*migrate.Saga, error) {
+	j, err := st.OpenJournal(false)
+	if isNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer j.Close()
+	return migrate.List(j)
+}
+
+// sagaOfGroup returns the saga of group (its address as configured, or
+// its objectGUID), or nil.
+func sagaOfGroup(sagas []*migrate.Saga, group string) *migrate.Saga {
 	for _, s := range sagas {
 		if strings.EqualFold(s.Group, group) || strings.EqualFold(s.ID, strings.Trim(group, "{}")) {
-			return s, nil
+			return s
 		}
 	}
-	return nil, nil
+	return nil
 }
 
 func cmpOr(a, b string) string {
@@ -373,14 +417,8 @@ back, or failed (the cause).`,
 			if err != nil {
 				return err
 			}
-			var sagas []*migrate.Saga
-			if j, err := st.OpenJournal(false); err == nil {
-				sagas, err = migrate.List(j)
-				_ = j.Close()
-				if err != nil {
-					return fmt.Errorf("migrate status: %w", err)
-				}
-			} else if !isNotExist(err) {
+			sagas, err := readSagas(st)
+			if err != nil {
 				return fmt.Errorf("migrate status: %w", err)
 			}
 			rows := statusRows(st, sagas, time.Now())

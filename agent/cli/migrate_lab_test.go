@@ -365,6 +365,11 @@ func TestLabMigrateEndToEnd(t *testing.T) {
 			if s == nil || s.State != migrate.StateMigrated {
 				t.Fatalf("saga %+v", s)
 			}
+			// plan, run again, says where the group is rather than
+			// assessing what the migration changed.
+			if code, out, errOut := runCLI(t, "migrate", "plan", "-c", cfg); code != 0 || !strings.Contains(out, "status:   migrated ("+string(method)) {
+				t.Errorf("migrate plan after the migration: exit %d\n%s\n%s", code, out, errOut)
+			}
 			g := checkCloudList(t, l, f, method)
 			if method == migrate.MethodRecreate {
 				if s.Made.SyncCycles != 1 {

@@ -98,6 +98,10 @@ type Assessment struct {
 	Problems []Problem `json:"problems"`
 	Steps    []Step    `json:"steps,omitempty"`
 	Capture  *Capture  `json:"-"`
+	// Status, when set, says the group's migration has started (or is
+	// done): where its saga is. The group is then not assessed again,
+	// since the saga changed what an assessment reads.
+	Status string `json:"status,omitempty"`
 }
 
 // Ready reports whether nothing stops the migration.

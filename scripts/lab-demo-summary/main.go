@@ -7,26 +7,32 @@
 //	apply.json        hybridsync apply --json
 //	journal.json      hybridsync journal list --run RUN --json
 //	plan-after.json   hybridsync plan -o, after apply and one sync cycle
+//	migrate-status.json  hybridsync migrate status --json, after the
+//	                  migration (optional)
 //
-// It exits 1 when a finding that apply fixed is still in the second plan
-// or the second plan still proposes fixes, and 2 when a file cannot be
-// read.
+// It exits 1 when a finding that apply fixed is still in the second plan,
+// the second plan still proposes fixes, or a listed group is not migrated,
+// and 2 when a file cannot be read.
 //
 //	go run ./scripts/lab-demo-summary DIR
 package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hybridsync/hybridsync/reconcile/apply"
 	"github.com/hybridsync/hybridsync/reconcile/journal"
+	"github.com/hybridsync/hybridsync/reconcile/migrate"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
 )
 
@@ -37,11 +43,20 @@ type applyReport struct {
 	Verifications []apply.Verification `json:"verifications"`
 }
 
+// groupStatus is one row of `hybridsync migrate status --json`.
+type groupStatus struct {
+	Group string        `json:"group"`
+	State string        `json:"state"`
+	Saga  *migrate.Saga `json:"saga,omitempty"`
+}
+
 // demoRun is what the demo's commands wrote.
 type demoRun struct {
 	before, after plan.Plan
 	applied       applyReport
 	entries       []journal.Entry
+	// migrations is nil when the demo did not migrate.
+	migrations []groupStatus
 }
 
 func main() {
@@ -75,6 +90,18 @@ func load(dir string) (demoRun, error) {
 		if err := json.Unmarshal(b, v); err != nil {
 			return r, fmt.Errorf("%s: %w", filepath.Join(dir, name), err)
 		}
+	}
+	name := filepath.Join(dir, "migrate-status.json")
+	b, err := os.ReadFile(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return r, nil
+	case err != nil:
+		return r, err
+	}
+	r.migrations = []groupStatus{}
+	if err := json.Unmarshal(b, &r.migrations); err != nil {
+		return r, fmt.Errorf("%s: %w", name, err)
 	}
 	return r, nil
 }
@@ -153,6 +180,20 @@ func summarise(w io.Writer, r demoRun) error {
 	}
 
 	var problems []string
+	for _, g := range r.migrations {
+		sg := g.Saga
+		if sg == nil || sg.State != migrate.StateMigrated {
+			fmt.Fprintf(w, "Migration:        %s: %s\n", g.Group, g.State)
+			problems = append(problems, fmt.Sprintf("%s is not migrated: %s", g.Group, g.State))
+			continue
+		}
+		name := g.Group
+		if sg.Capture != nil && sg.Capture.Primary != "" {
+			name = sg.Capture.Primary
+		}
+		fmt.Fprintf(w, "Migration:        %s: migrated by %s (%s), %d sync cycles waited for (%s waiting)\n",
+			name, sg.Method, sg.Reason, sg.Made.SyncCycles, sg.Made.Waited.Round(100*time.Millisecond))
+	}
 	for _, f := range still {
 		problems = append(problems, fmt.Sprintf("%s on %s is still in the second plan although apply fixed it", f.Kind, f.ObjectDN))
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hybridsync/hybridsync/reconcile/apply"
 	"github.com/hybridsync/hybridsync/reconcile/journal"
+	"github.com/hybridsync/hybridsync/reconcile/migrate"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
 )
 
@@ -118,5 +119,58 @@ func TestLoad(t *testing.T) {
 	}
 	if _, err := load(dir); err == nil || !strings.Contains(err.Error(), "journal.json") {
 		t.Fatalf("load without journal.json: %v", err)
+	}
+}
+
+// The migration's line names the list, its path and its sync cycles; a
+// listed group not migrated fails the demo, naming it.
+func TestSummariseMigration(t *testing.T) {
+	r := demo(plan.Finding{Kind: plan.AddressDropped, ObjectDN: dnB, ObjectGUID: guidB})
+	done := &migrate.Saga{State: migrate.StateMigrated, Method: migrate.MethodRecreate, Reason: "method: recreate in the config"}
+	done.Capture = &migrate.Capture{Primary: "announcements@lab.test"}
+	done.Made.SyncCycles = 1
+	r.migrations = []groupStatus{{Group: "{" + guidA + "}", State: "migrated", Saga: done}}
+	var out strings.Builder
+	if err := summarise(&out, r); err != nil {
+		t.Fatalf("summarise: %v\n%s", err, out.String())
+	}
+	if want := "Migration:        announcements@lab.test: migrated by recreate (method: recreate in the config), 1 sync cycles waited for"; !strings.Contains(out.String(), want) {
+		t.Errorf("summary lacks %q:\n%s", want, out.String())
+	}
+	r.migrations = append(r.migrations, groupStatus{Group: "{" + guidB + "}", State: "waiting too long for a sync cycle"})
+	out.Reset()
+	if err := summarise(&out, r); err == nil || !strings.Contains(err.Error(), "{"+guidB+"} is not migrated: waiting too long") {
+		t.Fatalf("summarise with a group not migrated: %v\n%s", err, out.String())
+	}
+}
+
+// migrate-status.json is optional; when present it is read.
+func TestLoadMigrationStatus(t *testing.T) {
+	dir := t.TempDir()
+	want := demo()
+	for name, v := range map[string]any{
+		"plan-before.json":    want.before,
+		"apply.json":          want.applied,
+		"journal.json":        want.entries,
+		"plan-after.json":     want.after,
+		"migrate-status.json": []groupStatus{{Group: "g@lab.test", State: "migrated", Saga: &migrate.Saga{State: migrate.StateMigrated}}},
+	} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := load(dir)
+	if err != nil || len(got.migrations) != 1 || got.migrations[0].Saga == nil || got.migrations[0].Saga.State != migrate.StateMigrated {
+		t.Fatalf("load = %+v, %v", got.migrations, err)
+	}
+	if err := os.Remove(filepath.Join(dir, "migrate-status.json")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := load(dir); err != nil || got.migrations != nil {
+		t.Fatalf("load without migrate-status.json: %+v, %v", got.migrations, err)
 	}
 }
