@@ -123,8 +123,8 @@ func (e *Env) undo(ctx context.Context, s *Saga, st Step) error {
 		if err != nil {
 			return err
 		}
-		ch := ad.Change{Op: ad.ReplaceValues, Attr: "member", Values: slices.Clone(c.Group.Members)}
-		return e.perform(ctx, s, write{op: "ad.Modify", target: journal.TargetAD, object: r.DN, intent: ch, before: map[string]any{"member": r.Members},
+		ch := ad.Change{Op: ad.DeleteValues, Attr: "member", Values: []string{routingContactDN(s)}}
+		return e.perform(ctx, s, write{op: "ad.Modify", target: journal.TargetAD, object: r.DN, intent: ch, before: nil,
 			do:    func(ctx context.Context) error { return e.Dir.Modify(ctx, r.DN, ch) },
 			check: func(ctx context.Context) (bool, error) { return e.undone(ctx, s, st) }}, true)
 	case StepRetire:
@@ -239,7 +239,7 @@ func (e *Env) undone(ctx context.Context, s *Saga, st Step) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		return sameDNs(r.Members, c.Group.Members), nil
+		return !slices.ContainsFunc(r.Members, func(m string) bool { return ad.EqualDN(m, routingContactDN(s)) }), nil
 	case StepRetire:
 		r, err := e.group(ctx, s)
 		if err != nil {
@@ -417,17 +417,4 @@ func (e *Env) Rollback(ctx context.Context, s *Saga, force bool) (*Saga, error) 
 		return s, err
 	}
 	return e.compensate(ctx, s)
-}
-
-// sameDNs reports whether a and b hold the same DNs, in any order.
-func sameDNs(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for _, x := range a {
-		if !slices.ContainsFunc(b, func(y string) bool { return ad.EqualDN(x, y) }) {
-			return false
-		}
-	}
-	return true
 }

@@ -10,9 +10,10 @@
 // (PATCH onPremisesSyncBehavior isCloudManaged), await-cloud-managed
 // (Graph no longer synced, Exchange IsDirSynced false), routing-address (the
 // tenant routing address on the list), routing-contact (an on-premises
-// contact targeting it) and contact-member (the contact replaces the
-// on-premises group's members, so that on-premises senders reach the cloud
-// list, now the one membership, and nobody twice), verify. The list keeps its addresses throughout: no mail-flow window.
+// contact targeting it) and contact-member (the contact joins the
+// on-premises group, so on-premises senders still reach the cloud list, as
+// DLConversionV3 does; the group's members stay, since a mail-enabled
+// security group may still grant access on premises), verify. The list keeps its addresses throughout: no mail-flow window.
 //
 // Recreate (DLConversionV2's path, made safe): capture, create (the cloud
 // list under a temporary name, with members, owners, moderation,

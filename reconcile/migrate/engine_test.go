@@ -210,8 +210,9 @@ func TestSOAEndToEnd(t *testing.T) {
 		t.Fatalf("converted list %+v", dg)
 	}
 	g, _, _ := l.w.FindByGUIDOnDC(t.Context(), l.group.GUID)
-	// The routing contact is the on-premises group's one member.
-	if len(g.Members) != 1 || !ad.EqualDN(g.Members[0], routingContactDN(s)) || g.DN != l.groupDN {
+	// The routing contact joins the on-premises group, whose three members
+	// stay.
+	if !slices.ContainsFunc(g.Members, func(m string) bool { return ad.EqualDN(m, routingContactDN(s)) }) || len(g.Members) != 4 || g.DN != l.groupDN {
 		t.Fatalf("on-premises group %+v", g)
 	}
 	if s.Made.SyncCycles != 0 {

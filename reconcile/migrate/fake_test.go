@@ -193,8 +193,6 @@ func (w *world) apply(r *ad.Recipient, ch ad.Change) {
 			r.Members = slices.DeleteFunc(r.Members, func(m string) bool {
 				return slices.ContainsFunc(ch.Values, func(v string) bool { return ad.EqualDN(v, m) })
 			})
-		case ad.ReplaceValues:
-			r.Members = slices.Clone(ch.Values)
 		}
 	case "msExchHideFromAddressLists":
 		r.HiddenFromGAL = one() == "TRUE"

@@ -568,28 +568,23 @@ func (e *Env) routingAddress(ctx context.Context, s *Saga) error {
 
 func (e *Env) contactMember(ctx context.Context, s *Saga) error {
 	dn := s.Made.ContactDN
-	onlyContact := func(ctx context.Context) (bool, error) {
+	isMember := func(ctx context.Context) (bool, error) {
 		r, err := e.group(ctx, s)
 		if err != nil {
 			return false, err
 		}
-		return len(r.Members) == 1 && ad.EqualDN(r.Members[0], dn), nil
+		return slices.ContainsFunc(r.Members, func(m string) bool { return ad.EqualDN(m, dn) }), nil
 	}
-	if ok, err := onlyContact(ctx); err != nil || ok {
+	if ok, err := isMember(ctx); err != nil || ok {
 		return err
 	}
 	r, err := e.group(ctx, s)
 	if err != nil {
 		return err
 	}
-	// The contact replaces the members: the cloud list, managed in the
-	// cloud from now on, is the one membership, so that on-premises
-	// senders neither reach members the cloud has since removed nor get a
-	// second copy through the contact. The members are in the before-image
-	// and in the capture, for the rollback.
-	ch := ad.Change{Op: ad.ReplaceValues, Attr: "member", Values: []string{dn}}
-	return e.perform(ctx, s, write{op: "ad.Modify", target: journal.TargetAD, object: r.DN, intent: ch, before: map[string]any{"member": r.Members},
-		do: func(ctx context.Context) error { return e.Dir.Modify(ctx, r.DN, ch) }, check: onlyContact}, false)
+	ch := ad.Change{Op: ad.AddValues, Attr: "member", Values: []string{dn}}
+	return e.perform(ctx, s, write{op: "ad.Modify", target: journal.TargetAD, object: r.DN, intent: ch, before: map[string]any{"member": len(r.Members)},
+		do: func(ctx context.Context) error { return e.Dir.Modify(ctx, r.DN, ch) }, check: isMember}, false)
 }
 
 // --- both ---
