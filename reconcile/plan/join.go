@@ -459,8 +459,11 @@ func iidKey(o *cloud.Object) (string, bool) {
 	return o.OnPremisesImmutableID, o.OnPremisesImmutableID != ""
 }
 
+// sidKey indexes a cloud object by its onPremisesSecurityIdentifier, synced
+// or not: a group whose Source of Authority moved to the cloud keeps it
+// (and a group has no onPremisesImmutableId), and joins as CloudManaged.
 func sidKey(o *cloud.Object) (string, bool) {
-	return o.OnPremisesSID, o.OnPremisesSID != "" && o.OnPremisesSyncEnabled
+	return o.OnPremisesSID, o.OnPremisesSID != ""
 }
 
 func hashString(s string) uint64 { return maphash.String(hashSeed, s) }

@@ -38,6 +38,9 @@ func TestJoin(t *testing.T) {
 	deleted := user("Deleted", 8, "del@contoso.com", "del@contoso.com")
 	deleted.Deleted = true
 	soa := obj(ad.KindGroup, "Converted", 9, "converted@contoso.com")
+	// Converted too, its cloud group showing only the SID (as Graph shows
+	// a group: groups have no onPremisesImmutableId).
+	soaBySID := obj(ad.KindGroup, "Converted By SID", 14, "converted2@contoso.com")
 	// Entra Connect syncs users and security groups without mail too, but
 	// not distribution groups that are not mail-enabled.
 	noMail := user("No Mail", 10, "nomail@contoso.com", "")
@@ -56,13 +59,14 @@ func TestJoin(t *testing.T) {
 		{Kind: cloud.KindUser, ID: "c-excluded", OnPremisesSyncEnabled: true, OnPremisesImmutableID: iid(t, excluded.GUID), OnPremisesDN: excluded.DN},
 		{Kind: cloud.KindUser, ID: "c-unknown", OnPremisesSyncEnabled: true, OnPremisesImmutableID: "dW5rbm93bg=="},
 		{Kind: cloud.KindGroup, ID: "c-soa", OnPremisesSyncEnabled: false, OnPremisesImmutableID: iid(t, soa.GUID)},
+		{Kind: cloud.KindGroup, ID: "c-soa-sid", OnPremisesSyncEnabled: false, OnPremisesSID: soaBySID.SID, Mail: "converted2@contoso.com"},
 		{Kind: cloud.KindGroup, ID: "c-cloudonly", Mail: "team@contoso.com"},
 		{Kind: cloud.KindUser, ID: "c-removed", OnPremisesSyncEnabled: true, OnPremisesImmutableID: "cmVtb3ZlZA==", Removed: &cloud.Removal{Reason: "deleted"}},
 		{Kind: cloud.KindUser, ID: "c-nomail", OnPremisesSyncEnabled: true, OnPremisesImmutableID: iid(t, noMail.GUID)},
 		{Kind: cloud.KindGroup, ID: "c-security", OnPremisesSyncEnabled: true, OnPremisesSID: security.SID, SecurityEnabled: true},
 		{Kind: cloud.KindGroup, ID: "c-plaindl", OnPremisesSyncEnabled: true, OnPremisesSID: plainDL.SID},
 	}
-	a := adSnap(paired, bySID, adOnly, contact, excluded, outside, dyn, deleted, soa, noMail, security, plainDL, badGUID, &again)
+	a := adSnap(paired, bySID, adOnly, contact, excluded, outside, dyn, deleted, soa, soaBySID, noMail, security, plainDL, badGUID, &again)
 	a.Scope = ad.NewSyncScope(append(a.Scope.OUs(), "OU=Sync,DC=contoso,DC=com"), a.Scope.Exclude()) // overlapping scope
 	j := JoinSnapshots(a, cloudSnap(cl...), Options{})
 
@@ -80,7 +84,7 @@ func TestJoin(t *testing.T) {
 	if got, want := pairs(j.TypeMismatches), []string{"Partner=c-contact-as-user by onPremisesImmutableId"}; !slices.Equal(got, want) {
 		t.Errorf("TypeMismatches = %q, want %q", got, want)
 	}
-	if got, want := pairs(j.CloudManaged), []string{"Converted=c-soa by onPremisesImmutableId"}; !slices.Equal(got, want) {
+	if got, want := pairs(j.CloudManaged), []string{"Converted By SID=c-soa-sid by onPremisesSecurityIdentifier", "Converted=c-soa by onPremisesImmutableId"}; !slices.Equal(got, want) {
 		t.Errorf("CloudManaged = %q, want %q", got, want)
 	}
 	if len(j.ADOnly) != 1 || j.ADOnly[0] != adOnly {
@@ -104,8 +108,8 @@ func TestJoin(t *testing.T) {
 		t.Errorf("Unanchored = %v, want [Bad Anchor]", j.Unanchored)
 	}
 	// paired (once), bySID, adOnly, contact, soa, noMail, security, badGUID.
-	if j.InScope != 8 {
-		t.Errorf("InScope = %d, want 8", j.InScope)
+	if j.InScope != 9 {
+		t.Errorf("InScope = %d, want 9", j.InScope)
 	}
 }
 
