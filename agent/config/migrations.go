@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 
@@ -42,6 +44,8 @@ func (m *Migrations) gather(name string, root *yaml.Node) (*yaml.Node, []Problem
 		return nil, []Problem{{Path: filePath,
 			Message: fmt.Sprintf("cannot read file %q: %v", m.File, pathErrCause(err))}}
 	}
+	sum := sha256.Sum256(data)
+	m.FileSHA256 = hex.EncodeToString(sum[:])
 	var f migrationsFile
 	doc, probs := decode(data, &f)
 	if len(probs) > 0 {

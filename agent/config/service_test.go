@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -519,6 +521,10 @@ migrations:
 		}
 		if len(cfg.Migrations.Groups) != 0 {
 			t.Errorf("%q: Groups = %s, want none", content, show(cfg.Migrations.Groups))
+		}
+		// The file's digest, by which the service sees it changed.
+		if sum := sha256.Sum256([]byte(content)); cfg.Migrations.FileSHA256 != hex.EncodeToString(sum[:]) {
+			t.Errorf("%q: FileSHA256 = %q", content, cfg.Migrations.FileSHA256)
 		}
 	}
 }

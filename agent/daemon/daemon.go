@@ -176,22 +176,41 @@ func load(path string) (*config.Config, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	return cfg, versionOf(data), nil
+	return cfg, versionOf(data, cfg.Migrations.FileSHA256), nil
 }
 
-// versionOf is a config's version: the first 12 hex digits of its SHA-256.
-func versionOf(data []byte) string {
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:6])
+// versionOf is a config's version: the first 12 hex digits of the SHA-256
+// of its file and, when it names a migrations file, of that file's digest,
+// so that editing the groups file is a new version, reloaded.
+func versionOf(data []byte, groupsFileSHA256 string) string {
+	h := sha256.New()
+	h.Write(data)
+	if groupsFileSHA256 != "" {
+		h.Write([]byte{0})
+		h.Write([]byte(groupsFileSHA256))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:6])
 }
 
-// fileVersion is the version load would give the file now.
-func fileVersion(path string) (string, error) {
+// fileVersion is the version load would give the config file at path now,
+// with groupsFile the migrations file the running config names ("" for
+// none; a config naming another one differs in its own bytes).
+func fileVersion(path, groupsFile string) (string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return "", err
 	}
-	return versionOf(data), nil
+	digest := ""
+	if groupsFile != "" {
+		b, err := os.ReadFile(groupsFile)
+		if err != nil {
+			digest = "unreadable: " + err.Error()
+		} else {
+			sum := sha256.Sum256(b)
+			digest = hex.EncodeToString(sum[:])
+		}
+	}
+	return versionOf(data, digest), nil
 }
 
 // jittered stretches d by up to frac of itself.
