@@ -477,7 +477,9 @@ type MigrationSync struct {
 	// default, 45m (Entra Connect's default cycle is every 30 minutes).
 	Wait Duration `yaml:"wait"`
 	// PollInterval is the first interval between reads while waiting; it
-	// doubles up to a minute. 1s to 5m; zero means the default, 5s.
+	// doubles after each read up to 15s (or itself, if longer) and starts
+	// again after each triggered cycle. 1s to 5m; zero means the default,
+	// 5s.
 	PollInterval Duration `yaml:"poll_interval"`
 }
 

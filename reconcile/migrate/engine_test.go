@@ -20,6 +20,8 @@ import (
 type testClock struct {
 	mu  sync.Mutex
 	now time.Time
+	// waits are the durations asked of After, in order.
+	waits []time.Duration
 }
 
 func (c *testClock) Now() time.Time {
@@ -31,6 +33,7 @@ func (c *testClock) Now() time.Time {
 func (c *testClock) After(d time.Duration) <-chan time.Time {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
+	c.waits = append(c.waits, d)
 	now := c.now
 	c.mu.Unlock()
 	ch := make(chan time.Time, 1)
@@ -316,6 +319,51 @@ func TestSyncThatNeverComes(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.checkMigrated(t, s)
+}
+
+// While waiting, the looks back off: the poll interval, doubling after
+// each look up to 15 s, and back to the poll interval when the wait
+// triggers another cycle; never past the deadline.
+func TestWaitBacksOff(t *testing.T) {
+	l := newLab(t)
+	l.w.noSync = true
+	e := l.env(nil) // Poll 1 s, Wait 10 min
+	s := l.start(t, e)
+	l.clk.mu.Lock()
+	l.clk.waits = nil
+	l.clk.mu.Unlock()
+	if _, err := e.Run(t.Context(), s); !errors.Is(err, ErrOverdue) {
+		t.Fatalf("run: %v", err)
+	}
+	l.clk.mu.Lock()
+	waits := slices.Clone(l.clk.waits)
+	l.clk.mu.Unlock()
+	near := func(d, want time.Duration) bool { return d >= want && d <= want+want/10 }
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 15 * time.Second, 15 * time.Second}
+	for i, w := range want {
+		if i >= len(waits) || !near(waits[i], w) {
+			t.Fatalf("waits %v, want them to start %v (each with up to 10%% jitter)", waits, want)
+		}
+	}
+	var total time.Duration
+	resets := 0
+	for i, d := range waits {
+		total += d
+		if d > 15*time.Second+1500*time.Millisecond {
+			t.Errorf("wait %d is %s, past the 15 s cap", i, d)
+		}
+		if i > 0 && near(d, time.Second) && waits[i-1] > 2*time.Second {
+			resets++ // back to the poll interval after a trigger
+		}
+	}
+	// A trigger every 2 minutes within the 10-minute window: four after
+	// the first, each followed by a look a second later.
+	if resets != 4 {
+		t.Errorf("the backoff started again %d times, want 4 (one per trigger): %v", resets, waits)
+	}
+	if total > 10*time.Minute {
+		t.Errorf("waited %s in all, past the 10-minute deadline", total)
+	}
 }
 
 // The tenant down mid-saga: the saga is blocked where it is, and resumes.

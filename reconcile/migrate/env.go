@@ -88,8 +88,9 @@ type Env struct {
 	// RoutingDomain is the domain of the routing addresses; "" derives
 	// contoso.mail.onmicrosoft.com from InitialDomain.
 	RoutingDomain string
-	// Wait bounds each sync wait; Poll is the interval between reads while
-	// waiting. Zero means 45 minutes and 5 seconds.
+	// Wait bounds each sync wait; Poll is the first interval between reads
+	// while waiting (doubling up to maxPoll). Zero means 45 minutes and 5
+	// seconds.
 	Wait, Poll time.Duration
 	// SettleAfter is how long a write with an unknown outcome is given
 	// before a re-read that does not show it settles it as not applied.

@@ -13,6 +13,12 @@ import (
 // before it triggers another.
 const retrigger = 2 * time.Minute
 
+// maxPoll bounds the backoff between looks while waiting (unless the
+// configured poll interval is longer): the address of a recreated list
+// moves within about this long of the sync cycle that frees it, however
+// long the wait.
+const maxPoll = 15 * time.Second
+
 // waitFor waits, bounded by the configured wait, until cond holds: it
 // records what it waits for and until when (State waiting; the saga keeps
 // its state while compensating), triggers a sync cycle when syncs is set
@@ -36,6 +42,10 @@ func (e *Env) waitFor(ctx context.Context, s *Saga, what string, syncs bool, con
 		}
 	}
 	w := s.Waiting
+	// interval is the time to the next look: the configured poll interval,
+	// doubling after each look up to maxPoll, and back to the start when
+	// a sync cycle is triggered.
+	interval := e.poll()
 	if w.Overdue {
 		// Resumed past the deadline: the admin may have mended the sync
 		// engine, so ask it for a cycle again at once. A run (not the
@@ -68,6 +78,7 @@ func (e *Env) waitFor(ctx context.Context, s *Saga, what string, syncs bool, con
 		}
 		now := clk.Now()
 		if syncs && e.Sync != nil && (w.Triggered.IsZero() || now.Sub(w.Triggered) >= retrigger) {
+			interval = e.poll() // the cycle asked for shows soon: look often again
 			if terr := e.Sync.Trigger(ctx); terr != nil {
 				e.log().Warn("migrate: sync trigger failed; waiting for the sync engine's schedule", "saga", s.ID, "error", terr)
 			} else {
@@ -97,8 +108,8 @@ func (e *Env) waitFor(ctx context.Context, s *Saga, what string, syncs bool, con
 		if e.Once {
 			return fmt.Errorf("%w: %s waits for %s (until %s)", ErrWaiting, s.Group, w.For, w.Deadline.Format(time.RFC3339))
 		}
-		poll := e.poll()
-		poll += time.Duration(rand.Int64N(int64(poll/10) + 1))
+		poll := interval + time.Duration(rand.Int64N(int64(interval/10)+1))
+		interval = min(2*interval, max(e.poll(), maxPoll))
 		if rest := w.Deadline.Sub(now); rest < poll {
 			poll = rest
 		}
