@@ -54,29 +54,8 @@ func makeDLWith(t testing.TB, l *labtest.Lab, ou, tag, name string, n int, labSy
 	c := l.Client(t)
 	ctx := t.Context()
 	dom := l.Manifest.MailDomain
-	ouName, err := ad.RDNValue(ou)
-	if err != nil {
-		t.Fatal(err)
-	}
-	suffix := strings.ToLower(ouName[len(ouName)-8:])
-	user := func(n string) *ad.Recipient {
-		alias := tag + n + "-" + suffix
-		dn := ad.ChildDN("CN", alias, ou)
-		if err := c.Add(ctx, dn, []ad.Attribute{
-			{Name: "objectClass", Values: []string{"top", "person", "organizationalPerson", "user"}},
-			{Name: "sAMAccountName", Values: []string{alias}},
-			{Name: "userPrincipalName", Values: []string{alias + "@" + dom}},
-			{Name: "mail", Values: []string{alias + "@" + dom}},
-			{Name: "proxyAddresses", Values: []string{"SMTP:" + alias + "@" + dom}},
-		}); err != nil {
-			t.Fatal(err)
-		}
-		r, err := c.ReadRecipient(ctx, dn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	suffix := labtest.OUSuffix(t, ou)
+	user := func(n string) *ad.Recipient { return l.AddMailUser(t, ou, tag+n+"-"+suffix) }
 	// The suffix keeps the name unique in the shared no-sync OU.
 	name += " " + suffix
 	f := &dlFixture{name: name, alias: tag + "dl-" + suffix}

@@ -26,24 +26,10 @@ func newDL(t *testing.T, l *labtest.Lab, ou, tag string) string {
 	t.Helper()
 	c := l.Client(t)
 	dom := l.Manifest.MailDomain
-	suffix := strings.ToLower(ou[len(ou)-8:])
-	if rdn, err := ad.RDNValue(ou); err == nil {
-		suffix = strings.ToLower(rdn[len(rdn)-8:])
-	}
+	suffix := labtest.OUSuffix(t, ou)
 	var members []string
 	for i := range 2 {
-		alias := fmt.Sprintf("%su%d-%s", tag, i, suffix)
-		dn := ad.ChildDN("CN", alias, ou)
-		if err := c.Add(t.Context(), dn, []ad.Attribute{
-			{Name: "objectClass", Values: []string{"top", "person", "organizationalPerson", "user"}},
-			{Name: "sAMAccountName", Values: []string{alias}},
-			{Name: "userPrincipalName", Values: []string{alias + "@" + dom}},
-			{Name: "mail", Values: []string{alias + "@" + dom}},
-			{Name: "proxyAddresses", Values: []string{"SMTP:" + alias + "@" + dom}},
-		}); err != nil {
-			t.Fatal(err)
-		}
-		members = append(members, dn)
+		members = append(members, l.AddMailUser(t, ou, fmt.Sprintf("%su%d-%s", tag, i, suffix)).DN)
 	}
 	alias := tag + "dl-" + suffix
 	primary := alias + "@" + dom

@@ -92,20 +92,7 @@ func TestSummariseSecondPlanProposesFixes(t *testing.T) {
 func TestLoad(t *testing.T) {
 	dir := t.TempDir()
 	want := demo()
-	for name, v := range map[string]any{
-		"plan-before.json": want.before,
-		"apply.json":       want.applied,
-		"journal.json":     want.entries,
-		"plan-after.json":  want.after,
-	} {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeDemo(t, dir, want, nil)
 	got, err := load(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -147,22 +134,7 @@ func TestSummariseMigration(t *testing.T) {
 // migrate-status.json is optional; when present it is read.
 func TestLoadMigrationStatus(t *testing.T) {
 	dir := t.TempDir()
-	want := demo()
-	for name, v := range map[string]any{
-		"plan-before.json":    want.before,
-		"apply.json":          want.applied,
-		"journal.json":        want.entries,
-		"plan-after.json":     want.after,
-		"migrate-status.json": []groupStatus{{Group: "g@lab.test", State: "migrated", Saga: &migrate.Saga{State: migrate.StateMigrated}}},
-	} {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeDemo(t, dir, demo(), []groupStatus{{Group: "g@lab.test", State: "migrated", Saga: &migrate.Saga{State: migrate.StateMigrated}}})
 	got, err := load(dir)
 	if err != nil || len(got.migrations) != 1 || got.migrations[0].Saga == nil || got.migrations[0].Saga.State != migrate.StateMigrated {
 		t.Fatalf("load = %+v, %v", got.migrations, err)
@@ -172,5 +144,29 @@ func TestLoadMigrationStatus(t *testing.T) {
 	}
 	if got, err := load(dir); err != nil || got.migrations != nil {
 		t.Fatalf("load without migrate-status.json: %+v, %v", got.migrations, err)
+	}
+}
+
+// writeDemo writes r as the demo's commands would into dir, with
+// migrate-status.json when migrations is not nil.
+func writeDemo(t *testing.T, dir string, r demoRun, migrations []groupStatus) {
+	t.Helper()
+	files := map[string]any{
+		"plan-before.json": r.before,
+		"apply.json":       r.applied,
+		"journal.json":     r.entries,
+		"plan-after.json":  r.after,
+	}
+	if migrations != nil {
+		files["migrate-status.json"] = migrations
+	}
+	for name, v := range files {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
