@@ -33,11 +33,19 @@ func BenchmarkLabMigrate100Members(b *testing.B) {
 	for _, method := range []migrate.Method{migrate.MethodRecreate, migrate.MethodSOA} {
 		b.Run(string(method), func(b *testing.B) {
 			l := labtest.Get(b)
-			ou := l.SyncedOU(b)
+			parent := l.SyncedOU(b)
+			c := l.Client(b)
 			var own, waited, window time.Duration
 			cycles := 0
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
+				// Each list in an OU of its own, deleted and synced away
+				// after it, so that no cycle deletes more objects than
+				// Entra Connect's accidental-delete threshold (500).
+				ou, err := c.CreateOU(b.Context(), parent, fmt.Sprintf("list %d-%s", i, labtest.OUSuffix(b, parent)))
+				if err != nil {
+					b.Fatal(err)
+				}
 				f := makeDLWith(b, l, ou, fmt.Sprintf("b%s%d", string(method)[:1], i), fmt.Sprintf("Bench %s %d", method, i), 100, true)
 				cfg := migrateConfig(b, l, map[string]string{f.primary: "method: " + string(method) + "; keep_on_premises_group: true"})
 				cleanupMigration(b, l, cfg, f)
@@ -62,6 +70,10 @@ func BenchmarkLabMigrate100Members(b *testing.B) {
 				for _, ar := range rep.Addresses {
 					window = max(window, ar.LongestOutage)
 				}
+				if err := labtest.DeleteTree(b.Context(), c, ou); err != nil {
+					b.Fatal(err)
+				}
+				l.Sync(b)
 			}
 			n := float64(b.N)
 			b.ReportMetric(own.Seconds()/n, "own-s/DL")
