@@ -459,11 +459,17 @@ func iidKey(o *cloud.Object) (string, bool) {
 	return o.OnPremisesImmutableID, o.OnPremisesImmutableID != ""
 }
 
-// sidKey indexes a cloud object by its onPremisesSecurityIdentifier, synced
-// or not: a group whose Source of Authority moved to the cloud keeps it
-// (and a group has no onPremisesImmutableId), and joins as CloudManaged.
+// sidKey indexes a synced cloud object by its onPremisesSecurityIdentifier.
 func sidKey(o *cloud.Object) (string, bool) {
-	return o.OnPremisesSID, o.OnPremisesSID != ""
+	return o.OnPremisesSID, o.OnPremisesSID != "" && o.OnPremisesSyncEnabled
+}
+
+// managedSIDKey indexes a cloud object the sync no longer manages by its
+// onPremisesSecurityIdentifier: a group whose Source of Authority moved to
+// the cloud keeps it (and a group has no onPremisesImmutableId), and joins
+// as CloudManaged when its group has no synced twin.
+func managedSIDKey(o *cloud.Object) (string, bool) {
+	return o.OnPremisesSID, o.OnPremisesSID != "" && !o.OnPremisesSyncEnabled
 }
 
 func hashString(s string) uint64 { return maphash.String(hashSeed, s) }
@@ -485,7 +491,7 @@ func join(a ADSnapshot, c CloudSnapshot, opts Options) *joined {
 	slices.SortStableFunc(j.objs, cloudCmp)
 	j.used = newUsedSet(j.objs)
 	byIID := newChainIndex(j.objs, iidKey, hashString, equalString)
-	bySID := newChainIndex(j.objs, sidKey, hashLower, lower.Equal)
+	bySID := [2]chainIndex{newChainIndex(j.objs, sidKey, hashLower, lower.Equal), newChainIndex(j.objs, managedSIDKey, hashLower, lower.Equal)}
 	// Synced contacts without an anchor, by lower-cased SMTP address.
 	contactByAddr := map[string][]int{}
 	for i, o := range j.objs {
@@ -569,11 +575,17 @@ func join(a ADSnapshot, c CloudSnapshot, opts Options) *joined {
 
 // match looks for the twin of AD object i in scope, r, whose anchor is k
 // (hashed h): by anchor, for a group by SID, for a contact by address.
-func (j *joined) match(r *ad.Recipient, i int32, k *anchorKey, h uint64, byIID, bySID *chainIndex, contactByAddr map[string][]int) member {
+func (j *joined) match(r *ad.Recipient, i int32, k *anchorKey, h uint64, byIID *chainIndex, bySID *[2]chainIndex, contactByAddr map[string][]int) member {
 	e := member{rec: i, twin: -1}
 	twin, by := byIID.first(h, func(ref int) bool { return k.equal(j.objs[ref].OnPremisesImmutableID) }, &j.used), uint8(0)
 	if twin < 0 && r.Kind == ad.KindGroup && r.SID != "" {
-		twin, by = bySID.first(hashLower(r.SID), func(ref int) bool { return lower.Equal(j.objs[ref].OnPremisesSID, r.SID) }, &j.used), 1
+		// The synced twin first; a group no longer synced (its Source of
+		// Authority moved to the cloud) only when there is none.
+		for _, index := range bySID {
+			if twin, by = index.first(hashLower(r.SID), func(ref int) bool { return lower.Equal(j.objs[ref].OnPremisesSID, r.SID) }, &j.used), 1; twin >= 0 {
+				break
+			}
+		}
 	}
 	if twin < 0 && r.Kind == ad.KindContact {
 		for _, addr := range contactAddresses(r.Mail, r.ProxyAddresses.Raw()) {

@@ -60,6 +60,9 @@ func TestJoin(t *testing.T) {
 		{Kind: cloud.KindUser, ID: "c-unknown", OnPremisesSyncEnabled: true, OnPremisesImmutableID: "dW5rbm93bg=="},
 		{Kind: cloud.KindGroup, ID: "c-soa", OnPremisesSyncEnabled: false, OnPremisesImmutableID: iid(t, soa.GUID)},
 		{Kind: cloud.KindGroup, ID: "c-soa-sid", OnPremisesSyncEnabled: false, OnPremisesSID: soaBySID.SID, Mail: "converted2@contoso.com"},
+		// A cloud-managed copy sorting before the synced twin of the
+		// same group: the synced twin wins the join.
+		{Kind: cloud.KindGroup, ID: "c-a-stale-copy", OnPremisesSID: strings.ToLower(bySID.SID)},
 		{Kind: cloud.KindGroup, ID: "c-cloudonly", Mail: "team@contoso.com"},
 		{Kind: cloud.KindUser, ID: "c-removed", OnPremisesSyncEnabled: true, OnPremisesImmutableID: "cmVtb3ZlZA==", Removed: &cloud.Removal{Reason: "deleted"}},
 		{Kind: cloud.KindUser, ID: "c-nomail", OnPremisesSyncEnabled: true, OnPremisesImmutableID: iid(t, noMail.GUID)},
@@ -101,8 +104,12 @@ func TestJoin(t *testing.T) {
 	if want := []string{"c-excluded <- Gone: it is under the excluded " + excludedOU, "c-plaindl <- Plain DL: it is a distribution group that is not mail-enabled", "c-unknown"}; !slices.Equal(orphans, want) {
 		t.Errorf("Orphans = %q, want %q", orphans, want)
 	}
-	if len(j.CloudOnly) != 1 || j.CloudOnly[0].ID != "c-cloudonly" {
-		t.Errorf("CloudOnly = %v, want [c-cloudonly]", j.CloudOnly)
+	var cloudOnly []string
+	for _, o := range j.CloudOnly {
+		cloudOnly = append(cloudOnly, o.ID)
+	}
+	if want := []string{"c-a-stale-copy", "c-cloudonly"}; !slices.Equal(cloudOnly, want) {
+		t.Errorf("CloudOnly = %q, want %q", cloudOnly, want)
 	}
 	if len(j.Unanchored) != 1 || j.Unanchored[0].AD != badGUID {
 		t.Errorf("Unanchored = %v, want [Bad Anchor]", j.Unanchored)
