@@ -427,9 +427,6 @@ type Migrations struct {
 	// is resolved against the config file's directory; if set, the file
 	// must exist. Problems in it are reported with its name and lines.
 	File string `yaml:"file"`
-	// FileSHA256 is the SHA-256 (hex) of File's content as Load read it,
-	// so that a service can tell when the file changed; "" without File.
-	FileSHA256 string `yaml:"-"`
 	// Defaults are the options of every group that does not set them. Load
 	// completes them with the built-in defaults: HybridMailFlow true,
 	// KeepOnPremisesGroup false, GroupType GroupTypeKeep, NotBefore zero

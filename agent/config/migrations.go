@@ -1,10 +1,9 @@
 package config
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -44,8 +43,6 @@ func (m *Migrations) gather(name string, root *yaml.Node) (*yaml.Node, []Problem
 		return nil, []Problem{{Path: filePath,
 			Message: fmt.Sprintf("cannot read file %q: %v", m.File, pathErrCause(err))}}
 	}
-	sum := sha256.Sum256(data)
-	m.FileSHA256 = hex.EncodeToString(sum[:])
 	var f migrationsFile
 	doc, probs := decode(data, &f)
 	if len(probs) > 0 {
@@ -60,4 +57,20 @@ func (m *Migrations) gather(name string, root *yaml.Node) (*yaml.Node, []Problem
 	}
 	m.Groups = append(m.Groups, f.Groups...)
 	return doc, nil
+}
+
+// MigrationsFile returns the migrations file the config file at path,
+// holding data, names (resolved as Load resolves it), or "" when it names
+// none or does not parse: what a service watches besides the config file
+// itself, read without validating the config.
+func MigrationsFile(path string, data []byte) string {
+	var c struct {
+		Migrations struct {
+			File string `yaml:"file"`
+		} `yaml:"migrations"`
+	}
+	if yaml.Unmarshal(data, &c) != nil {
+		return ""
+	}
+	return resolvePath(filepath.Dir(path), c.Migrations.File)
 }

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -522,10 +520,6 @@ migrations:
 		if len(cfg.Migrations.Groups) != 0 {
 			t.Errorf("%q: Groups = %s, want none", content, show(cfg.Migrations.Groups))
 		}
-		// The file's digest, by which the service sees it changed.
-		if sum := sha256.Sum256([]byte(content)); cfg.Migrations.FileSHA256 != hex.EncodeToString(sum[:]) {
-			t.Errorf("%q: FileSHA256 = %q", content, cfg.Migrations.FileSHA256)
-		}
 	}
 }
 
@@ -658,4 +652,19 @@ func show(v any) string {
 		return fmt.Sprintf("%+v", v)
 	}
 	return string(data)
+}
+
+// MigrationsFile finds the groups file a config names without validating
+// it (a service watches it for changes), resolved as Load resolves it.
+func TestMigrationsFile(t *testing.T) {
+	for _, tc := range []struct{ data, want string }{
+		{"migrations:\n  file: groups.yaml\n", "/etc/hybridsync/groups.yaml"},
+		{"migrations:\n  file: /srv/groups.yaml\nad: {urls: 7}\n", "/srv/groups.yaml"},
+		{"migrations:\n  groups: []\n", ""},
+		{"ad: [unclosed\n", ""},
+	} {
+		if got := MigrationsFile("/etc/hybridsync/hybridsync.yaml", []byte(tc.data)); got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.data, got, tc.want)
+		}
+	}
 }

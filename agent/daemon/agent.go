@@ -125,17 +125,17 @@ func (a *agent) interval(cfg *config.Config) time.Duration {
 // reload re-reads the config file; a file that does not load leaves the
 // running config in place.
 func (a *agent) reload(why string) {
-	running, old := a.config()
+	_, old := a.config()
 	if why != "SIGHUP" {
 		// Report a rejected file once, not at every check.
-		if v, err := fileVersion(a.opts.ConfigPath, running.Migrations.File); err == nil && (v == old || v == a.rejected) {
+		if v, err := fileVersion(a.opts.ConfigPath); err == nil && (v == old || v == a.rejected) {
 			return
 		}
 	}
 	cfg, version, err := load(a.opts.ConfigPath)
 	now := time.Now()
 	if err != nil {
-		a.rejected, _ = fileVersion(a.opts.ConfigPath, running.Migrations.File)
+		a.rejected = version // the files as load read them
 		a.metrics.ConfigReloaded(false, now)
 		a.mu.Lock()
 		a.lastReload = reloadStatus{At: now, Error: err.Error()}

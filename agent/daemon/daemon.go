@@ -172,45 +172,51 @@ func load(path string) (*config.Config, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("run: read config: %w", err)
 	}
+	// The version is of the bytes read before parsing: a file changed
+	// while it is parsed is a newer version, loaded at the next check.
+	version := versionOf(data, groupsDigest(config.MigrationsFile(path, data)))
 	cfg, err := config.Parse(path, data, filepath.Dir(path))
 	if err != nil {
-		return nil, "", err
+		return nil, version, err
 	}
-	return cfg, versionOf(data, cfg.Migrations.FileSHA256), nil
+	return cfg, version, nil
 }
 
 // versionOf is a config's version: the first 12 hex digits of the SHA-256
 // of its file and, when it names a migrations file, of that file's digest,
 // so that editing the groups file is a new version, reloaded.
-func versionOf(data []byte, groupsFileSHA256 string) string {
+func versionOf(data []byte, groupsFileDigest string) string {
 	h := sha256.New()
 	h.Write(data)
-	if groupsFileSHA256 != "" {
+	if groupsFileDigest != "" {
 		h.Write([]byte{0})
-		h.Write([]byte(groupsFileSHA256))
+		h.Write([]byte(groupsFileDigest))
 	}
 	return hex.EncodeToString(h.Sum(nil)[:6])
 }
 
-// fileVersion is the version load would give the config file at path now,
-// with groupsFile the migrations file the running config names ("" for
-// none; a config naming another one differs in its own bytes).
-func fileVersion(path, groupsFile string) (string, error) {
+// groupsDigest is the SHA-256 of the migrations file at path ("" for
+// none; a file that cannot be read has a digest of its own, so that the
+// config is loaded again, and fails, when it becomes readable).
+func groupsDigest(path string) string {
+	if path == "" {
+		return ""
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "unreadable: " + err.Error()
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// fileVersion is the version load would give the config file at path now.
+func fileVersion(path string) (string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return "", err
 	}
-	digest := ""
-	if groupsFile != "" {
-		b, err := os.ReadFile(groupsFile)
-		if err != nil {
-			digest = "unreadable: " + err.Error()
-		} else {
-			sum := sha256.Sum256(b)
-			digest = hex.EncodeToString(sum[:])
-		}
-	}
-	return versionOf(data, digest), nil
+	return versionOf(data, groupsDigest(config.MigrationsFile(path, data))), nil
 }
 
 // jittered stretches d by up to frac of itself.
