@@ -12,7 +12,7 @@
 #   5. hybridsync migrate: moves one seeded distribution list (Announcements:
 #      moderated, with owners) to Exchange Online by the recreate path with
 #      hybrid mail flow (plan, run, status), the config listing it in
-#      DIR/demo/migrate.yaml;
+#      DIR/demo/migrate.yaml (its objectGUID kept in DIR/demo/migrate-group.guid);
 #
 # and ends with a summary. It exits non-zero if a step fails, the second
 # plan still shows a fixed finding, or the list is not migrated. The outputs are in DIR/demo. The lab
@@ -84,30 +84,38 @@ fi
 step "migrate a distribution list with hybrid mail flow (hybridsync migrate)"
 # The config lists one group by its objectGUID; the lab's config already
 # says how to get a sync cycle (migrations.sync) and where the no-sync OU
-# is. A second demo on the same lab keeps the first one's config: the list
-# is migrated already, and its DN now holds the on-premises dynamic list.
+# is. A second demo on the same lab keeps the first one's objectGUID: the
+# list is migrated already, and its DN now holds the on-premises dynamic
+# list.
 migrate_cfg=$out/migrate.yaml
-if [ ! -f "$migrate_cfg" ]; then
-	group_dn=$(grep -o '"moderatedDL": *"[^"]*"' "$dir/lab.json" | sed 's/.*: *"\(.*\)"$/\1/')
-	guid=$(bin/hybridsync ad export -c "$cfg" --base "$group_dn" --log-level warn | head -1 | grep -o '"objectGUID": *"[^"]*"' | sed 's/.*: *"\(.*\)"$/\1/')
+guid_file=$out/migrate-group.guid
+if [ -s "$guid_file" ]; then
+	guid=$(cat "$guid_file")
+else
+	group_dn=$(grep -o '"moderatedDL": *"[^"]*"' "$dir/lab.json" | sed 's/.*: *"\(.*\)"$/\1/' || true)
+	if [ -z "$group_dn" ]; then
+		echo "lab-demo: $dir/lab.json names no moderated list to migrate" >&2
+		exit 1
+	fi
+	guid=$(bin/hybridsync ad export -c "$cfg" --base "$group_dn" --log-level warn | grep -o '"objectGUID": *"[^"]*"' | head -n 1 | sed 's/.*: *"\(.*\)"$/\1/' || true)
 	if [ -z "$guid" ]; then
 		echo "lab-demo: cannot read the objectGUID of $group_dn" >&2
 		exit 1
 	fi
-	awk -v guid="$guid" '
-		{ print }
-		/^migrations:$/ {
-			print "  groups:"
-			print "    - group: \"{" guid "}\"  # Announcements"
-			print "      method: recreate"
-			print "      hybrid_mail_flow: true"
-			print "      keep_on_premises_group: true"
-		}' "$cfg" >"$migrate_cfg.new"
-	if ! grep -q "$guid" "$migrate_cfg.new"; then
-		echo "lab-demo: $cfg has no migrations section to add the group to" >&2
-		exit 1
-	fi
-	mv "$migrate_cfg.new" "$migrate_cfg"
+	echo "$guid" >"$guid_file"
+fi
+awk -v guid="$guid" '
+	{ print }
+	/^migrations:$/ {
+		print "  groups:"
+		print "    - group: \"{" guid "}\"  # Announcements"
+		print "      method: recreate"
+		print "      hybrid_mail_flow: true"
+		print "      keep_on_premises_group: true"
+	}' "$cfg" >"$migrate_cfg"
+if ! grep -q "$guid" "$migrate_cfg"; then
+	echo "lab-demo: $cfg has no migrations section to add the group to" >&2
+	exit 1
 fi
 bin/hybridsync migrate plan -c "$migrate_cfg"
 bin/hybridsync migrate run -c "$migrate_cfg" --auto-approve

@@ -103,7 +103,9 @@ names a recipient with no cloud twin, has an address in a domain the tenant
 does not accept, has mail-enabled child groups, a name over 64 characters,
 or a no-sync OU inside the sync scope. Then it shows the method chosen (and
 why) and the steps. A group whose migration has started (and not been
-rolled back) is not assessed again: its line says where it is. Nothing is
+rolled back) is not assessed again: its line says where it is, and a
+failed one (its rollback could not finish) is a problem. While a migrate run
+holds the journal, plan reads what that run last reported. Nothing is
 written.
 
 Exit codes: 0 every group is ready (or under way), 2 problems were found,
@@ -124,9 +126,12 @@ Exit codes: 0 every group is ready (or under way), 2 problems were found,
 			}
 			var all []*migrate.Assessment
 			problems := 0
-			sagas, err := readSagas(m.st)
+			sagas, note, err := readSagas(m.st)
 			if err != nil {
 				return fmt.Errorf("migrate plan: %w", err)
+			}
+			if note != "" {
+				fmt.Fprintf(a.stderr, "migrate plan: %s\n", note)
 			}
 			for _, g := range groups {
 				if s := sagaOfGroup(sagas, g.Group); s != nil && s.State != migrate.StateRolledBack {
@@ -135,6 +140,12 @@ Exit codes: 0 every group is ready (or under way), 2 problems were found,
 						Status: migrate.Describe(s, time.Now())}
 					if s.Capture != nil {
 						as.DN = s.Capture.Group.DN
+					}
+					if s.State == migrate.StateFailed {
+						// Its compensation could not finish: an admin's turn.
+						as.Problems = append(as.Problems, migrate.Problem{Code: "failed",
+							Message: fmt.Sprintf("the migration failed and could not be rolled back (%s); see migrate status, then migrate rollback", s.Error)})
+						problems++
 					}
 					all = append(all, as)
 					if !asJSON {
@@ -184,6 +195,9 @@ func renderAssessment(a *app, as *migrate.Assessment, g setup.Migration) {
 	}
 	if as.Status != "" {
 		fmt.Fprintf(a.stdout, "  status:   %s (see migrate status; migrate rollback undoes it)\n", as.Status)
+		for _, p := range as.Problems {
+			fmt.Fprintf(a.stdout, "  problem:  [%s] %s\n", p.Code, p.Message)
+		}
 		return
 	}
 	if len(as.Problems) == 0 {
@@ -233,11 +247,13 @@ waiting or blocked, 1 an error.`,
 				return &exitError{1, errors.New("migrate run: not approved, nothing written: review `hybridsync migrate plan`, then run with --auto-approve")}
 			}
 			ctx := cmd.Context()
-			m, err := a.openMigration(ctx, cfgPath, true, migrate.Observer{Progress: a.progress()})
+			progress := a.progress()
+			m, err := a.openMigration(ctx, cfgPath, true, migrate.Observer{Progress: progress.saga})
 			if err != nil {
 				return fmt.Errorf("migrate run: %w", err)
 			}
 			defer m.close()
+			progress.keepIn(m.st, m.j)
 			if m.st.Staging {
 				return fmt.Errorf("migrate run: %s sets staging: true, so the agent writes nothing; nothing written", cfgPath)
 			}
@@ -268,18 +284,6 @@ waiting or blocked, 1 an error.`,
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "run without asking (the plan was reviewed)")
 	cmd.Flags().DurationVar(&retryBlocked, "retry-blocked", 5*time.Minute, "how long to keep trying a group that is blocked for now before leaving it blocked (0: leave it at once)")
 	return cmd
-}
-
-// progress prints each change of a saga's position.
-func (a *app) progress() func(*migrate.Saga) {
-	var last string
-	return func(s *migrate.Saga) {
-		line := migrate.Describe(s, time.Now())
-		if line != last {
-			fmt.Fprintf(a.stdout, "  %s  %s\n", time.Now().UTC().Format("15:04:05"), line)
-			last = line
-		}
-	}
 }
 
 // runOne starts (or resumes) one group's saga and runs it; a saga blocked
@@ -357,20 +361,6 @@ func findSaga(_ context.Context, m *migration, group string) (*migrate.Saga, err
 	return sagaOfGroup(sagas, group), nil
 }
 
-// readSagas reads the sagas of the config's journal without creating it
-// (none when there is no journal yet).
-func readSagas(st *setup.Setup) ([]*migrate.Saga, error) {
-	j, err := st.OpenJournal(false)
-	if isNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer j.Close()
-	return migrate.List(j)
-}
-
 // sagaOfGroup returns the saga of group (its address as configured, or
 // its objectGUID), or nil.
 func sagaOfGroup(sagas []*migrate.Saga, group string) *migrate.Saga {
@@ -408,7 +398,9 @@ func (a *app) migrateStatusCmd() *cobra.Command {
 group, and per saga of a group no longer configured: pending (not started),
 running (the step and for how long), waiting (for what, since when, until
 when; WAITING TOO LONG past the deadline), blocked (why), migrated, rolled
-back, or failed (the cause).`,
+back, or failed (the cause). While a migrate run or rollback holds the
+journal, it prints what that run last reported (in state_dir's
+migrations-progress.json), saying so on stderr.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireFlag("config", cfgPath); err != nil {
 				return err
@@ -417,9 +409,12 @@ back, or failed (the cause).`,
 			if err != nil {
 				return err
 			}
-			sagas, err := readSagas(st)
+			sagas, note, err := readSagas(st)
 			if err != nil {
 				return fmt.Errorf("migrate status: %w", err)
+			}
+			if note != "" {
+				fmt.Fprintf(a.stderr, "migrate status: %s\n", note)
 			}
 			rows := statusRows(st, sagas, time.Now())
 			if asJSON {
@@ -481,11 +476,13 @@ addresses), rollback lists what it would discard and writes nothing, unless
 				return err
 			}
 			ctx := cmd.Context()
-			m, err := a.openMigration(ctx, cfgPath, true, migrate.Observer{Progress: a.progress()})
+			progress := a.progress()
+			m, err := a.openMigration(ctx, cfgPath, true, migrate.Observer{Progress: progress.saga})
 			if err != nil {
 				return fmt.Errorf("migrate rollback: %w", err)
 			}
 			defer m.close()
+			progress.keepIn(m.st, m.j)
 			if m.st.Staging {
 				return fmt.Errorf("migrate rollback: %s sets staging: true, so the agent writes nothing; nothing written", cfgPath)
 			}

@@ -247,7 +247,33 @@ func TestLabMigrateSyncNeverComes(t *testing.T) {
 	cfg := m.config(t, time.Minute, map[string]string{f.primary: "method: recreate; keep_on_premises_group: true"})
 	cleanupMigration(t, l, cfg, f)
 	m.loop.SetFaults(syncsim.Faults{Paused: true})
-	code, out, errOut := runCLI(t, "migrate", "run", "-c", cfg, "--auto-approve")
+	type result struct {
+		code        int
+		out, errOut string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, out, errOut := runCLI(t, "migrate", "run", "-c", cfg, "--auto-approve")
+		done <- result{code, out, errOut}
+	}()
+	// While the run holds the journal, status (and plan) read what it
+	// last reported, and say so.
+	seen := false
+	for deadline := time.Now().Add(50 * time.Second); !seen && time.Now().Before(deadline); {
+		code, status, errOut := runCLI(t, "migrate", "status", "-c", cfg)
+		seen = code == 0 && strings.Contains(status, "waiting (step") && strings.Contains(errOut, "in use by a running migration")
+		if !seen {
+			sleep(t, time.Second)
+		}
+	}
+	if !seen {
+		t.Error("migrate status did not show the running migration waiting")
+	}
+	if code, plan, errOut := runCLI(t, "migrate", "plan", "-c", cfg); code != 0 || !strings.Contains(plan, "status:   waiting") {
+		t.Errorf("migrate plan while the run waits: exit %d\n%s\n%s", code, plan, errOut)
+	}
+	r := <-done
+	code, out, errOut := r.code, r.out, r.errOut
 	if code != 2 || !strings.Contains(out+errOut, "WAITING TOO LONG") {
 		t.Fatalf("migrate run with no sync cycle: exit %d\n%s\n%s", code, out, errOut)
 	}

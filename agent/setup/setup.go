@@ -256,6 +256,13 @@ func (s *Setup) JournalPath() string { return filepath.Join(s.StateDir, journal.
 // the journal when create is set; without create a missing journal is
 // reported as os.ErrNotExist.
 func (s *Setup) OpenJournal(create bool) (*journal.Journal, error) {
+	return s.OpenJournalWithin(create, JournalLockTimeout)
+}
+
+// OpenJournalWithin is OpenJournal waiting at most lockTimeout for another
+// process to release the journal (journal.ErrLocked past it): for the
+// commands that only read it and have somewhere else to look.
+func (s *Setup) OpenJournalWithin(create bool, lockTimeout time.Duration) (*journal.Journal, error) {
 	path := s.JournalPath()
 	if create {
 		if err := os.MkdirAll(s.StateDir, 0o700); err != nil {
@@ -264,7 +271,7 @@ func (s *Setup) OpenJournal(create bool) (*journal.Journal, error) {
 	} else if _, err := os.Stat(path); err != nil {
 		return nil, err
 	}
-	return journal.Open(journal.Options{Path: path, LockTimeout: JournalLockTimeout, Logger: s.log})
+	return journal.Open(journal.Options{Path: path, LockTimeout: lockTimeout, Logger: s.log})
 }
 
 // Applier is the applier of one run of kind ("apply", "undo", "agent")
