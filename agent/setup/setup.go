@@ -413,10 +413,18 @@ type Migration struct {
 	Options   migrate.Options
 }
 
+// migrationOf is g's migration. Load completes every option; one left
+// unset (a config built in code) takes the built-in default.
 func migrationOf(g config.MigrationGroup) Migration {
+	or := func(p *bool, def bool) bool {
+		if p == nil {
+			return def
+		}
+		return *p
+	}
 	return Migration{Group: g.Group, Source: g.Source.String(), NotBefore: g.NotBefore.Time, Options: migrate.Options{
-		Method: g.Method, NoSyncOU: g.NoSyncOU, HybridMailFlow: *g.HybridMailFlow, KeepOriginal: *g.KeepOnPremisesGroup,
-		SkipNestedGroupCheck: *g.SkipNestedGroupCheck, GroupType: g.GroupType}}
+		Method: g.Method, NoSyncOU: g.NoSyncOU, HybridMailFlow: or(g.HybridMailFlow, true), KeepOriginal: or(g.KeepOnPremisesGroup, false),
+		SkipNestedGroupCheck: or(g.SkipNestedGroupCheck, false), GroupType: g.GroupType}}
 }
 
 // Migration returns the configured migration of group (matched as
