@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -106,12 +107,7 @@ func (m *migrator) tick(ctx context.Context, cfg *config.Config, version string)
 		a.log.Error("migrate: the journal's migrations cannot be read; none is run", "error", err)
 		return
 	}
-	work := m.st.Migrations
-	for _, s := range sagas {
-		if !s.State.Terminal() && !configured(m.st, s) {
-			work = append(work, setup.Migration{Group: s.Group, Options: s.Options}) // finish it
-		}
-	}
+	work := workList(m.st.Migrations, sagas)
 	var env *migrate.Env
 	if !cfg.Staging && len(work) > 0 {
 		if env, err = m.env(ctx, j); err != nil {
@@ -209,15 +205,18 @@ func (m *migrator) step(ctx context.Context, e *migrate.Env, g setup.Migration, 
 	return s
 }
 
-// configured reports whether the saga's group is among the configured
-// ones.
-func configured(st *setup.Setup, s *migrate.Saga) bool {
-	for _, g := range st.Migrations {
-		if matches(s, g.Group) {
-			return true
+// workList is what the worker looks at: the configured groups, then every
+// unfinished saga of a group no longer configured, with the options it was
+// started with, so that it is finished (or compensated), never abandoned.
+func workList(configured []setup.Migration, sagas []*migrate.Saga) []setup.Migration {
+	work := slices.Clone(configured)
+	for _, s := range sagas {
+		if s.State.Terminal() || slices.ContainsFunc(configured, func(g setup.Migration) bool { return matches(s, g.Group) }) {
+			continue
 		}
+		work = append(work, setup.Migration{Group: s.Group, Options: s.Options})
 	}
-	return false
+	return work
 }
 
 func sagaOf(sagas []*migrate.Saga, group string) *migrate.Saga {
