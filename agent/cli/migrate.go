@@ -254,6 +254,7 @@ waiting or blocked, 1 an error.`,
 			}
 			defer m.close()
 			progress.keepIn(m.st, m.j)
+			defer progress.close()
 			if m.st.Staging {
 				return fmt.Errorf("migrate run: %s sets staging: true, so the agent writes nothing; nothing written", cfgPath)
 			}
@@ -483,6 +484,7 @@ addresses), rollback lists what it would discard and writes nothing, unless
 			}
 			defer m.close()
 			progress.keepIn(m.st, m.j)
+			defer progress.close()
 			if m.st.Staging {
 				return fmt.Errorf("migrate rollback: %s sets staging: true, so the agent writes nothing; nothing written", cfgPath)
 			}

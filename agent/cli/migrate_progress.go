@@ -55,6 +55,15 @@ func (p *progressReport) keepIn(st *setup.Setup, j *journal.Journal) {
 	p.write()
 }
 
+// close removes the snapshot when the run ends: the journal says the
+// rest. (A run killed leaves it, but also releases the journal, which
+// status then reads.)
+func (p *progressReport) close() {
+	if p.path != "" {
+		_ = os.Remove(p.path)
+	}
+}
+
 // saga is the engine's Progress observer.
 func (p *progressReport) saga(s *migrate.Saga) {
 	line := migrate.Describe(s, time.Now())
