@@ -149,20 +149,19 @@ func exchange(t testing.TB, l *labtest.Lab) cloud.Exchange {
 // the primary addresses of rs.
 func exoIDs(t testing.TB, ex cloud.Exchange, rs []*ad.Recipient) []string {
 	t.Helper()
-	var out []string
-	for _, r := range rs {
-		x, err := ex.GetRecipient(t.Context(), r.Mail)
-		if err != nil {
-			t.Fatalf("Get-Recipient %s: %v", r.Mail, err)
-		}
-		out = append(out, x.ExternalDirectoryObjectID)
-	}
-	return out
+	return exoField(t, ex, rs, func(x *cloud.ExoRecipient) string { return x.ExternalDirectoryObjectID })
 }
 
 // exoNames returns the Exchange Online names of the recipients holding
-// the primary addresses of rs.
+// the primary addresses of rs (Get-DistributionGroup lists owners,
+// moderators and senders by them).
 func exoNames(t testing.TB, ex cloud.Exchange, rs []*ad.Recipient) []string {
+	t.Helper()
+	return exoField(t, ex, rs, func(x *cloud.ExoRecipient) string { return x.Name })
+}
+
+// exoField returns field of each recipient holding a primary address of rs.
+func exoField(t testing.TB, ex cloud.Exchange, rs []*ad.Recipient, field func(*cloud.ExoRecipient) string) []string {
 	t.Helper()
 	var out []string
 	for _, r := range rs {
@@ -170,7 +169,7 @@ func exoNames(t testing.TB, ex cloud.Exchange, rs []*ad.Recipient) []string {
 		if err != nil {
 			t.Fatalf("Get-Recipient %s: %v", r.Mail, err)
 		}
-		out = append(out, x.Name)
+		out = append(out, field(x))
 	}
 	return out
 }
