@@ -100,8 +100,10 @@ func TestLabConsistencyGuidAnchorLicensedUser(t *testing.T) {
 	if _, err := rand.Read(migrated[:]); err != nil {
 		t.Fatal(err)
 	}
-	// Seed 001's user (mail-only, an x500 in proxyAddresses), carrying the
-	// consistency GUID it had in its former forest.
+	// A mail-only user whose proxyAddresses holds only an x500 value (as
+	// KB 3190357, "How the proxyAddresses attribute is populated in
+	// Microsoft Entra ID", describes), carrying the consistency GUID it had
+	// in its former forest.
 	userDN := ad.ChildDN("CN", "Migrated "+alias, ou)
 	err = c.Add(ctx, userDN, []ad.Attribute{
 		{Name: "objectClass", Values: []string{"top", "person", "organizationalPerson", "user"}},
