@@ -20,16 +20,10 @@ func KillDC(dir string) error {
 		return errors.New("lab: the DC is not running in " + dir)
 	}
 	killGroup(pid, true)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, alive := runningPid(p); !alive {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("lab: samba (pid %d) still runs 15s after SIGKILL", pid)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !waitGone(p.pidFile, isSambaExe, 15*time.Second) {
+		return fmt.Errorf("lab: samba (pid %d) still runs 15s after SIGKILL", pid)
 	}
+	return nil
 }
 
 // StartDC starts the lab's domain controller again, if it is not running,

@@ -108,21 +108,26 @@ func stopDaemon(name, pidFile string, isExe func(string) bool, timeout time.Dura
 		return nil
 	}
 	killGroup(pid, false)
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if _, ok := daemonPid(pidFile, isExe); !ok {
-			_ = os.Remove(pidFile)
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
+	if waitGone(pidFile, isExe, timeout) {
+		return nil
 	}
 	killGroup(pid, true)
-	for i := 0; i < 50; i++ {
-		if _, ok := daemonPid(pidFile, isExe); !ok {
-			_ = os.Remove(pidFile)
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
+	if waitGone(pidFile, isExe, 5*time.Second) {
+		return nil
 	}
 	return fmt.Errorf("lab: %s (pid %d) did not stop", name, pid)
+}
+
+// waitGone waits up to d for the recorded process to be gone, and then
+// removes its record; it reports whether it is gone.
+func waitGone(pidFile string, isExe func(string) bool, d time.Duration) bool {
+	for deadline := time.Now().Add(d); ; time.Sleep(100 * time.Millisecond) {
+		if _, ok := daemonPid(pidFile, isExe); !ok {
+			_ = os.Remove(pidFile)
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
 }
