@@ -335,3 +335,30 @@ func (c *Client) ReadAttributes(ctx context.Context, dn string, attrs ...string)
 	}
 	return out, nil
 }
+
+// MemberGroups returns the mail-enabled groups that are direct members of
+// the group at dn (found by their memberOf back-link, one search instead
+// of a read per member), with their identity and addresses only: what a
+// batch needs to know a group's nesting. A search that did not complete is
+// an error, never a shorter list.
+func (c *Client) MemberGroups(ctx context.Context, dn string) ([]*ad.Recipient, error) {
+	const op = "ad.MemberGroups"
+	var out []*ad.Recipient
+	req := SearchRequest{
+		Filter:     And(Eq("objectClass", "group"), Eq("memberOf", dn), Or(Present("mail"), Present("proxyAddresses"), Present("mailNickname"))),
+		Attributes: []string{"objectGUID", "objectClass", "objectCategory", "groupType", "mail", "mailNickname", "proxyAddresses", "name", "displayName"},
+	}
+	res, err := c.streamRecipients(ctx, req, func(r *ad.Recipient) error {
+		if r.Kind == ad.KindGroup && r.MailEnabled() {
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", op, dn, err)
+	}
+	if !res.Complete {
+		return nil, retry.New(op, retry.Retryable, fmt.Errorf("the search for the member groups of %s did not complete", dn))
+	}
+	return out, nil
+}

@@ -51,6 +51,29 @@ type Ref struct {
 	Address string `json:"address,omitempty"`
 	// Group is set when the recipient is a mail-enabled group (nesting).
 	Group bool `json:"group,omitempty"`
+	// ID is the on-premises object's objectGUID, lower case.
+	ID string `json:"id,omitempty"`
+	// Migrated is set when the recipient is a group migrated before (its
+	// saga is done): Cloud is then its cloud list.
+	Migrated bool `json:"migrated,omitempty"`
+}
+
+// AssessContext is what an assessment inside a batch knows beyond the
+// directories.
+type AssessContext struct {
+	// Migrated are the sagas in the journal: a member that is a group
+	// migrated before (its original, or its routing contact) resolves to
+	// the cloud list its saga made.
+	Migrated []*Saga
+	// InBatch reports whether a child group (by objectGUID) migrates in
+	// an earlier wave of the same batch, so that it does not stop its
+	// parent; nil: none does.
+	InBatch func(id string) bool
+	// Children are the group's child groups in the batch as the batch
+	// found them before its first wave (objectGUIDs). One migrated since
+	// whose membership the directory no longer shows (its original was
+	// deleted) is still a member of the new cloud list.
+	Children []string
 }
 
 // Capture is what a saga reads before writing anything.
@@ -117,6 +140,11 @@ func (a *Assessment) add(code, format string, args ...any) {
 // nothing. An error means a read failed (the directories could not be
 // asked), not that the group has problems.
 func (e *Env) Assess(ctx context.Context, group string, o Options) (*Assessment, error) {
+	return e.AssessWith(ctx, group, o, AssessContext{})
+}
+
+// AssessWith is Assess inside a batch: see AssessContext.
+func (e *Env) AssessWith(ctx context.Context, group string, o Options, ac AssessContext) (*Assessment, error) {
 	a := &Assessment{Group: group, Problems: []Problem{}}
 	r, err := e.findGroup(ctx, group)
 	if err != nil {
@@ -165,7 +193,7 @@ func (e *Env) Assess(ctx context.Context, group string, o Options) (*Assessment,
 	if err := e.captureTwin(ctx, a, c, r); err != nil {
 		return nil, err
 	}
-	if err := e.resolveLists(ctx, a, c, r, o); err != nil {
+	if err := e.resolveLists(ctx, a, c, r, o, ac); err != nil {
 		return nil, err
 	}
 	e.chooseMethod(ctx, a, c, r, o)
@@ -309,7 +337,7 @@ func (e *Env) captureTwin(ctx context.Context, a *Assessment, c *Capture, r *ad.
 
 // resolveLists resolves every recipient the group names to a cloud
 // recipient, and reports those that do not resolve and the nested groups.
-func (e *Env) resolveLists(ctx context.Context, a *Assessment, c *Capture, r *ad.Recipient, o Options) error {
+func (e *Env) resolveLists(ctx context.Context, a *Assessment, c *Capture, r *ad.Recipient, o Options, ac AssessContext) error {
 	cache := map[string]Ref{}
 	resolve := func(dns []string, what string) ([]Ref, error) {
 		var out []Ref
@@ -318,7 +346,7 @@ func (e *Env) resolveLists(ctx context.Context, a *Assessment, c *Capture, r *ad
 			ref, ok := cache[key]
 			if !ok {
 				var err error
-				if ref, err = e.resolve(ctx, dn); err != nil {
+				if ref, err = e.resolve(ctx, dn, ac.Migrated); err != nil {
 					return nil, err
 				}
 				cache[key] = ref
@@ -334,6 +362,7 @@ func (e *Env) resolveLists(ctx context.Context, a *Assessment, c *Capture, r *ad
 	if c.Members, err = resolve(r.Members, "member"); err != nil {
 		return err
 	}
+	c.Members = append(c.Members, missingChildren(c.Members, ac)...)
 	owners := slices.Clone(r.CoManagedBy)
 	if r.ManagedBy != "" {
 		owners = append([]string{r.ManagedBy}, owners...)
@@ -359,7 +388,7 @@ func (e *Env) resolveLists(ctx context.Context, a *Assessment, c *Capture, r *ad
 	c.Moderated, c.RequireAuth = r.ModerationEnabled, r.RequireSenderAuth
 	if !o.SkipNestedGroupCheck {
 		for _, m := range c.Members {
-			if m.Group {
+			if m.Group && !m.Migrated && (ac.InBatch == nil || !ac.InBatch(m.ID)) {
 				a.add("nested", "member %s is a mail-enabled group: migrate it first, or set skip_nested_group_check to keep the synced child as a member of the cloud list", m.DN)
 			}
 		}
@@ -369,7 +398,7 @@ func (e *Env) resolveLists(ctx context.Context, a *Assessment, c *Capture, r *ad
 
 // resolve reads the recipient at dn and finds its cloud recipient by its
 // primary SMTP address.
-func (e *Env) resolve(ctx context.Context, dn string) (Ref, error) {
+func (e *Env) resolve(ctx context.Context, dn string, migrated []*Saga) (Ref, error) {
 	ref := Ref{DN: dn}
 	r, err := e.Dir.ReadRecipient(ctx, dn)
 	if err != nil {
@@ -377,6 +406,12 @@ func (e *Env) resolve(ctx context.Context, dn string) (Ref, error) {
 			return ref, nil
 		}
 		return ref, fmt.Errorf("migrate: read %s: %w", dn, err)
+	}
+	ref.ID = strings.ToLower(r.GUID)
+	if s := migratedAs(migrated, ref.ID, r.DN); s != nil {
+		// A group migrated before: its original (retired, or kept) or
+		// its routing contact stands for the cloud list its saga made.
+		return Ref{DN: dn, ID: s.ID, Cloud: s.Made.CloudListID, Address: s.Capture.Primary, Group: true, Migrated: true}, nil
 	}
 	ref.Address = primaryOf(r)
 	ref.Group = r.Kind == ad.KindGroup && r.MailEnabled()
@@ -395,6 +430,38 @@ func (e *Env) resolve(ctx context.Context, dn string) (Ref, error) {
 		ref.Cloud = x.GUID
 	}
 	return ref, nil
+}
+
+// migratedAs returns the migrated saga whose group is id, or whose
+// routing contact is dn, or nil.
+func migratedAs(sagas []*Saga, id, dn string) *Saga {
+	for _, s := range sagas {
+		if s.State != StateMigrated || s.Capture == nil || s.Made.CloudListID == "" {
+			continue
+		}
+		if strings.EqualFold(s.ID, id) || (s.Made.ContactDN != "" && ad.EqualDN(s.Made.ContactDN, dn)) {
+			return s
+		}
+	}
+	return nil
+}
+
+// missingChildren returns the batch's child groups migrated since the
+// batch began that members no longer shows (their original deleted), as
+// members of the new cloud list.
+func missingChildren(members []Ref, ac AssessContext) []Ref {
+	var out []Ref
+	for _, id := range ac.Children {
+		if slices.ContainsFunc(members, func(m Ref) bool { return strings.EqualFold(m.ID, id) }) {
+			continue
+		}
+		for _, s := range ac.Migrated {
+			if strings.EqualFold(s.ID, id) && s.State == StateMigrated && s.Capture != nil && s.Made.CloudListID != "" {
+				out = append(out, Ref{DN: s.Capture.Group.DN, ID: s.ID, Cloud: s.Made.CloudListID, Address: s.Capture.Primary, Group: true, Migrated: true})
+			}
+		}
+	}
+	return out
 }
 
 // chooseMethod decides the path: SOA when asked, or with auto when the

@@ -70,6 +70,9 @@ func (e *Env) Run(ctx context.Context, s *Saga) (*Saga, error) {
 			return e.compensate(ctx, s)
 		}
 		st := s.Step
+		if e.hold != nil && e.hold(st) {
+			return s, errHeld
+		}
 		e.Failpoint.At("migrate.before." + string(st))
 		start := e.clock().Now()
 		err := e.settlePending(ctx, s)

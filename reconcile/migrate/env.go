@@ -27,6 +27,10 @@ type Directory interface {
 	// Everyone the right to delete it (Active Directory Users and
 	// Computers' "Protect object from accidental deletion").
 	ProtectedFromDeletion(ctx context.Context, dn string) (bool, error)
+	// MemberGroups returns the mail-enabled groups that are direct
+	// members of the group at dn (a batch's nesting), or an error: never
+	// a list cut short.
+	MemberGroups(ctx context.Context, dn string) ([]*ad.Recipient, error)
 }
 
 // Graph is what a migration needs of Microsoft Graph (cloud.Tenant has
@@ -107,6 +111,9 @@ type Env struct {
 	// service runs its migrations this way, every poll interval, so that
 	// it holds the journal only briefly.
 	Once bool
+	// hold, when set, stops Run before a step it holds (errHeld): a wave
+	// brings every saga to its sync wait before asking for the cycle.
+	hold func(Step) bool
 }
 
 func (e *Env) clock() clock.Clock { return clock.Or(e.Clock) }

@@ -130,6 +130,25 @@ func (w *world) FindByAddress(_ context.Context, addr string) (*ad.Recipient, er
 	return nil, errNotFound
 }
 
+func (w *world) MemberGroups(_ context.Context, dn string) ([]*ad.Recipient, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.fail("MemberGroups"); err != nil {
+		return nil, err
+	}
+	g, ok := w.ad[strings.ToLower(dn)]
+	if !ok {
+		return nil, errNotFound
+	}
+	var out []*ad.Recipient
+	for _, m := range g.Members {
+		if r, ok := w.ad[strings.ToLower(m)]; ok && r.Kind == ad.KindGroup && r.MailEnabled() {
+			out = append(out, w.copyOf(r))
+		}
+	}
+	return out, nil
+}
+
 func (w *world) Move(_ context.Context, dn, parent string) (string, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -148,7 +167,27 @@ func (w *world) Move(_ context.Context, dn, parent string) (string, error) {
 	delete(w.ad, strings.ToLower(dn))
 	r.DN = nd
 	w.ad[strings.ToLower(nd)] = r
+	w.relink(dn, nd) // member is a linked attribute: AD follows the move
 	return nd, nil
+}
+
+// relink points every group's member value at dn to to, or drops it when
+// to is "" (AD's linked attributes follow a move, and lose a deleted
+// object).
+func (w *world) relink(dn, to string) {
+	for _, g := range w.ad {
+		for i := 0; i < len(g.Members); i++ {
+			if !ad.EqualDN(g.Members[i], dn) {
+				continue
+			}
+			if to == "" {
+				g.Members = slices.Delete(g.Members, i, i+1)
+				i--
+			} else {
+				g.Members[i] = to
+			}
+		}
+	}
 }
 
 func (w *world) Modify(_ context.Context, dn string, changes ...ad.Change) error {
@@ -242,6 +281,7 @@ func (w *world) Delete(_ context.Context, dn string) error {
 		return errNotFound
 	}
 	delete(w.ad, strings.ToLower(dn))
+	w.relink(dn, "")
 	return nil
 }
 
