@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
@@ -94,7 +95,12 @@ func (a *app) migratePlanCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "plan -c CONFIG [GROUP...]",
 		Short: "Check each group and show how it would move, and the exact steps; writes nothing",
-		Long: `Reads each group (the configured ones, or those named by address or objectGUID)
+		Long: `Plans the groups (the configured ones, or those named by address or
+objectGUID) as one batch: it reads their nesting from AD (mail-enabled child
+groups, to any depth) and orders them in waves, children before parents,
+the groups of a wave sharing one sync cycle; it reports every nesting cycle
+with its path, and a group whose child group is not in the batch (unless
+skip_nested_group_check). Then it reads each group
 and its cloud twin, resolves every member, owner, moderator and restricted
 sender to a cloud recipient, and reports every problem that would stop the
 migration, all of them: a group that does not exist or is not a universal
@@ -133,6 +139,10 @@ Exit codes: 0 every group is ready (or under way), 2 problems were found,
 			if note != "" {
 				fmt.Fprintf(a.stderr, "migrate plan: %s\n", note)
 			}
+			b, err := batchOf(ctx, m, groups, sagas)
+			if err != nil {
+				return fmt.Errorf("migrate plan: %w", err)
+			}
 			for _, g := range groups {
 				if s := sagaOfGroup(sagas, g.Group); s != nil && s.State != migrate.StateRolledBack {
 					// Under way or done: its saga says where it is.
@@ -153,9 +163,16 @@ Exit codes: 0 every group is ready (or under way), 2 problems were found,
 					}
 					continue
 				}
-				as, err := m.env.Assess(ctx, g.Group, g.Options)
+				as, err := m.env.AssessWith(ctx, g.Group, g.Options, b.AssessContext(g.Group, sagas))
 				if err != nil {
 					return fmt.Errorf("migrate plan: %w", err)
+				}
+				as.Wave = b.WaveOf(g.Group) + 1
+				if bg := b.BlockedOf(g.Group); bg != nil {
+					// The batch says it once, with the cycle's path or the
+					// child outside the batch.
+					as.Problems = slices.DeleteFunc(as.Problems, func(p migrate.Problem) bool { return p.Code == "nested" })
+					as.Problems = append(as.Problems, migrate.Problem{Code: bg.Reason, Message: bg.Describe()})
 				}
 				all = append(all, as)
 				problems += len(as.Problems)
@@ -168,6 +185,7 @@ Exit codes: 0 every group is ready (or under way), 2 problems were found,
 					return err
 				}
 			} else {
+				renderBatch(a, b)
 				fmt.Fprintf(a.stdout, "\nMigrate plan: %d groups, %d problems.\n", len(all), problems)
 			}
 			if problems > 0 {
@@ -206,6 +224,9 @@ func renderAssessment(a *app, as *migrate.Assessment, g setup.Migration) {
 	for _, p := range as.Problems {
 		fmt.Fprintf(a.stdout, "  problem:  [%s] %s\n", p.Code, p.Message)
 	}
+	if as.Wave > 0 {
+		fmt.Fprintf(a.stdout, "  wave:     %d\n", as.Wave)
+	}
 	if len(as.Steps) > 0 {
 		names := make([]string, len(as.Steps))
 		for i, s := range as.Steps {
@@ -218,24 +239,46 @@ func renderAssessment(a *app, as *migrate.Assessment, g setup.Migration) {
 	}
 }
 
+// renderBatch prints the batch's waves and the nesting cycles that reach
+// it.
+func renderBatch(a *app, b *migrate.Batch) {
+	if len(b.Waves) == 0 && len(b.Cycles) == 0 {
+		return
+	}
+	fmt.Fprintf(a.stdout, "\n# Batch: %d waves, children before parents; the groups of a wave share one sync cycle\n", len(b.Waves))
+	for i, w := range b.Waves {
+		fmt.Fprintf(a.stdout, "  wave %d:   %s\n", i+1, strings.Join(w.Groups, ", "))
+	}
+	for _, c := range b.Cycles {
+		fmt.Fprintf(a.stdout, "  cycle:    %s\n", c)
+	}
+	for _, bg := range b.Blocked {
+		fmt.Fprintf(a.stdout, "  blocked:  %s: %s\n", bg.Group, bg.Describe())
+	}
+}
+
 func (a *app) migrateRunCmd() *cobra.Command {
 	var cfgPath string
 	var autoApprove bool
 	var retryBlocked time.Duration
 	cmd := &cobra.Command{
 		Use:   "run -c CONFIG [GROUP...] --auto-approve",
-		Short: "Run (or resume) the migrations, one group at a time, showing each step",
-		Long: `Migrates each group (the configured ones, or those named), one at a time:
-checks it as migrate plan does, records the saga with the before-images in
-the journal, and carries out its steps, each journalled, printing the step,
-the time taken and what it waits for. A saga an earlier run left unfinished
-(interrupted, waiting, blocked) is resumed where it is. A step that fails
-for good is compensated: the group returns to where it was. A sync wait
-that passes migrations.sync.wait leaves the group waiting, overdue (run
-again to wait another migrations.sync.wait). A group that cannot go on for now (a directory unreachable or
-throttling past its retries, a write of an interrupted run not settled
-yet) is tried again, with backoff, for --retry-blocked, then left blocked.
-A group whose not_before has not come yet is left for later.
+		Short: "Run (or resume) the migrations as one batch, in waves, showing each step",
+		Long: `Migrates the groups (the configured ones, or those named) as one batch, in
+the waves migrate plan shows: the groups of a wave run together (at most
+migrations.concurrency at once) and share one sync cycle; a wave starts
+when the one before it is done. Each group is checked as migrate plan does,
+its saga recorded with the before-images in the journal, and its steps
+carried out, each journalled, printing the step, the time taken and what it
+waits for. A saga an earlier run left unfinished (interrupted, waiting,
+blocked) is resumed where it is. A step that fails for good is compensated:
+the group returns to where it was. A sync wait that passes
+migrations.sync.wait leaves the group waiting, overdue (run again to wait
+another migrations.sync.wait). A group that cannot go on for now (a
+directory unreachable or throttling past its retries, a write of an
+interrupted run not settled yet) is tried again, with backoff, for
+--retry-blocked, then left blocked. A wave with a group left unfinished
+stops the batch there: the later waves hold its parents. A group whose not_before has not come yet is left for later.
 
 Exit codes: 0 every group migrated, 2 a group has problems or was left
 waiting or blocked, 1 an error.`,
@@ -265,15 +308,9 @@ waiting or blocked, 1 an error.`,
 			if retryBlocked < 0 {
 				return &exitError{1, errors.New("migrate run: --retry-blocked must not be negative")}
 			}
-			unfinished := 0
-			for _, g := range groups {
-				if err := a.runOne(ctx, m, g, retryBlocked); err != nil {
-					if ctx.Err() != nil {
-						return err
-					}
-					unfinished++
-					fmt.Fprintf(a.stderr, "%s: %v\n", g.Group, err)
-				}
+			unfinished, err := a.runBatch(ctx, m, groups, retryBlocked, progress)
+			if err != nil {
+				return fmt.Errorf("migrate run: %w", err)
 			}
 			if unfinished > 0 {
 				return &exitError{2, fmt.Errorf("migrate run: %d of %d groups are not migrated (see above; `hybridsync migrate status` shows where each is)", unfinished, len(groups))}
@@ -285,72 +322,6 @@ waiting or blocked, 1 an error.`,
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "run without asking (the plan was reviewed)")
 	cmd.Flags().DurationVar(&retryBlocked, "retry-blocked", 5*time.Minute, "how long to keep trying a group that is blocked for now before leaving it blocked (0: leave it at once)")
 	return cmd
-}
-
-// runOne starts (or resumes) one group's saga and runs it; a saga blocked
-// for now is run again, with the project's backoff, until retryBlocked has
-// passed since it was first blocked.
-func (a *app) runOne(ctx context.Context, m *migration, g setup.Migration, retryBlocked time.Duration) error {
-	if !g.NotBefore.IsZero() && time.Now().Before(g.NotBefore) {
-		fmt.Fprintf(a.stdout, "%s: not before %s; left for later\n", g.Group, g.NotBefore.Format(time.RFC3339))
-		return nil
-	}
-	s, err := findSaga(ctx, m, g.Group)
-	if err != nil {
-		return err
-	}
-	if s != nil && s.State == migrate.StateMigrated {
-		fmt.Fprintf(a.stdout, "%s: already migrated (%s)\n", g.Group, s.Method)
-		return nil
-	}
-	if s == nil || s.State == migrate.StateRolledBack {
-		as, err := m.env.Assess(ctx, g.Group, g.Options)
-		if err != nil {
-			return err
-		}
-		if !as.Ready() {
-			renderAssessment(a, as, g)
-			return fmt.Errorf("%d problems; nothing written", len(as.Problems))
-		}
-		if s, err = m.env.Start(as, g.Group, g.Options); err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stdout, "%s: migrating by %s (%s)\n", g.Group, s.Method, s.Reason)
-	} else {
-		fmt.Fprintf(a.stdout, "%s: resuming at %s (%s)\n", g.Group, s.Step, s.State)
-	}
-	start := time.Now()
-	var blockedSince time.Time
-	backoff := retry.DefaultPolicy()
-	for attempt := 1; ; attempt++ {
-		s, err = m.env.Run(ctx, s)
-		if !errors.Is(err, migrate.ErrBlocked) || ctx.Err() != nil {
-			break
-		}
-		if blockedSince.IsZero() {
-			blockedSince = time.Now()
-		}
-		wait := backoff.Backoff(attempt)
-		if time.Since(blockedSince)+wait > retryBlocked {
-			break
-		}
-		fmt.Fprintf(a.stdout, "  %s  blocked for now; trying again in %s (until %s)\n", time.Now().UTC().Format("15:04:05"),
-			wait.Round(100*time.Millisecond), blockedSince.Add(retryBlocked).UTC().Format("15:04:05"))
-		if err := retry.Sleep(ctx, nil, wait); err != nil {
-			return err
-		}
-	}
-	switch {
-	case err != nil:
-		return err
-	case s.State == migrate.StateRolledBack:
-		return fmt.Errorf("rolled back after step %s failed: %s", s.FailedStep, s.Error)
-	}
-	took := time.Since(start)
-	fmt.Fprintf(a.stdout, "%s: migrated by %s in %s: %s waiting for %d sync cycles and the directories, %s of its own work\n",
-		g.Group, s.Method, took.Round(100*time.Millisecond), s.Made.Waited.Round(100*time.Millisecond), s.Made.SyncCycles,
-		(took - s.Made.Waited).Round(100*time.Millisecond))
-	return nil
 }
 
 // findSaga returns the saga of group in the migration's journal, or nil.
@@ -387,6 +358,33 @@ type groupStatus struct {
 	State  string        `json:"state"`
 	Line   string        `json:"status"`
 	Saga   *migrate.Saga `json:"saga,omitempty"`
+	// Wave is the group's wave in the last batch run (1 first); 0 when
+	// it was not in one.
+	Wave int `json:"wave,omitempty"`
+}
+
+// waveLines describes the progress of the last batch run, a line per
+// wave: its state, how many of its groups are migrated, the sync cycles
+// it asked for.
+func waveLines(b *migrate.Batch, sagas []*migrate.Saga) []string {
+	out := []string{fmt.Sprintf("Batch %s (%d waves, last run %s):", b.ID, len(b.Waves), b.Updated.Format(time.RFC3339))}
+	for i, w := range b.Waves {
+		done := 0
+		for _, g := range w.Groups {
+			if s := sagaOfGroup(sagas, g); s != nil && s.State == migrate.StateMigrated {
+				done++
+			}
+		}
+		line := fmt.Sprintf("  wave %d: %s, %d of %d migrated, %d sync cycles asked for", i+1, w.State, done, len(w.Groups), w.SyncCycles)
+		if !w.Started.IsZero() && !w.Ended.IsZero() {
+			line += fmt.Sprintf(", took %s", w.Ended.Sub(w.Started).Round(time.Second))
+		}
+		out = append(out, line+": "+strings.Join(w.Groups, ", "))
+	}
+	for _, bg := range b.Blocked {
+		out = append(out, fmt.Sprintf("  not in a wave: %s: %s", bg.Group, bg.Describe()))
+	}
+	return out
 }
 
 func (a *app) migrateStatusCmd() *cobra.Command {
@@ -410,7 +408,7 @@ migrations-progress.json), saying so on stderr.`,
 			if err != nil {
 				return err
 			}
-			sagas, note, err := readSagas(st)
+			sagas, batch, note, err := readMigrations(st)
 			if err != nil {
 				return fmt.Errorf("migrate status: %w", err)
 			}
@@ -418,11 +416,21 @@ migrations-progress.json), saying so on stderr.`,
 				fmt.Fprintf(a.stderr, "migrate status: %s\n", note)
 			}
 			rows := statusRows(st, sagas, time.Now())
+			if batch != nil {
+				for i := range rows {
+					rows[i].Wave = batch.WaveOf(rows[i].Group) + 1
+				}
+			}
 			if asJSON {
 				return writeJSON(a.stdout, rows)
 			}
 			for _, r := range rows {
 				fmt.Fprintf(a.stdout, "%-40s %s\n", r.Group, r.Line)
+			}
+			if batch != nil {
+				for _, line := range waveLines(batch, sagas) {
+					fmt.Fprintln(a.stdout, line)
+				}
 			}
 			return nil
 		},

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/hybridsync/hybridsync/agent/setup"
@@ -27,11 +29,15 @@ type progressSnapshot struct {
 	Written time.Time       `json:"written"`
 	PID     int             `json:"pid"`
 	Sagas   []*migrate.Saga `json:"sagas"`
+	Batch   *migrate.Batch  `json:"batch,omitempty"`
 }
 
 // progressReport prints each change of a saga's position and, once it
 // knows the state directory, keeps progressFile up to date.
 type progressReport struct {
+	// mu guards the report: the groups of a wave run at once.
+	mu    sync.Mutex
+	batch *migrate.Batch
 	a     *app
 	path  string
 	last  map[string]string
@@ -66,6 +72,8 @@ func (p *progressReport) close() {
 
 // saga is the engine's Progress observer.
 func (p *progressReport) saga(s *migrate.Saga) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	line := migrate.Describe(s, time.Now())
 	if line != p.last[s.ID] {
 		fmt.Fprintf(p.a.stdout, "  %s  %s\n", time.Now().UTC().Format("15:04:05"), line)
@@ -83,13 +91,37 @@ func (p *progressReport) record(s *migrate.Saga) {
 	p.sagas[s.ID] = &c
 }
 
+// setBatch records the batch's waves as they progress.
+func (p *progressReport) setBatch(b *migrate.Batch) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := *b
+	c.Waves = slices.Clone(b.Waves)
+	p.batch = &c
+	p.write()
+}
+
+// printf prints a line of the run, serialised with the progress lines.
+func (p *progressReport) printf(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.a.stdout, format, args...)
+}
+
+// eprintf prints an error line of the run on stderr.
+func (p *progressReport) eprintf(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.a.stderr, format, args...)
+}
+
 // write replaces the snapshot (a new file renamed over the old one, so a
 // reader never sees half of it); a failure only costs status its fallback.
 func (p *progressReport) write() {
 	if p.path == "" {
 		return
 	}
-	snap := progressSnapshot{Written: time.Now().UTC(), PID: os.Getpid()}
+	snap := progressSnapshot{Written: time.Now().UTC(), PID: os.Getpid(), Batch: p.batch}
 	for _, id := range p.order {
 		snap.Sagas = append(snap.Sagas, p.sagas[id])
 	}
@@ -110,22 +142,38 @@ func (p *progressReport) write() {
 // holds the journal, it reads what that run last wrote to progressFile
 // instead, and says so in note.
 func readSagas(st *setup.Setup) (sagas []*migrate.Saga, note string, err error) {
+	sagas, _, note, err = readMigrations(st)
+	return sagas, note, err
+}
+
+// readMigrations is readSagas with the most recent batch (nil when none
+// was run).
+func readMigrations(st *setup.Setup) (sagas []*migrate.Saga, batch *migrate.Batch, note string, err error) {
 	j, err := st.OpenJournalWithin(false, journalReadWait)
 	switch {
 	case isNotExist(err):
-		return nil, "", nil
+		return nil, nil, "", nil
 	case errors.Is(err, journal.ErrLocked):
 		b, rerr := os.ReadFile(filepath.Join(st.StateDir, progressFile))
 		var snap progressSnapshot
 		if rerr != nil || json.Unmarshal(b, &snap) != nil {
-			return nil, "", fmt.Errorf("%w (a migrate run, rollback or apply, or the service, is using it; try again when it ends)", err)
+			return nil, nil, "", fmt.Errorf("%w (a migrate run, rollback or apply, or the service, is using it; try again when it ends)", err)
 		}
-		return snap.Sagas, fmt.Sprintf("the journal is in use by a running migration (pid %d): as it reported at %s",
+		return snap.Sagas, snap.Batch, fmt.Sprintf("the journal is in use by a running migration (pid %d): as it reported at %s",
 			snap.PID, snap.Written.Format(time.RFC3339)), nil
 	case err != nil:
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	defer j.Close()
-	sagas, err = migrate.List(j)
-	return sagas, "", err
+	if sagas, err = migrate.List(j); err != nil {
+		return nil, nil, "", err
+	}
+	batches, err := migrate.ListBatches(j)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if len(batches) > 0 {
+		batch = batches[0]
+	}
+	return sagas, batch, "", nil
 }

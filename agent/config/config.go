@@ -446,6 +446,10 @@ type Migrations struct {
 	// derived from cloud.initial_domain (contoso.onmicrosoft.com gives
 	// contoso.mail.onmicrosoft.com).
 	RoutingDomain string `yaml:"routing_domain"`
+	// Concurrency is how many groups of a wave migrate at once (a batch
+	// moves in waves, children before parents, each wave sharing one sync
+	// cycle), 1 to 16. Zero means the default, 4.
+	Concurrency int `yaml:"concurrency"`
 }
 
 // Sync triggers, the values of MigrationSync.Trigger.

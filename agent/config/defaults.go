@@ -58,10 +58,15 @@ const (
 	defaultSyncCommandTimeout = 5 * time.Minute
 	maxSyncCommandTimeout     = 30 * time.Minute
 	defaultSyncWait           = 45 * time.Minute
-	minSyncWait               = time.Minute
-	maxSyncWait               = 24 * time.Hour
-	defaultSyncPoll           = 5 * time.Second
-	maxSyncPoll               = 5 * time.Minute
+	// defaultMigrationConcurrency and maxMigrationConcurrency bound how
+	// many groups of a wave migrate at once: each makes a few dozen
+	// Exchange Online calls, and the tenant's throttling budget is shared.
+	defaultMigrationConcurrency = 4
+	maxMigrationConcurrency     = 16
+	minSyncWait                 = time.Minute
+	maxSyncWait                 = 24 * time.Hour
+	defaultSyncPoll             = 5 * time.Second
+	maxSyncPoll                 = 5 * time.Minute
 
 	defaultHTTPListen = "127.0.0.1:9847"
 )
@@ -150,6 +155,9 @@ func (m *Migrations) setDefaults(adNoSyncOU string) {
 		m.Sync.PollInterval.Duration = defaultSyncPoll
 	}
 	m.RoutingDomain = strings.ToLower(m.RoutingDomain)
+	if m.Concurrency == 0 {
+		m.Concurrency = defaultMigrationConcurrency
+	}
 	d := &m.Defaults
 	if d.Method == "" {
 		d.Method = MethodAuto

@@ -823,6 +823,10 @@ func (m *Migrations) validate(ps *problems, path string, scope adScope, hasCloud
 			"a migration creates the groups in the tenant; add a cloud section")
 	}
 	m.Sync.validate(ps, key(path, "sync"))
+	if m.Concurrency < 1 || m.Concurrency > maxMigrationConcurrency {
+		ps.add(key(path, "concurrency"), fmt.Sprintf("must be between 1 and %d, got %d", maxMigrationConcurrency, m.Concurrency),
+			"how many groups of a wave migrate at once; the tenant's throttling budget is shared by all of them")
+	}
 	if m.RoutingDomain != "" && !isDomainName(m.RoutingDomain) {
 		ps.add(key(path, "routing_domain"), fmt.Sprintf("must be a DNS domain name, got %q", m.RoutingDomain),
 			"for example contoso.mail.onmicrosoft.com")

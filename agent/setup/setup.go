@@ -86,11 +86,13 @@ type Setup struct {
 	noDeletes   bool
 	migSync     config.MigrationSync
 	routing     string
-	adTimeout   time.Duration
-	narrow      config.ReconcileScope
-	cloud       config.Cloud
-	log         *slog.Logger
-	obs         Observers
+	// MigrationConcurrency is how many groups of a wave migrate at once.
+	MigrationConcurrency int
+	adTimeout            time.Duration
+	narrow               config.ReconcileScope
+	cloud                config.Cloud
+	log                  *slog.Logger
+	obs                  Observers
 }
 
 // New builds the Setup of cfg, loaded from path. Errors name the config
@@ -111,7 +113,7 @@ func New(cfg *config.Config, path string, log *slog.Logger, obs Observers) (*Set
 		Concurrency: max(cfg.Reconcile.Concurrency, 1), StateDir: cfg.StateDir,
 		Staging: cfg.Staging, Enforcing: cfg.Enforcing(),
 		narrow: cfg.Reconcile.Scope, cloud: cfg.Cloud, log: log, obs: obs,
-		migSync: cfg.Migrations.Sync, routing: cfg.Migrations.RoutingDomain, adTimeout: cfg.AD.Timeout.Duration,
+		migSync: cfg.Migrations.Sync, routing: cfg.Migrations.RoutingDomain, MigrationConcurrency: cfg.Migrations.Concurrency, adTimeout: cfg.AD.Timeout.Duration,
 	}
 	for _, g := range cfg.Migrations.Groups {
 		s.Migrations = append(s.Migrations, migrationOf(g))

@@ -125,6 +125,9 @@ type Assessment struct {
 	// done): where its saga is. The group is then not assessed again,
 	// since the saga changed what an assessment reads.
 	Status string `json:"status,omitempty"`
+	// Wave is the group's wave in its batch (1 first), 0 when it cannot
+	// migrate in the batch.
+	Wave int `json:"wave,omitempty"`
 }
 
 // Ready reports whether nothing stops the migration.
