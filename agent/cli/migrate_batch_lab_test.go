@@ -4,6 +4,7 @@ package cli
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/agent/lab/labtest"
+	"github.com/hybridsync/hybridsync/internal/failpoint/failpointtest"
+	"github.com/hybridsync/hybridsync/reconcile/migrate"
 )
 
 // nestedList is a universal distribution list a batch test makes.
@@ -22,7 +25,7 @@ type nestedList struct {
 
 // addList creates a universal distribution list under ou with members
 // (DNs), unsynced until the caller syncs.
-func addList(t *testing.T, l *labtest.Lab, ou, alias string, members []string) nestedList {
+func addList(t testing.TB, l *labtest.Lab, ou, alias string, members []string) nestedList {
 	t.Helper()
 	addr := alias + "@" + l.Manifest.MailDomain
 	dn := ad.ChildDN("CN", alias, ou)
@@ -46,7 +49,7 @@ func addList(t *testing.T, l *labtest.Lab, ou, alias string, members []string) n
 // countSyncTriggers rewrites cfg's sync command so that each run of it
 // also appends a line to a file, and returns a function counting them: the
 // sync cycles the migration asked for, counted outside hybridsync.
-func countSyncTriggers(t *testing.T, cfg string) func() int {
+func countSyncTriggers(t testing.TB, cfg string) func() int {
 	t.Helper()
 	text, err := os.ReadFile(cfg)
 	if err != nil {
@@ -254,5 +257,95 @@ func TestLabMigrateBatchInWaves(t *testing.T) {
 		if want := fmt.Sprintf("  wave %d: done, %d of %d migrated, 1 sync cycles asked for", i+1, n, n); !strings.Contains(out, want) {
 			t.Errorf("migrate status lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// waveFixture makes three lists that migrate in one wave.
+func waveFixture(t *testing.T, l *labtest.Lab, tag string) ([]*dlFixture, string) {
+	t.Helper()
+	ou := l.SyncedOU(t)
+	var lists []*dlFixture
+	groups := map[string]string{}
+	for i := range 3 {
+		f := makeDLWith(t, l, ou, fmt.Sprintf("%s%d", tag, i), fmt.Sprintf("Wave %s%d", tag, i), 3, false)
+		lists = append(lists, f)
+		groups[f.primary] = "method: recreate"
+	}
+	l.Sync(t)
+	cfg := migrateConfig(t, l, groups)
+	cleanupMigration(t, l, cfg, nil)
+	return lists, cfg
+}
+
+// checkWaveMigrated checks, from the directories, that each list of the
+// wave is migrated once: the cloud list with its members, owners and
+// restrictions (no member lost, none twice), the on-premises addresses on
+// one dynamic list reaching the cloud through one routing contact.
+func checkWaveMigrated(t *testing.T, l *labtest.Lab, cfg string, lists []*dlFixture) {
+	t.Helper()
+	ex := exchange(t, l)
+	for _, f := range lists {
+		if s := sagaOf(t, cfg, f.primary); s == nil || s.State != migrate.StateMigrated {
+			t.Fatalf("%s: saga %+v", f.primary, s)
+		}
+		g := checkCloudList(t, l, f, migrate.MethodRecreate)
+		ms, err := ex.GroupMembers(t.Context(), g.ExternalDirectoryObjectID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, m := range ms {
+			if seen[m.ExternalDirectoryObjectID] {
+				t.Errorf("%s holds %s twice", f.primary, m.PrimarySMTPAddress)
+			}
+			seen[m.ExternalDirectoryObjectID] = true
+		}
+		checkOnPremisesRouting(t, l, f, migrate.MethodRecreate)
+		// One on-premises object holds the address (FindByAddress fails
+		// on two).
+		if _, err := l.Client(t).FindByAddress(t.Context(), f.primary); err != nil {
+			t.Errorf("on premises %s: %v", f.primary, err)
+		}
+	}
+}
+
+// A wave of three lists killed (SIGKILL, a real child process) at a
+// random point of its interleaved steps, 20 times with different seeds,
+// then run again: every list of the wave ends migrated, with no member lost
+// or added twice, and one routing contact and one dynamic list each.
+func TestLabMigrateWaveKilledAtRandomPoints(t *testing.T) {
+	l := labtest.Get(t)
+	// A first wave learns how many points a wave of three reaches.
+	lists, cfg := waveFixture(t, l, "wl")
+	log := filepath.Join(t.TempDir(), "points")
+	st, out := runProcess(t, []string{failpointtest.LogEnv + "=" + log}, "migrate", "run", "-c", cfg, "--auto-approve")
+	if !st.Success() {
+		t.Fatalf("learning run: %s", out)
+	}
+	checkWaveMigrated(t, l, cfg, lists)
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := len(strings.Fields(string(b)))
+	if total < 30 {
+		t.Fatalf("a wave of three reached only %d points", total)
+	}
+	for seed := uint64(1); seed <= 20; seed++ {
+		t.Run(fmt.Sprintf("seed-%d", seed), func(t *testing.T) {
+			t.Parallel()
+			nth := 1 + rand.New(rand.NewPCG(seed, 12)).IntN(total)
+			lists, cfg := waveFixture(t, l, fmt.Sprintf("w%d", seed))
+			st, out := runProcess(t, []string{fmt.Sprintf("%s=%d", failpointtest.NthEnv, nth)}, "migrate", "run", "-c", cfg, "--auto-approve")
+			if st.ExitCode() != -1 {
+				t.Fatalf("seed %d: not killed at point %d of %d (exit %d):\n%s", seed, nth, total, st.ExitCode(), out)
+			}
+			code, out, errOut := resumeUntilDone(t, cfg)
+			if code != 0 {
+				t.Fatalf("seed %d (killed at point %d of %d): the run after the kill: exit %d\n%s\n%s", seed, nth, total, code, out, errOut)
+			}
+			checkWaveMigrated(t, l, cfg, lists)
+			t.Logf("seed %d: killed at point %d of %d, then migrated", seed, nth, total)
+		})
 	}
 }

@@ -4,6 +4,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -83,4 +84,68 @@ func BenchmarkLabMigrate100Members(b *testing.B) {
 			b.ReportMetric(own.Seconds()/n/dlConversionSleeps.Seconds(), "own/DLConversionV2-sleeps")
 		})
 	}
+}
+
+// BenchmarkLabMigrateBatch50 migrates a batch of 50 lists nested two
+// levels deep (36 lists of a user each, in 12 lists of three, in 2 lists
+// of six: three waves) with hybrid mail flow, and reports the wall time of
+// migrate run, the sync cycles it asked for (counted by the sync command
+// itself) and those DLConversionV2 would wait for: at least one per list,
+// since it migrates one list at a time (docs/benchmarks.md).
+//
+//	go test -tags lab ./agent/cli/ -run '^$' -bench LabMigrateBatch50 -benchtime 1x
+func BenchmarkLabMigrateBatch50(b *testing.B) {
+	l := labtest.Get(b)
+	parent := l.SyncedOU(b)
+	c := l.Client(b)
+	var wall time.Duration
+	cycles := 0
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		ou, err := c.CreateOU(b.Context(), parent, fmt.Sprintf("batch %d-%s", i, labtest.OUSuffix(b, parent)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		sfx := labtest.OUSuffix(b, ou)
+		groups := map[string]string{}
+		var leaves, mids []nestedList
+		for j := range 36 {
+			u := l.AddMailUser(b, ou, fmt.Sprintf("bb%d-%s", j, sfx))
+			leaves = append(leaves, addList(b, l, ou, fmt.Sprintf("bbl%d-%s", j, sfx), []string{u.DN}))
+		}
+		for j := range 12 {
+			mids = append(mids, addList(b, l, ou, fmt.Sprintf("bbm%d-%s", j, sfx), []string{leaves[3*j].dn, leaves[3*j+1].dn, leaves[3*j+2].dn}))
+		}
+		tops := []nestedList{}
+		for j := range 2 {
+			var ms []string
+			for _, m := range mids[6*j : 6*j+6] {
+				ms = append(ms, m.dn)
+			}
+			tops = append(tops, addList(b, l, ou, fmt.Sprintf("bbt%d-%s", j, sfx), ms))
+		}
+		for _, g := range slices.Concat(leaves, mids, tops) {
+			groups[g.primary] = "method: recreate"
+		}
+		l.Sync(b)
+		cfg := migrateConfig(b, l, groups)
+		cleanupMigration(b, l, cfg, nil)
+		triggers := countSyncTriggers(b, cfg)
+		start := time.Now()
+		b.StartTimer()
+		code, out, errOut := runCLI(b, "migrate", "run", "-c", cfg, "--auto-approve")
+		b.StopTimer()
+		wall += time.Since(start)
+		if code != 0 || strings.Count(out, ": migrated by recreate") != 50 {
+			b.Fatalf("migrate run: exit %d\n%s\n%s", code, out, errOut)
+		}
+		cycles += triggers()
+		if err := labtest.DeleteTree(b.Context(), c, ou); err != nil {
+			b.Fatal(err)
+		}
+		l.Sync(b)
+	}
+	n := float64(b.N)
+	b.ReportMetric(wall.Seconds()/n, "wall-s/batch")
+	b.ReportMetric(float64(cycles)/n, "sync-cycles/batch")
 }

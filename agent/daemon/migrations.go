@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -40,6 +41,10 @@ type migrator struct {
 	dir      *adldap.Client
 	tenant   cloud.Tenant
 	assessed map[string]assessed
+	// batch is the configured groups' waves, planned again when the
+	// config changes and every reassessEvery (planned at).
+	batch     *migrate.Batch
+	plannedAt time.Time
 }
 
 type assessed struct {
@@ -85,6 +90,7 @@ func (m *migrator) tick(ctx context.Context, cfg *config.Config, version string)
 		m.closeClients()
 		m.version = version
 		m.assessed = map[string]assessed{}
+		m.batch = nil
 	}
 	if m.st == nil {
 		st, err := setup.New(cfg, a.opts.ConfigPath, a.log, setup.Observers{
@@ -115,11 +121,18 @@ func (m *migrator) tick(ctx context.Context, cfg *config.Config, version string)
 			m.closeClients()
 		}
 	}
+	b := m.plan(ctx, env, sagas)
+	current := currentWave(b, sagas)
 	rows := make([]MigrationStatus, 0, len(work))
 	now := time.Now()
+	// The groups to carry one look further, together: the sagas under way
+	// and those of the current wave that can start.
+	var run []*migrate.Saga
+	var runRow []int
 	for _, g := range work {
 		row := MigrationStatus{Group: g.Group, State: string(metrics.MigrationPending), Status: "pending"}
 		s := sagaOf(sagas, g.Group)
+		fresh := s == nil || s.State == migrate.StateRolledBack
 		switch {
 		case s != nil && s.State.Terminal():
 		case !g.NotBefore.IsZero() && now.Before(g.NotBefore) && s == nil:
@@ -128,13 +141,41 @@ func (m *migrator) tick(ctx context.Context, cfg *config.Config, version string)
 			if cfg.Staging && s == nil {
 				row.Status = "pending (staging: nothing runs)"
 			}
+		case fresh && b != nil && b.BlockedOf(g.Group) != nil:
+			bg := b.BlockedOf(g.Group)
+			row.Problems, row.Status = []migrate.Problem{{Code: bg.Reason, Message: bg.Describe()}}, "blocked by problems (see migrate plan)"
+		case fresh && b != nil && b.WaveOf(g.Group) > current:
+			row.Status = fmt.Sprintf("pending: wave %d, after wave %d (its child groups)", b.WaveOf(g.Group)+1, current+1)
 		default:
-			s = m.step(ctx, env, g, s, &row)
+			ac := migrate.AssessContext{Migrated: sagas}
+			if b != nil {
+				ac = b.AssessContext(g.Group, sagas)
+			}
+			if s = m.start(ctx, env, g, s, &row, ac); s != nil {
+				run = append(run, s)
+				runRow = append(runRow, len(rows))
+			}
 		}
 		if s != nil {
 			row.State, row.Status = string(metrics.MigrationStateOf(s)), migrate.Describe(s, now)
 		}
 		rows = append(rows, row)
+	}
+	if len(run) > 0 {
+		res := env.RunWave(ctx, run, m.st.MigrationConcurrency, func(ctx context.Context, e *migrate.Env, s *migrate.Saga) (*migrate.Saga, error) {
+			return e.Run(ctx, s)
+		})
+		for i, s := range res.Sagas {
+			switch err := res.Errs[i]; {
+			case err == nil, errors.Is(err, migrate.ErrWaiting):
+			case errors.Is(err, migrate.ErrOverdue), errors.Is(err, migrate.ErrBlocked):
+				a.log.Warn("migrate: group cannot go on for now", "group", s.Group, "error", err)
+			default:
+				a.log.Error("migrate: run failed", "group", s.Group, "error", err)
+			}
+			r := &rows[runRow[i]]
+			r.State, r.Status = string(metrics.MigrationStateOf(s)), migrate.Describe(s, time.Now())
+		}
 	}
 	byState := map[metrics.MigrationState]int{}
 	for _, r := range rows {
@@ -167,16 +208,58 @@ func (m *migrator) env(ctx context.Context, j *journal.Journal) (*migrate.Env, e
 	return e, nil
 }
 
-// step starts or carries on g's saga by one look, and returns it.
-func (m *migrator) step(ctx context.Context, e *migrate.Env, g setup.Migration, s *migrate.Saga, row *MigrationStatus) *migrate.Saga {
+// plan returns the configured groups' waves, planned again when the
+// config changed and every reassessEvery; nil when they cannot be read
+// now (every group then waits).
+func (m *migrator) plan(ctx context.Context, e *migrate.Env, sagas []*migrate.Saga) *migrate.Batch {
+	if e == nil || len(m.st.Migrations) == 0 {
+		return nil
+	}
+	if m.batch != nil && time.Since(m.plannedAt) < reassessEvery {
+		return m.batch
+	}
+	in := make([]migrate.BatchGroup, len(m.st.Migrations))
+	for i, g := range m.st.Migrations {
+		in[i] = migrate.BatchGroup{Group: g.Group, SkipNestedGroupCheck: g.Options.SkipNestedGroupCheck}
+	}
+	b, err := e.PlanBatchFrom(ctx, in, sagas)
+	if err != nil {
+		m.a.log.Warn("migrate: cannot read the groups' nesting; groups not started wait", "error", err)
+		return m.batch
+	}
+	m.batch, m.plannedAt = b, time.Now()
+	return b
+}
+
+// currentWave is the first wave with a group not migrated yet: its groups
+// may start; later ones wait for it. With no batch, every group may start
+// (-1 stands for "no wave").
+func currentWave(b *migrate.Batch, sagas []*migrate.Saga) int {
+	if b == nil {
+		return -1
+	}
+	for i, w := range b.Waves {
+		for _, g := range w.Groups {
+			if s := sagaOf(sagas, g); s == nil || s.State != migrate.StateMigrated {
+				return i
+			}
+		}
+	}
+	return len(b.Waves)
+}
+
+// start starts g's saga when it has none (or it was rolled back), after
+// assessing it in the batch's context, and returns the saga to carry on
+// (nil when it cannot start).
+func (m *migrator) start(ctx context.Context, e *migrate.Env, g setup.Migration, s *migrate.Saga, row *MigrationStatus, ac migrate.AssessContext) *migrate.Saga {
 	a := m.a
-	if s == nil {
+	if s == nil || s.State == migrate.StateRolledBack {
 		key := strings.ToLower(g.Group)
 		if last, ok := m.assessed[key]; ok && time.Since(last.at) < reassessEvery {
 			row.Problems, row.Status = last.problems, "blocked by problems (see migrate plan)"
 			return nil
 		}
-		as, err := e.Assess(ctx, g.Group, g.Options)
+		as, err := e.AssessWith(ctx, g.Group, g.Options, ac)
 		if err != nil {
 			a.log.Warn("migrate: cannot check group", "group", g.Group, "error", err)
 			row.Status = "pending: " + err.Error()
@@ -193,14 +276,6 @@ func (m *migrator) step(ctx context.Context, e *migrate.Env, g setup.Migration, 
 			a.log.Error("migrate: cannot start", "group", g.Group, "error", err)
 			return nil
 		}
-	}
-	s, err := e.Run(ctx, s)
-	switch {
-	case err == nil, errors.Is(err, migrate.ErrWaiting):
-	case errors.Is(err, migrate.ErrOverdue), errors.Is(err, migrate.ErrBlocked):
-		a.log.Warn("migrate: group cannot go on for now", "group", g.Group, "error", err)
-	default:
-		a.log.Error("migrate: run failed", "group", g.Group, "error", err)
 	}
 	return s
 }

@@ -90,20 +90,19 @@ func (e *Env) PlanBatchFrom(ctx context.Context, groups []BatchGroup, done []*Sa
 	var ids []string
 	for _, g := range groups {
 		b.Groups = append(b.Groups, g.Group)
-		r, err := e.findGroup(ctx, g.Group)
+		id, dn, err := e.batchMember(ctx, g.Group, done)
 		if retry.ClassOf(err) == retry.NotFound {
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("migrate: plan the batch: read %s: %w", g.Group, err)
 		}
-		id := strings.ToLower(r.GUID)
 		if slices.Contains(ids, id) {
 			continue
 		}
 		ids = append(ids, id)
 		b.IDs[g.Group] = id
-		names[id], dns[id] = g.Group, r.DN
+		names[id], dns[id] = g.Group, dn
 		skip[id] = g.SkipNestedGroupCheck
 	}
 	migrated := func(id string) bool {
@@ -121,6 +120,9 @@ func (e *Env) PlanBatchFrom(ctx context.Context, groups []BatchGroup, done []*Sa
 			continue
 		}
 		seen[id] = true
+		if dns[id] == "" {
+			continue // a group under way whose original is gone: no children left to wait for
+		}
 		kids, err := e.Dir.MemberGroups(ctx, dns[id])
 		if err != nil {
 			return nil, fmt.Errorf("migrate: plan the batch: read the child groups of %s: %w", names[id], err)
@@ -194,6 +196,31 @@ func (e *Env) PlanBatchFrom(ctx context.Context, groups []BatchGroup, done []*Sa
 	sum := sha256.Sum256([]byte(strings.Join(sorted, ",")))
 	b.ID = "batch-" + hex.EncodeToString(sum[:6])
 	return b, nil
+}
+
+// batchMember finds a group of the batch: by its saga when its
+// migration has started (its address may have moved to the cloud list,
+// and its original to the no-sync OU, or be gone: dn is then ""), by
+// objectGUID or address otherwise.
+func (e *Env) batchMember(ctx context.Context, group string, sagas []*Saga) (id, dn string, err error) {
+	for _, s := range sagas {
+		if s.State == StateRolledBack || !(strings.EqualFold(s.Group, group) || strings.EqualFold(s.ID, strings.Trim(group, "{}"))) {
+			continue
+		}
+		r, _, err := e.Dir.FindByGUIDOnDC(ctx, s.ID)
+		switch {
+		case retry.ClassOf(err) == retry.NotFound:
+			return s.ID, "", nil
+		case err != nil:
+			return "", "", err
+		}
+		return s.ID, r.DN, nil
+	}
+	r, err := e.findGroup(ctx, group)
+	if err != nil {
+		return "", "", err
+	}
+	return strings.ToLower(r.GUID), r.DN, nil
 }
 
 // WaveOf returns the index of the wave holding group (as configured), or
@@ -337,17 +364,18 @@ func (e *Env) RunWave(ctx context.Context, sagas []*Saga, concurrency int, run R
 	hold := we
 	hold.hold = syncWaitStep
 	phase(&hold)
-	waiting := slices.ContainsFunc(res.Sagas, func(s *Saga) bool {
-		return s != nil && !s.State.Terminal() && syncWaitStep(s.Step) && s.State != StateCompensating && s.State != StateFailed
-	})
-	if waiting && shared != nil {
-		if err := shared.Trigger(ctx); err != nil {
-			e.log().Warn("migrate: the wave's sync trigger failed; its waits try again", "error", err)
-		}
-	}
+	// The sagas that came to their sync wait in this call ask for the
+	// wave's cycle; those already waiting (a resumed wave, the service's
+	// next look) ask through their own waits, coalesced.
+	held := false
 	for i, err := range res.Errs {
 		if errors.Is(err, errHeld) {
-			res.Errs[i] = nil
+			res.Errs[i], held = nil, true
+		}
+	}
+	if held && shared != nil {
+		if err := shared.Trigger(ctx); err != nil {
+			e.log().Warn("migrate: the wave's sync trigger failed; its waits try again", "error", err)
 		}
 	}
 	phase(&we)

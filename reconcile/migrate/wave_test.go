@@ -81,6 +81,26 @@ func TestBatchMigratesChildrenFirstOneSyncCyclePerWave(t *testing.T) {
 	if got := w.syncs - before; got != len(want) {
 		t.Errorf("%d sync cycles ran for %d waves", got, len(want))
 	}
+	// Planned again (a rerun) with the sagas, every group is still in the
+	// batch, though its address moved to the cloud and its original is
+	// gone: the rerun resumes or reports it, never loses it.
+	sagas, err := List(l.j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in []BatchGroup
+	for _, g := range batch.Groups {
+		in = append(in, BatchGroup{Group: g})
+	}
+	again, err := e.PlanBatchFrom(t.Context(), in, sagas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range batch.Groups {
+		if again.WaveOf(g) < 0 {
+			t.Errorf("planned again, %s is not in a wave: %+v", g, again)
+		}
+	}
 	// The parents' cloud lists hold their children's new lists.
 	listOf := func(addr string) string {
 		t.Helper()
