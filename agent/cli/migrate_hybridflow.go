@@ -28,7 +28,9 @@ func (s searcher) SearchRecipients(ctx context.Context, base, filter string) ([]
 type hybridFlowReport struct {
 	Plan   *migrate.HybridFlowPlan   `json:"plan"`
 	Result *migrate.HybridFlowResult `json:"result,omitempty"`
-	// Outcome is "nothing-to-do", "not-approved", "done" or "problems".
+	// Outcome is "nothing-to-do", "not-approved", "done", "failed" (a
+	// write or the final check failed: Result says what was done) or
+	// "problems".
 	Outcome string `json:"outcome"`
 }
 
@@ -92,6 +94,7 @@ error or not approved.`,
 			default:
 				rep.Result, err = m.env.ApplyHybridFlow(ctx, dir, p)
 				if err != nil {
+					rep.Outcome = "failed"
 					a.renderHybridFlow(rep, asJSON)
 					return fmt.Errorf("migrate hybrid-mail-flow: %w", err)
 				}
@@ -138,16 +141,15 @@ func (a *app) renderHybridFlow(rep *hybridFlowReport, asJSON bool) {
 		fmt.Fprintln(w, "Nothing written.")
 		return
 	}
-	verb := "will"
-	if rep.Outcome == "done" {
-		verb = "did"
-	}
 	for i, act := range p.Actions {
-		done := rep.Outcome != "done" || (rep.Result != nil && i < len(rep.Result.Done))
-		if !done {
+		verb := "will"
+		switch {
+		case rep.Result != nil && i < len(rep.Result.Done):
+			verb = "did"
+		case rep.Result != nil:
 			verb = "not done"
 		}
-		fmt.Fprintf(w, "  %-8s          [%s] %s: %s\n", verb, act.Kind, act.Object, act.What)
+		fmt.Fprintf(w, "  %-18s[%s] %s: %s\n", verb, act.Kind, act.Object, act.What)
 	}
 	switch rep.Outcome {
 	case "nothing-to-do":

@@ -114,6 +114,13 @@ func (e *Env) action(p *HybridFlowPlan, kind, object, what string, w write) {
 // command. An error means a read failed.
 func (e *Env) PlanHybridFlow(ctx context.Context, dir Searcher, req HybridFlowRequest) (*HybridFlowPlan, error) {
 	p := &HybridFlowPlan{List: req.List, Found: []string{}, Problems: []Problem{}, Actions: []HybridFlowAction{}}
+	if strings.Contains(req.List, "@") {
+		// An address in a domain the tenant does not accept names no
+		// cloud list: say so, rather than "not found".
+		if err := e.checkHybridDomains(ctx, p, req.List, nil); err != nil || !p.Ready() {
+			return p, err
+		}
+	}
 	g, err := e.Exchange.GetDistributionGroup(ctx, req.List)
 	switch {
 	case notFound(err):
@@ -134,11 +141,9 @@ func (e *Env) PlanHybridFlow(ctx context.Context, dir Searcher, req HybridFlowRe
 	}
 	// The addresses must be in accepted domains (the check of migrate
 	// plan, over the cloud list's addresses).
-	a := &Assessment{}
-	if err := e.checkDomains(ctx, a, &Capture{Group: GroupImage{Mail: g.PrimarySMTPAddress, ProxyAddresses: g.EmailAddresses}}); err != nil {
+	if err := e.checkHybridDomains(ctx, p, g.PrimarySMTPAddress, g.EmailAddresses); err != nil {
 		return nil, err
 	}
-	p.Problems = append(p.Problems, a.Problems...)
 	if req.NoSyncOU == "" {
 		p.problem("nosync-in-scope", "no no-sync OU is configured (migrations.defaults.nosync_ou): the routing contact must be made outside the sync scope")
 	} else if e.Scope.Contains(ad.ChildDN("CN", "probe", req.NoSyncOU)) {
@@ -207,6 +212,17 @@ func (e *Env) PlanHybridFlow(ctx context.Context, dir Searcher, req HybridFlowRe
 		p.Actions = []HybridFlowAction{}
 	}
 	return p, nil
+}
+
+// checkHybridDomains reports the addresses in domains the tenant does not
+// accept, by migrate plan's check.
+func (e *Env) checkHybridDomains(ctx context.Context, p *HybridFlowPlan, mail string, proxies []string) error {
+	a := &Assessment{}
+	if err := e.checkDomains(ctx, a, &Capture{Group: GroupImage{Mail: mail, ProxyAddresses: proxies}}); err != nil {
+		return err
+	}
+	p.Problems = append(p.Problems, a.Problems...)
+	return nil
 }
 
 // recognisedLeftover reports whether the group holding a list's addresses
@@ -298,7 +314,7 @@ func (e *Env) planContact(ctx context.Context, dir Searcher, p *HybridFlowPlan, 
 		p.ContactDN, p.contactMarker = dn, MarkerRouting
 		attrs := routingContactAttrs(cmpOr(p.Name, alias), p.RoutingAddress, p.ListID)
 		e.action(p, "create-contact", dn, "create the routing contact, targetAddress "+want+", hidden, outside the sync scope",
-			write{op: "ad.Add", target: journal.TargetAD, object: dn, intent: attrs,
+			write{op: "ad.Add", target: journal.TargetAD, object: dn, intent: attrs, before: absent(dn),
 				do:    func(ctx context.Context) error { return e.Dir.Add(ctx, dn, attrs) },
 				check: func(ctx context.Context) (bool, error) { return e.exists(ctx, dn) }})
 		return nil
@@ -369,7 +385,7 @@ func (e *Env) planDynamicList(ctx context.Context, dir Searcher, p *HybridFlowPl
 		attrs := dynamicListAttrs(dynamicList{DisplayName: cmpOr(display, p.Name), Primary: p.Primary, Alias: alias,
 			ProxyAddresses: p.Addresses, Filter: filter, BaseDN: base, Key: p.ListID, Hidden: hidden})
 		e.action(p, "create-dynamic-list", dn, fmt.Sprintf("create the dynamic list with %d addresses, reaching the routing contact alone", len(p.Addresses)),
-			write{op: "ad.Add", target: journal.TargetAD, object: dn, intent: attrs,
+			write{op: "ad.Add", target: journal.TargetAD, object: dn, intent: attrs, before: absent(dn),
 				do:    func(ctx context.Context) error { return e.Dir.Add(ctx, dn, attrs) },
 				check: func(ctx context.Context) (bool, error) { return e.exists(ctx, dn) }})
 		return nil
@@ -453,6 +469,9 @@ func (e *Env) resolveDynamic(ctx context.Context, dir Searcher, base, filter str
 	}
 	return out, nil
 }
+
+// absent is the before-image of an object a write creates.
+func absent(dn string) map[string]any { return map[string]any{"dn": dn, "exists": false} }
 
 func (e *Env) exists(ctx context.Context, dn string) (bool, error) {
 	_, err := e.Dir.ReadRecipient(ctx, dn)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/cloud"
@@ -96,8 +97,6 @@ func (w *world) cloudOnly(t *testing.T, alias string, addrs ...string) *cloud.Di
 	return dg
 }
 
-func hybridEnv(l *lab) *Env { e := l.env(nil); return e }
-
 func hybridReq(list string) HybridFlowRequest {
 	return HybridFlowRequest{List: list, NoSyncOU: noSync, BaseDN: base}
 }
@@ -145,7 +144,7 @@ func checkSecondRunIdle(t *testing.T, e *Env, w *world, list string) {
 
 func TestHybridFlowCloudOnlyListCreatesContactAndDynamicList(t *testing.T) {
 	l := newLab(t)
-	e := hybridEnv(l)
+	e := l.env(nil)
 	dg := l.w.cloudOnly(t, "team", "smtp:team-old@lab.test", "smtp:team@"+initDom, "X500:/o=Lab/cn=Recipients/cn=team")
 	p, res := planAndApply(t, e, l.w, "team@lab.test")
 	if want := []string{"add-routing-address", "create-contact", "create-dynamic-list"}; !slices.Equal(kinds(p), want) {
@@ -223,7 +222,7 @@ func dlConversionLeftovers(t *testing.T, l *lab, dg *cloud.DistributionGroup, st
 
 func TestHybridFlowAdoptsDLConversionLeftovers(t *testing.T) {
 	l := newLab(t)
-	e := hybridEnv(l)
+	e := l.env(nil)
 	dg := l.w.cloudOnly(t, "team", "smtp:team-old@lab.test", "smtp:team@lab.mail.onmicrosoft.com")
 	g, c := dlConversionLeftovers(t, l, dg, true, "SMTP:TEAM@WRONG.MAIL.ONMICROSOFT.COM")
 	p, res := planAndApply(t, e, l.w, "team@lab.test")
@@ -254,7 +253,7 @@ func TestHybridFlowAdoptsDLConversionLeftovers(t *testing.T) {
 
 func TestHybridFlowAdoptsRightContactAndExistingDynamicList(t *testing.T) {
 	l := newLab(t)
-	e := hybridEnv(l)
+	e := l.env(nil)
 	dg := l.w.cloudOnly(t, "team", "smtp:team@lab.mail.onmicrosoft.com")
 	_, c := dlConversionLeftovers(t, l, dg, false, "SMTP:TEAM@LAB.MAIL.ONMICROSOFT.COM")
 	// DLConversionV2's dynamic list, with a filter of its own that
@@ -277,7 +276,7 @@ func TestHybridFlowAdoptsRightContactAndExistingDynamicList(t *testing.T) {
 
 func TestHybridFlowRepairsDynamicListFilter(t *testing.T) {
 	l := newLab(t)
-	e := hybridEnv(l)
+	e := l.env(nil)
 	dg := l.w.cloudOnly(t, "team", "smtp:team@lab.mail.onmicrosoft.com", "smtp:team-old@lab.test")
 	_, c := dlConversionLeftovers(t, l, dg, false, "SMTP:team@lab.mail.onmicrosoft.com")
 	dn := "CN=Team," + syncOU
@@ -314,6 +313,7 @@ func TestHybridFlowBadInputWritesNothing(t *testing.T) {
 		{"domain not accepted", "team@lab.test", "domain-not-accepted", func(t *testing.T, l *lab) {
 			l.w.cloudOnly(t, "team", "smtp:team@fabrikam.example")
 		}},
+		{"list named in a domain not accepted", "team@fabrikam.example", "domain-not-accepted", func(*testing.T, *lab) {}},
 		{"address held by a user", "team@lab.test", "address-held", func(t *testing.T, l *lab) {
 			l.w.cloudOnly(t, "team", "smtp:ann@lab.test")
 		}},
@@ -339,7 +339,7 @@ func TestHybridFlowBadInputWritesNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLab(t)
 			tc.setup(t, l)
-			e := hybridEnv(l)
+			e := l.env(nil)
 			before := len(l.w.ad)
 			p, err := e.PlanHybridFlow(t.Context(), l.w, hybridReq(tc.list))
 			if err != nil {
@@ -357,4 +357,38 @@ func TestHybridFlowBadInputWritesNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A write an interrupted run sent without an answer blocks the next run
+// until it has had SettleAfter to show; then the next run, planned from a
+// re-read of both directories, supersedes it and goes on.
+func TestHybridFlowSettlesAnInterruptedRun(t *testing.T) {
+	l := newLab(t)
+	e := l.env(nil)
+	dg := l.w.cloudOnly(t, "team", "smtp:team@lab.mail.onmicrosoft.com")
+	en, err := l.j.Begin(journal.Entry{RunID: "hybrid-mail-flow-" + dg.ExternalDirectoryObjectID[:8] + "-20261203T110000Z", Target: journal.TargetAD,
+		Object: "CN=hybridsync-routing-5e1f0c2a," + noSync, Operation: "migrate.ad.Add", Intent: []byte(`{}`), Before: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.j.MarkSent(en.ID); err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.PlanHybridFlow(t.Context(), l.w, hybridReq("team@lab.test"))
+	if err != nil || !p.Ready() {
+		t.Fatal(err, p.Problems)
+	}
+	if _, err := e.ApplyHybridFlow(t.Context(), l.w, p); !errors.Is(err, ErrBlocked) {
+		t.Fatalf("apply with an unsettled write: %v, want ErrBlocked", err)
+	}
+	if n := len(l.w.contactsTargeting("team@lab.mail.onmicrosoft.com")); n != 0 {
+		t.Fatalf("%d contacts made while blocked", n)
+	}
+	l.clk.After(2 * time.Minute) // past SettleAfter
+	planAndApply(t, e, l.w, "team@lab.test")
+	got, err := l.j.Get(en.ID)
+	if err != nil || got.State != journal.Superseded {
+		t.Errorf("the interrupted entry: %+v %v", got, err)
+	}
+	checkSecondRunIdle(t, e, l.w, "team@lab.test")
 }
