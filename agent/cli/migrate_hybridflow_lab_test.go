@@ -406,3 +406,26 @@ func TestLabHybridFlowBadInput(t *testing.T) {
 		t.Errorf("contacts made: %q %v", contacts, err)
 	}
 }
+
+// A list hybridsync's own saga migrated (recreate, hybrid mail flow) has
+// everything: hybrid-mail-flow finds the saga's contact and dynamic list
+// and has nothing to do, so it can be run over every migrated list.
+func TestLabHybridFlowAfterTheSaga(t *testing.T) {
+	l := labtest.Get(t)
+	ou := l.SyncedOU(t)
+	f := makeDL(t, l, ou, "h", "HMF saga")
+	cfg := migrateConfig(t, l, map[string]string{f.primary: "method: recreate; keep_on_premises_group: true"})
+	cleanupMigration(t, l, cfg, f)
+	if code, out, errOut := runCLI(t, "migrate", "run", "-c", cfg, "--auto-approve"); code != 0 {
+		t.Fatalf("migrate run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	s := sagaOf(t, cfg, f.primary)
+	before := len(journalEntries(t, cfg))
+	code, rep, errOut := hybridFlow(t, cfg, f.primary, "--auto-approve")
+	if code != 0 || rep.Outcome != "nothing-to-do" || !ad.EqualDN(rep.Plan.ContactDN, s.Made.ContactDN) || !ad.EqualDN(rep.Plan.DynamicListDN, s.Made.DynamicListDN) {
+		t.Fatalf("hybrid-mail-flow after the saga: exit %d %+v (saga made %s and %s)\n%s", code, rep.Plan, s.Made.ContactDN, s.Made.DynamicListDN, errOut)
+	}
+	if n := len(journalEntries(t, cfg)); n != before {
+		t.Errorf("%d journal entries written", n-before)
+	}
+}

@@ -85,9 +85,9 @@ type HybridFlowPlan struct {
 	DynamicListDN string             `json:"dynamicListDN,omitempty"`
 	Problems      []Problem          `json:"problems"`
 	Actions       []HybridFlowAction `json:"actions"`
-	// contactMarker is the contact's extensionAttribute1 the dynamic
-	// list's filter uses.
-	contactMarker string
+	// contactMarker and contactKey are the contact's extensionAttribute1
+	// and 2, which the dynamic list's filter names.
+	contactMarker, contactKey string
 }
 
 // Ready reports whether nothing stops the command.
@@ -134,7 +134,7 @@ func (e *Env) PlanHybridFlow(ctx context.Context, dir Searcher, req HybridFlowRe
 	switch {
 	case g.IsDirSynced:
 		p.problem("still-synced", "%s is still synced from on premises (IsDirSynced true): it is not migrated yet; migrate it with `hybridsync migrate run`", g.PrimarySMTPAddress)
-	case len(p.ListID) < 8:
+	case p.ListID == "":
 		p.problem("not-in-cloud", "%s has no ExternalDirectoryObjectId", g.PrimarySMTPAddress)
 	case g.Alias == "" || g.PrimarySMTPAddress == "":
 		p.problem("not-in-cloud", "%s has no alias or primary SMTP address", req.List)
@@ -311,7 +311,7 @@ func (e *Env) planContact(ctx context.Context, dir Searcher, p *HybridFlowPlan, 
 			}
 			return err
 		}
-		p.ContactDN, p.contactMarker = dn, MarkerRouting
+		p.ContactDN, p.contactMarker, p.contactKey = dn, MarkerRouting, p.ListID
 		attrs := routingContactAttrs(cmpOr(p.Name, alias), p.RoutingAddress, p.ListID)
 		e.action(p, "create-contact", dn, "create the routing contact, targetAddress "+want+", hidden, outside the sync scope",
 			write{op: "ad.Add", target: journal.TargetAD, object: dn, intent: attrs, before: absent(dn),
@@ -337,13 +337,26 @@ func (e *Env) planContact(ctx context.Context, dir Searcher, p *HybridFlowPlan, 
 		ch = append(ch, ad.Change{Op: ad.ReplaceValues, Attr: "targetAddress", Values: []string{want}})
 		what = append(what, fmt.Sprintf("targetAddress %s -> %s", orNone(c.TargetAddress), want))
 	}
-	p.contactMarker = c.ExtensionAttributes["extensionAttribute1"]
-	if p.contactMarker != MarkerDLConversion && p.contactMarker != MarkerRouting {
-		p.contactMarker = MarkerRouting
-		ch = append(ch, ad.Change{Op: ad.ReplaceValues, Attr: "extensionAttribute1", Values: []string{MarkerRouting}})
-		what = append(what, "extensionAttribute1 -> "+MarkerRouting)
+	// The dynamic list's filter names the contact's markers: kept when
+	// they are a known tool's and reach the contact alone (a contact
+	// hybridsync's saga made carries the saga's id), set otherwise.
+	p.contactMarker, p.contactKey = c.ExtensionAttributes["extensionAttribute1"], c.ExtensionAttributes["extensionAttribute2"]
+	keep := (p.contactMarker == MarkerDLConversion || p.contactMarker == MarkerRouting) && p.contactKey != ""
+	if keep {
+		base, _ := ad.ParentDN(c.DN)
+		got, err := e.resolveDynamic(ctx, dir, base, routingFilter(p.contactMarker, p.contactKey))
+		if err != nil {
+			return err
+		}
+		keep = len(got) == 1 && ad.EqualDN(got[0], c.DN)
 	}
-	if !strings.EqualFold(c.ExtensionAttributes["extensionAttribute2"], p.ListID) {
+	if !keep {
+		if p.contactMarker != MarkerDLConversion && p.contactMarker != MarkerRouting {
+			p.contactMarker = MarkerRouting
+			ch = append(ch, ad.Change{Op: ad.ReplaceValues, Attr: "extensionAttribute1", Values: []string{MarkerRouting}})
+			what = append(what, "extensionAttribute1 -> "+MarkerRouting)
+		}
+		p.contactKey = p.ListID
 		ch = append(ch, ad.Change{Op: ad.ReplaceValues, Attr: "extensionAttribute2", Values: []string{p.ListID}})
 		what = append(what, "extensionAttribute2 -> "+p.ListID+" (the cloud list's id, which the dynamic list's filter names)")
 	}
@@ -351,7 +364,7 @@ func (e *Env) planContact(ctx context.Context, dir Searcher, p *HybridFlowPlan, 
 		return nil
 	}
 	dn, before := c.DN, map[string]any{"targetAddress": c.TargetAddress, "extensionAttributes": c.ExtensionAttributes}
-	marker := p.contactMarker
+	marker, key := p.contactMarker, p.contactKey
 	e.action(p, "repair-contact", dn, "repair the routing contact: "+strings.Join(what, "; "),
 		write{op: "ad.Modify", target: journal.TargetAD, object: dn, intent: ch, before: before,
 			do: func(ctx context.Context) error { return e.Dir.Modify(ctx, dn, ch...) },
@@ -361,7 +374,7 @@ func (e *Env) planContact(ctx context.Context, dir Searcher, p *HybridFlowPlan, 
 					return false, err
 				}
 				return strings.EqualFold(r.TargetAddress, want) && r.ExtensionAttributes["extensionAttribute1"] == marker &&
-					strings.EqualFold(r.ExtensionAttributes["extensionAttribute2"], p.ListID), nil
+					r.ExtensionAttributes["extensionAttribute2"] == key, nil
 			}})
 	return nil
 }
@@ -369,7 +382,7 @@ func (e *Env) planContact(ctx context.Context, dir Searcher, p *HybridFlowPlan, 
 // planDynamicList adopts the dynamic list holding the addresses (repairing
 // its filter or addresses), or plans a new one.
 func (e *Env) planDynamicList(ctx context.Context, dir Searcher, p *HybridFlowPlan, ddl *ad.Recipient, display, alias string, hidden bool, req HybridFlowRequest) error {
-	filter, base := routingFilter(p.contactMarker, p.ListID), req.NoSyncOU
+	filter, base := routingFilter(p.contactMarker, p.contactKey), req.NoSyncOU
 	if parent, err := ad.ParentDN(p.ContactDN); err == nil {
 		base = parent
 	}
@@ -483,7 +496,9 @@ func (e *Env) exists(ctx context.Context, dn string) (bool, error) {
 
 // onPremAddresses are the addresses the on-premises dynamic list holds:
 // the list's primary and its other SMTP and X500 addresses, but not those
-// of the routing domain (mail to them must leave for the cloud).
+// in the tenant's onmicrosoft.com domains or the routing domain (mail to
+// them must leave for the cloud), nor Exchange Online's own X500 values
+// (/o=ExchangeLabs/..., which only cloud senders' cached entries name).
 func onPremAddresses(primary string, emails []string, routingDomain string) []string {
 	out := []string{"SMTP:" + primary}
 	for _, v := range emails {
@@ -491,11 +506,13 @@ func onPremAddresses(primary string, emails []string, routingDomain string) []st
 		if err != nil {
 			continue
 		}
+		_, dom, _ := strings.Cut(pa.Address, "@")
 		switch {
-		case pa.IsSMTP() && (strings.EqualFold(pa.Address, primary) || hasDomainFold(pa.Address, routingDomain)):
+		case pa.IsSMTP() && (strings.EqualFold(pa.Address, primary) || strings.EqualFold(dom, routingDomain) ||
+			strings.HasSuffix(strings.ToLower(dom), ".onmicrosoft.com")):
 		case pa.IsSMTP():
 			addUnique(&out, "smtp:"+pa.Address)
-		case pa.Type() == ad.TypeX500:
+		case pa.Type() == ad.TypeX500 && !strings.HasPrefix(strings.ToLower(pa.Address), "/o=exchangelabs/"):
 			addUnique(&out, v)
 		}
 	}
@@ -531,7 +548,7 @@ func (e *Env) ApplyHybridFlow(ctx context.Context, dir Searcher, p *HybridFlowPl
 	}
 	now := e.clock().Now().UTC()
 	s := &Saga{ID: p.ListID, Group: p.List, Step: StepHybridMailFlow, State: StateRunning,
-		RunID: "hybrid-mail-flow-" + p.ListID[:8] + "-" + now.Format("20060102T150405Z"), Started: now}
+		RunID: "hybrid-mail-flow-" + short(p.ListID) + "-" + now.Format("20060102T150405Z"), Started: now}
 	if err := e.settleHybridFlow(p); err != nil {
 		return nil, err
 	}
@@ -575,7 +592,7 @@ func (e *Env) settleHybridFlow(p *HybridFlowPlan) error {
 	if err != nil {
 		return fmt.Errorf("migrate: read the journal: %w", err)
 	}
-	prefix := "hybrid-mail-flow-" + p.ListID[:8] + "-"
+	prefix := "hybrid-mail-flow-" + short(p.ListID) + "-"
 	for _, en := range pending {
 		if !strings.HasPrefix(en.RunID, prefix) {
 			continue

@@ -167,8 +167,8 @@ func TestHybridFlowCloudOnlyListCreatesContactAndDynamicList(t *testing.T) {
 			t.Errorf("the dynamic list lacks %s: %q", want, ddl.ProxyAddresses.Raw())
 		}
 	}
-	if slices.ContainsFunc(ddl.ProxyAddresses.Raw(), func(v string) bool { return strings.Contains(v, "mail.onmicrosoft.com") }) {
-		t.Errorf("the dynamic list holds the routing address: %q", ddl.ProxyAddresses.Raw())
+	if slices.ContainsFunc(ddl.ProxyAddresses.Raw(), func(v string) bool { return strings.Contains(v, "onmicrosoft.com") }) {
+		t.Errorf("the dynamic list holds a tenant address: %q", ddl.ProxyAddresses.Raw())
 	}
 	if len(res.Reaches) != 1 || !ad.EqualDN(res.Reaches[0], cs[0].DN) {
 		t.Errorf("the dynamic list reaches %q, want %s alone", res.Reaches, cs[0].DN)
@@ -391,4 +391,22 @@ func TestHybridFlowSettlesAnInterruptedRun(t *testing.T) {
 		t.Errorf("the interrupted entry: %+v %v", got, err)
 	}
 	checkSecondRunIdle(t, e, l.w, "team@lab.test")
+}
+
+// A list hybridsync's own saga migrated with hybrid mail flow has what it
+// needs: nothing to do, and its contact keeps the saga's markers.
+func TestHybridFlowNothingToDoAfterTheSaga(t *testing.T) {
+	l := newLab(t)
+	e := l.env(nil)
+	s, err := e.Run(t.Context(), l.start(t, e))
+	if err != nil || s.State != StateMigrated {
+		t.Fatalf("saga: %v %s", err, s.State)
+	}
+	p, err := e.PlanHybridFlow(t.Context(), l.w, hybridReq("sales@lab.test"))
+	if err != nil || !p.Ready() || len(p.Actions) != 0 {
+		t.Fatalf("plan after the saga: %v problems %+v actions %+v", err, p.Problems, p.Actions)
+	}
+	if !ad.EqualDN(p.ContactDN, s.Made.ContactDN) || !ad.EqualDN(p.DynamicListDN, s.Made.DynamicListDN) {
+		t.Errorf("adopted %s and %s, want the saga's %s and %s", p.ContactDN, p.DynamicListDN, s.Made.ContactDN, s.Made.DynamicListDN)
+	}
 }

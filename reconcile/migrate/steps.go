@@ -356,7 +356,10 @@ func (e *Env) routingContact(ctx context.Context, s *Saga) error {
 
 // routingContactName is the name (CN and mailNickname) of the routing
 // contact hybridsync makes for key (a saga id, or a cloud list's id).
-func routingContactName(key string) string { return "hybridsync-routing-" + key[:8] }
+func routingContactName(key string) string { return "hybridsync-routing-" + short(key) }
+
+// short is the first 8 characters of an id, for names.
+func short(id string) string { return id[:min(8, len(id))] }
 
 // routingContactAttrs are the attributes of a routing contact: mail
 // routed to addr (the tenant routing address), hidden, and marked with
