@@ -155,8 +155,15 @@ func (a *app) renderHybridFlow(rep *hybridFlowReport, asJSON bool) {
 	case "nothing-to-do":
 		fmt.Fprintf(w, "Nothing to do: the routing contact %s and the dynamic list %s are in place.\n", p.ContactDN, p.DynamicListDN)
 	case "not-approved":
-		fmt.Fprintf(w, "%d changes; nothing written without --auto-approve.\n", len(p.Actions))
+		fmt.Fprintf(w, "%s; nothing written without --auto-approve.\n", changes(len(p.Actions)))
 	case "done":
-		fmt.Fprintf(w, "Done: %d changes, journalled. The dynamic list %s reaches %s alone.\n", len(p.Actions), p.DynamicListDN, p.ContactDN)
+		fmt.Fprintf(w, "Done: %s, journalled. The dynamic list %s reaches %s alone.\n", changes(len(p.Actions)), p.DynamicListDN, p.ContactDN)
 	}
+}
+
+func changes(n int) string {
+	if n == 1 {
+		return "1 change"
+	}
+	return fmt.Sprintf("%d changes", n)
 }

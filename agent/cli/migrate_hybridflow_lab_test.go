@@ -320,6 +320,12 @@ func TestLabHybridFlowAdoptsDLConversionLeftovers(t *testing.T) {
 			groupDN, contactDN := dlConversionLeftovers(t, l, leftovers, f, tc.stillMailEnabled, target)
 			cfg := migrateConfig(t, l, map[string]string{f.primary: "nosync_ou: " + strconvQuote(nosync)})
 
+			// Shown first, in text: what was found and what will be done.
+			code, out, _ := runCLI(t, "migrate", "hybrid-mail-flow", "-c", cfg, f.primary)
+			t.Logf("migrate hybrid-mail-flow, not approved:\n%s", out)
+			if code != 1 || !strings.Contains(out, "[create-dynamic-list]") || !strings.Contains(out, "made by DLConversionV2") {
+				t.Fatalf("text report: exit %d\n%s", code, out)
+			}
 			code, rep, errOut := hybridFlow(t, cfg, f.primary, "--auto-approve")
 			if code != 0 || rep.Outcome != "done" || !slices.Equal(actionKinds(rep.Plan), tc.want) {
 				t.Fatalf("hybrid-mail-flow: exit %d, actions %q (want %q) %+v\n%s", code, actionKinds(rep.Plan), tc.want, rep.Plan, errOut)
@@ -327,8 +333,10 @@ func TestLabHybridFlowAdoptsDLConversionLeftovers(t *testing.T) {
 			if !ad.EqualDN(rep.Plan.ContactDN, contactDN) {
 				t.Errorf("contact %s, want DLConversionV2's %s adopted", rep.Plan.ContactDN, contactDN)
 			}
-			if !slices.ContainsFunc(rep.Plan.Found, func(s string) bool { return strings.Contains(s, "DLConversionV2") }) {
-				t.Errorf("the report does not say what it found: %q", rep.Plan.Found)
+			for _, dn := range []string{contactDN, groupDN} {
+				if !slices.ContainsFunc(rep.Plan.Found, func(s string) bool { return strings.HasPrefix(s, dn+":") && strings.Contains(s, "DLConversionV2") }) {
+					t.Errorf("the report does not name %s as DLConversionV2's: %q", dn, rep.Plan.Found)
+				}
 			}
 			checkHybridFlowInPlace(t, l, f, contactDN, rep.Plan.DynamicListDN)
 			// No second contact anywhere in the domain.

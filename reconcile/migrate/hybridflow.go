@@ -198,6 +198,9 @@ func (e *Env) PlanHybridFlow(ctx context.Context, dir Searcher, req HybridFlowRe
 			}
 		}
 	}
+	if err := e.reportRetired(ctx, dir, p, req.BaseDN); err != nil {
+		return nil, err
+	}
 	if err := e.planContact(ctx, dir, p, g.Alias, req); err != nil {
 		return nil, err
 	}
@@ -212,6 +215,24 @@ func (e *Env) PlanHybridFlow(ctx context.Context, dir Searcher, req HybridFlowRe
 		p.Actions = []HybridFlowAction{}
 	}
 	return p, nil
+}
+
+// reportRetired reports the list's retired original groups that hold
+// none of its addresses (marked by DLConversionV2 or hybridsync with the
+// list's address as extensionAttribute2): left as they are.
+func (e *Env) reportRetired(ctx context.Context, dir Searcher, p *HybridFlowPlan, baseDN string) error {
+	rs, err := dir.SearchRecipients(ctx, baseDN, "(&(objectClass=group)(|(extensionAttribute1="+ad.EscapeFilter(MarkerDLConversion)+
+		")(extensionAttribute1="+ad.EscapeFilter(MarkerMigrated)+"))(extensionAttribute2="+ad.EscapeFilter(p.Primary)+"))")
+	if err != nil {
+		return fmt.Errorf("migrate: look for the retired group of %s: %w", p.Primary, err)
+	}
+	for _, r := range rs {
+		if !slices.ContainsFunc(p.Actions, func(a HybridFlowAction) bool { return ad.EqualDN(a.Object, r.DN) }) {
+			p.found("%s: the original group, retired by %s (extensionAttribute1 %q) and holding none of the list's addresses: left as it is",
+				r.DN, leftoverTool(r), r.ExtensionAttributes["extensionAttribute1"])
+		}
+	}
+	return nil
 }
 
 // checkHybridDomains reports the addresses in domains the tenant does not

@@ -255,7 +255,7 @@ func TestHybridFlowAdoptsRightContactAndExistingDynamicList(t *testing.T) {
 	l := newLab(t)
 	e := l.env(nil)
 	dg := l.w.cloudOnly(t, "team", "smtp:team@lab.mail.onmicrosoft.com")
-	_, c := dlConversionLeftovers(t, l, dg, false, "SMTP:TEAM@LAB.MAIL.ONMICROSOFT.COM")
+	g, c := dlConversionLeftovers(t, l, dg, false, "SMTP:TEAM@LAB.MAIL.ONMICROSOFT.COM")
 	// DLConversionV2's dynamic list, with a filter of its own that
 	// reaches the contact.
 	dn := "CN=Team," + syncOU
@@ -271,6 +271,12 @@ func TestHybridFlowAdoptsRightContactAndExistingDynamicList(t *testing.T) {
 	p, err := e.PlanHybridFlow(t.Context(), l.w, hybridReq("team@lab.test"))
 	if err != nil || !p.Ready() || len(p.Actions) != 0 || p.ContactDN != c.DN || p.DynamicListDN != dn {
 		t.Fatalf("plan %v %+v", err, p)
+	}
+	// The report names all three leftovers.
+	for _, want := range []string{g.DN, c.DN, dn} {
+		if !slices.ContainsFunc(p.Found, func(f string) bool { return strings.HasPrefix(f, want+":") }) {
+			t.Errorf("the report does not name %s: %q", want, p.Found)
+		}
 	}
 }
 
