@@ -22,6 +22,7 @@ import (
 func (a *app) migrateCmd() *cobra.Command {
 	cmd := groupCmd("migrate", "Move distribution lists from AD to Exchange Online, crash-safe, with hybrid mail flow kept working")
 	cmd.AddCommand(a.migratePlanCmd(), a.migrateRunCmd(), a.migrateStatusCmd(), a.migrateRollbackCmd())
+	cmd.AddCommand(a.migrateHybridFlowCmd())
 	return cmd
 }
 

@@ -27,6 +27,13 @@
 // filter reaches only the routing contact; dynamic lists are not synced),
 // verify, and delete-original unless the original is kept.
 //
+// # Hybrid mail flow after the fact
+//
+// PlanHybridFlow and ApplyHybridFlow (hybridflow.go) give a list already
+// in Exchange Online, migrated by any tool, the routing contact and the
+// dynamic list the recreate path makes, with the same attributes and
+// filter, adopting what DLConversionV2 left rather than duplicating it.
+//
 // # Crash safety
 //
 // The saga (group, path, step, deadline, captured before-images, what it

@@ -223,7 +223,15 @@ func (w *world) apply(r *ad.Recipient, ch ad.Change) {
 	case "targetAddress":
 		r.TargetAddress = one()
 	case "proxyAddresses":
-		r.ProxyAddresses = ad.ParseProxyAddresses(ch.Values)
+		if ch.Op == ad.AddValues {
+			r.ProxyAddresses = ad.ParseProxyAddresses(append(r.ProxyAddresses.Raw(), ch.Values...))
+		} else {
+			r.ProxyAddresses = ad.ParseProxyAddresses(ch.Values)
+		}
+	case "msExchDynamicDLFilter":
+		r.DynamicFilter = one()
+	case "msExchDynamicDLBaseDN":
+		r.DynamicBaseDN = one()
 	case "member":
 		switch ch.Op {
 		case ad.AddValues:

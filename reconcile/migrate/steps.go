@@ -323,7 +323,7 @@ func (e *Env) takeAddresses(ctx context.Context, s *Saga) error {
 // routingContactDN is where the routing contact is made: in the no-sync
 // OU, which is never synced.
 func routingContactDN(s *Saga) string {
-	return ad.ChildDN("CN", "hybridsync-routing-"+s.ID[:8], s.Options.NoSyncOU)
+	return ad.ChildDN("CN", routingContactName(s.ID), s.Options.NoSyncOU)
 }
 
 func (e *Env) routingContact(ctx context.Context, s *Saga) error {
@@ -343,17 +343,7 @@ func (e *Env) routingContact(ctx context.Context, s *Saga) error {
 	}
 	c, addr := s.Capture, e.routingAddr(s)
 	s.Made.RoutingAddress = addr
-	attrs := []ad.Attribute{
-		{Name: "objectClass", Values: []string{"top", "person", "organizationalPerson", "contact"}},
-		{Name: "displayName", Values: []string{cmpOr(c.Group.DisplayName, c.Group.Name) + " (routing to Exchange Online)"}},
-		{Name: "mail", Values: []string{addr}},
-		{Name: "mailNickname", Values: []string{"hybridsync-routing-" + s.ID[:8]}},
-		{Name: "targetAddress", Values: []string{"SMTP:" + addr}},
-		{Name: "proxyAddresses", Values: []string{"SMTP:" + addr}},
-		{Name: "msExchHideFromAddressLists", Values: []string{"TRUE"}},
-		{Name: "extensionAttribute1", Values: []string{MarkerRouting}},
-		{Name: "extensionAttribute2", Values: []string{s.ID}},
-	}
+	attrs := routingContactAttrs(cmpOr(c.Group.DisplayName, c.Group.Name), addr, s.ID)
 	return e.perform(ctx, s, write{op: "ad.Add", target: journal.TargetAD, object: dn, intent: attrs, before: nil,
 		do: func(ctx context.Context) error {
 			err := e.Dir.Add(ctx, dn, attrs)
@@ -364,15 +354,44 @@ func (e *Env) routingContact(ctx context.Context, s *Saga) error {
 		}, check: exists}, false)
 }
 
+// routingContactName is the name (CN and mailNickname) of the routing
+// contact hybridsync makes for key (a saga id, or a cloud list's id).
+func routingContactName(key string) string { return "hybridsync-routing-" + short(key) }
+
+// short is the first 8 characters of an id, for names.
+func short(id string) string { return id[:min(8, len(id))] }
+
+// routingContactAttrs are the attributes of a routing contact: mail
+// routed to addr (the tenant routing address), hidden, and marked with
+// MarkerRouting and key so that a dynamic list's filter reaches it alone.
+func routingContactAttrs(listName, addr, key string) []ad.Attribute {
+	return []ad.Attribute{
+		{Name: "objectClass", Values: []string{"top", "person", "organizationalPerson", "contact"}},
+		{Name: "displayName", Values: []string{listName + " (routing to Exchange Online)"}},
+		{Name: "mail", Values: []string{addr}},
+		{Name: "mailNickname", Values: []string{routingContactName(key)}},
+		{Name: "targetAddress", Values: []string{"SMTP:" + addr}},
+		{Name: "proxyAddresses", Values: []string{"SMTP:" + addr}},
+		{Name: "msExchHideFromAddressLists", Values: []string{"TRUE"}},
+		{Name: "extensionAttribute1", Values: []string{MarkerRouting}},
+		{Name: "extensionAttribute2", Values: []string{key}},
+	}
+}
+
 // retiredChanges mail-disable the original group and mark it.
 func retiredChanges(c *Capture) []ad.Change {
-	ch := []ad.Change{
+	return append(mailDisableChanges(),
+		ad.Change{Op: ad.ReplaceValues, Attr: "extensionAttribute1", Values: []string{MarkerMigrated}},
+		ad.Change{Op: ad.ReplaceValues, Attr: "extensionAttribute2", Values: []string{c.Primary}})
+}
+
+// mailDisableChanges clear a group's mail attributes, so that it holds no
+// address.
+func mailDisableChanges() []ad.Change {
+	return []ad.Change{
 		{Op: ad.ReplaceValues, Attr: "mail"}, {Op: ad.ReplaceValues, Attr: "mailNickname"},
 		{Op: ad.ReplaceValues, Attr: "proxyAddresses"}, {Op: ad.ReplaceValues, Attr: "legacyExchangeDN"},
-		{Op: ad.ReplaceValues, Attr: "extensionAttribute1", Values: []string{MarkerMigrated}},
-		{Op: ad.ReplaceValues, Attr: "extensionAttribute2", Values: []string{c.Primary}},
 	}
-	return ch
 }
 
 // restoredChanges give the group back its mail attributes from the
@@ -416,8 +435,12 @@ func (e *Env) retire(ctx context.Context, s *Saga) error {
 
 // dynamicListFilter is the on-premises dynamic list's filter: the routing
 // contact of the saga, and nothing else.
-func dynamicListFilter(s *Saga) string {
-	return "(&(objectClass=contact)(extensionAttribute1=" + ad.EscapeFilter(MarkerRouting) + ")(extensionAttribute2=" + ad.EscapeFilter(s.ID) + "))"
+func dynamicListFilter(s *Saga) string { return routingFilter(MarkerRouting, s.ID) }
+
+// routingFilter is the LDAP filter of the contacts marked with marker
+// (extensionAttribute1) and key (extensionAttribute2).
+func routingFilter(marker, key string) string {
+	return "(&(objectClass=contact)(extensionAttribute1=" + ad.EscapeFilter(marker) + ")(extensionAttribute2=" + ad.EscapeFilter(key) + "))"
 }
 
 func (e *Env) dynamicList(ctx context.Context, s *Saga) error {
@@ -444,20 +467,8 @@ func (e *Env) dynamicList(ctx context.Context, s *Saga) error {
 	if c.Group.LegacyExchangeDN != "" {
 		proxies = append(proxies, "X500:"+c.Group.LegacyExchangeDN)
 	}
-	attrs := []ad.Attribute{
-		{Name: "objectClass", Values: []string{"top", "msExchDynamicDistributionList"}},
-		{Name: "displayName", Values: []string{cmpOr(c.Group.DisplayName, c.Group.Name)}},
-		{Name: "mail", Values: []string{c.Primary}},
-		{Name: "mailNickname", Values: []string{c.Alias}},
-		{Name: "proxyAddresses", Values: proxies},
-		{Name: "msExchDynamicDLFilter", Values: []string{dynamicListFilter(s)}},
-		{Name: "msExchDynamicDLBaseDN", Values: []string{s.Options.NoSyncOU}},
-		{Name: "extensionAttribute1", Values: []string{MarkerRouting}},
-		{Name: "extensionAttribute2", Values: []string{s.ID}},
-	}
-	if c.Group.Hidden {
-		attrs = append(attrs, ad.Attribute{Name: "msExchHideFromAddressLists", Values: []string{"TRUE"}})
-	}
+	attrs := dynamicListAttrs(dynamicList{DisplayName: cmpOr(c.Group.DisplayName, c.Group.Name), Primary: c.Primary, Alias: c.Alias,
+		ProxyAddresses: proxies, Filter: dynamicListFilter(s), BaseDN: s.Options.NoSyncOU, Key: s.ID, Hidden: c.Group.Hidden})
 	return e.perform(ctx, s, write{op: "ad.Add", target: journal.TargetAD, object: dn, intent: attrs, before: nil,
 		do: func(ctx context.Context) error {
 			err := e.Dir.Add(ctx, dn, attrs)
@@ -466,6 +477,36 @@ func (e *Env) dynamicList(ctx context.Context, s *Saga) error {
 			}
 			return err
 		}, check: exists}, false)
+}
+
+// dynamicList is an on-premises dynamic distribution list holding a cloud
+// list's addresses, reaching the routing contact alone.
+type dynamicList struct {
+	DisplayName, Primary, Alias string
+	ProxyAddresses              []string
+	// Filter and BaseDN are msExchDynamicDLFilter and msExchDynamicDLBaseDN.
+	Filter, BaseDN string
+	// Key marks the list (extensionAttribute2, beside MarkerRouting).
+	Key    string
+	Hidden bool
+}
+
+func dynamicListAttrs(d dynamicList) []ad.Attribute {
+	attrs := []ad.Attribute{
+		{Name: "objectClass", Values: []string{"top", "msExchDynamicDistributionList"}},
+		{Name: "displayName", Values: []string{d.DisplayName}},
+		{Name: "mail", Values: []string{d.Primary}},
+		{Name: "mailNickname", Values: []string{d.Alias}},
+		{Name: "proxyAddresses", Values: d.ProxyAddresses},
+		{Name: "msExchDynamicDLFilter", Values: []string{d.Filter}},
+		{Name: "msExchDynamicDLBaseDN", Values: []string{d.BaseDN}},
+		{Name: "extensionAttribute1", Values: []string{MarkerRouting}},
+		{Name: "extensionAttribute2", Values: []string{d.Key}},
+	}
+	if d.Hidden {
+		attrs = append(attrs, ad.Attribute{Name: "msExchHideFromAddressLists", Values: []string{"TRUE"}})
+	}
+	return attrs
 }
 
 func (e *Env) deleteOriginal(ctx context.Context, s *Saga) error {
@@ -541,8 +582,13 @@ func (e *Env) awaitCloudManaged(ctx context.Context, s *Saga) error {
 }
 
 func (e *Env) routingAddress(ctx context.Context, s *Saga) error {
-	id, addr := s.Capture.TwinID, "smtp:"+e.routingAddr(s)
 	s.Made.RoutingAddress = e.routingAddr(s)
+	return e.addCloudAddress(ctx, s, s.Capture.TwinID, "smtp:"+e.routingAddr(s))
+}
+
+// addCloudAddress adds addr to the EmailAddresses of the cloud list id,
+// unless it is there.
+func (e *Env) addCloudAddress(ctx context.Context, s *Saga, id, addr string) error {
 	has := func(ctx context.Context) (bool, error) {
 		g, err := e.Exchange.GetDistributionGroup(ctx, id)
 		if err != nil {
