@@ -392,7 +392,7 @@ func (e *Env) CloudChanges(ctx context.Context, s *Saga) ([]string, error) {
 	if !sameFold(g.ManagedBy, b.Owners) {
 		out = append(out, "owners changed in the cloud")
 	}
-	return out, nil
+	return append(out, addressChangeNotes(s)...), nil
 }
 
 // Rollback compensates a saga that is running, waiting or migrated, back
@@ -411,6 +411,13 @@ func (e *Env) Rollback(ctx context.Context, s *Saga, force bool) (*Saga, error) 
 	if len(changes) > 0 && !force {
 		return s, fmt.Errorf("migrate: rollback %s would discard changes made in the cloud since the migration (%s); nothing written: run again with --force to accept that",
 			s.Group, strings.Join(changes, "; "))
+	}
+	if s.Method == MethodSOA && s.State == StateMigrated && !strings.EqualFold(s.Primary(), s.Capture.Primary) {
+		// The converted list keeps no before-image of its own: give it
+		// back the group's addresses before it is handed back.
+		if err := e.restoreSOAAddress(ctx, s); err != nil {
+			return s, fmt.Errorf("migrate: rollback %s: give the list back its address %s: %w", s.Group, s.Capture.Primary, err)
+		}
 	}
 	s.State, s.Error, s.FailedStep, s.Waiting = StateCompensating, "rollback requested", s.Step, nil
 	if err := e.save(s); err != nil {
