@@ -230,7 +230,14 @@ func (e *Env) undone(ctx context.Context, s *Saga, st Step) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		return !strings.EqualFold(g.PrimarySMTPAddress, c.Primary), nil
+		// Undone once the list holds none of the group's addresses (not
+		// just another primary: after migrate address, the group's
+		// primary is a secondary of the list, and would keep the
+		// restored twin from taking it).
+		want := e.listAddresses(s)
+		return !slices.ContainsFunc(g.EmailAddresses, func(v string) bool {
+			return slices.ContainsFunc(want, func(w string) bool { return strings.EqualFold(v, w) })
+		}), nil
 	case StepRoutingContact:
 		_, err := e.Dir.ReadRecipient(ctx, routingContactDN(s))
 		return notFound(err), ignoreNotFound(err)

@@ -1,0 +1,207 @@
+//go:build lab
+
+package cli
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/agent/lab"
+	"github.com/hybridsync/hybridsync/agent/lab/labtest"
+	"github.com/hybridsync/hybridsync/cloud"
+	"github.com/hybridsync/hybridsync/reconcile/migrate"
+)
+
+// denyWrites makes the lab's DC refuse every attribute write to dn by the
+// agent's bind account (a deny ACE for the domain's Administrator, which
+// the lab binds as, written with samba-tool into the DC's own database),
+// and returns a function that puts the object's security descriptor back.
+func denyWrites(t *testing.T, l *labtest.Lab, dn string) func() {
+	t.Helper()
+	dir := l.Env[lab.EnvDir]
+	sam, conf := filepath.Join(dir, "samba", "private", "sam.ldb"), filepath.Join(dir, "samba", "etc", "smb.conf")
+	out, err := exec.CommandContext(t.Context(), "samba-tool", "dsacl", "get", "--objectdn="+dn, "-H", sam, "-s", conf).Output()
+	if err != nil {
+		t.Fatalf("samba-tool dsacl get %s: %v", dn, err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	orig := lines[len(lines)-1]
+	if !strings.HasPrefix(orig, "O:") {
+		t.Fatalf("samba-tool dsacl get %s: no SDDL in %q", dn, out)
+	}
+	setSD := func(sddl string) {
+		t.Helper()
+		ldif := fmt.Sprintf("dn: %s\nchangetype: modify\nreplace: nTSecurityDescriptor\nnTSecurityDescriptor: %s\n", dn, sddl)
+		cmd := exec.CommandContext(context.Background(), "ldbmodify", "-H", sam)
+		cmd.Stdin = strings.NewReader(ldif)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("ldbmodify %s (security descriptor): %v\n%s", dn, err, out)
+		}
+	}
+	// The deny ACE first in the DACL, after its flags.
+	setSD(regexp.MustCompile(`D:([A-Z]*)`).ReplaceAllString(orig, "D:${1}(D;;WP;;;LA)"))
+	return func() { setSD(orig) }
+}
+
+// listAttrs reads what an address change touches on premises, raw from
+// the DC.
+func listAttrs(t *testing.T, l *labtest.Lab, dn string) map[string][]string {
+	t.Helper()
+	got, err := l.Client(t).ReadAttributes(t.Context(), dn, "mail", "mailNickname", "proxyAddresses", "targetAddress")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range got {
+		slices.Sort(v)
+	}
+	return got
+}
+
+// cloudList reads the cloud list by id through the product's Exchange
+// client.
+func cloudList(t *testing.T, l *labtest.Lab, id string) *cloud.DistributionGroup {
+	t.Helper()
+	g, err := exchange(t, l).GetDistributionGroup(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Get-DistributionGroup %s: %v", id, err)
+	}
+	slices.Sort(g.EmailAddresses)
+	return g
+}
+
+// migrate address end to end on a list migrated by recreate: bad input
+// refused with nothing written, the on-premises write refused by the DC
+// after the cloud write (the cloud compensated), the change itself
+// checked from both directories and by the mail-flow resolver, then a
+// rollback over it.
+func TestLabMigrateAddress(t *testing.T) {
+	l := labtest.Get(t)
+	ou := l.SyncedOU(t)
+	f := makeDL(t, l, ou, "addr", "Address Change")
+	cfg := migrateConfig(t, l, map[string]string{f.primary: "method: recreate; keep_on_premises_group: true"})
+	cleanupMigration(t, l, cfg, f)
+	if code, out, errOut := runCLI(t, "migrate", "run", "-c", cfg, "--auto-approve"); code != 0 {
+		t.Fatalf("migrate run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	s := sagaOf(t, cfg, f.primary)
+	if s == nil || s.State != migrate.StateMigrated || s.Made.DynamicListDN == "" {
+		t.Fatalf("saga %+v", s)
+	}
+	dom := l.Manifest.MailDomain
+	dlBefore, cloudBefore := listAttrs(t, l, s.Made.DynamicListDN), cloudList(t, l, s.Made.CloudListID)
+	unchanged := func(t *testing.T, what string) {
+		t.Helper()
+		if now := listAttrs(t, l, s.Made.DynamicListDN); !maps.EqualFunc(now, dlBefore, slices.Equal) {
+			t.Errorf("%s: the dynamic list is now\n%q\nwas\n%q", what, now, dlBefore)
+		}
+		now := cloudList(t, l, s.Made.CloudListID)
+		if now.PrimarySMTPAddress != cloudBefore.PrimarySMTPAddress || now.Alias != cloudBefore.Alias || !slices.Equal(now.EmailAddresses, cloudBefore.EmailAddresses) {
+			t.Errorf("%s: the cloud list is now %s %s %q, was %s %s %q", what, now.PrimarySMTPAddress, now.Alias, now.EmailAddresses,
+				cloudBefore.PrimarySMTPAddress, cloudBefore.Alias, cloudBefore.EmailAddresses)
+		}
+	}
+
+	t.Run("bad input", func(t *testing.T) {
+		for _, tc := range []struct {
+			name  string
+			args  []string
+			wants string
+		}{
+			{"malformed", []string{f.primary, "--primary", "new@@" + dom}, "is not an email address"},
+			{"domain not accepted", []string{f.primary, "--primary", "new-" + f.alias + "@fabrikam.example"}, "not an accepted domain"},
+			{"held by a member", []string{f.primary, "--primary", f.members[0].Mail}, "is already used by"},
+			{"held on premises only", []string{f.primary, "--primary", "x-" + f.alias + "@" + dom}, "is already used on premises by"},
+			{"never migrated", []string{"nobody-" + f.alias + "@" + dom, "--primary", "new-" + f.alias + "@" + dom}, "was never migrated by hybridsync"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				if tc.name == "held on premises only" {
+					// A contact in the no-sync OU holds the address: AD
+					// only, the tenant never sees it.
+					u := l.AddMailUser(t, l.Manifest.NoSyncOU, "x-"+f.alias)
+					t.Cleanup(func() { _ = l.Client(t).Delete(context.Background(), u.DN) })
+					tc.args[2] = u.Mail
+				}
+				code, out, errOut := runCLI(t, append([]string{"migrate", "address", "-c", cfg}, tc.args...)...)
+				if code == 0 || !strings.Contains(errOut, tc.wants) || !strings.Contains(errOut, "nothing written") {
+					t.Errorf("exit %d, want a refusal saying %q and nothing written\n%s\n%s", code, tc.wants, out, errOut)
+				}
+				unchanged(t, tc.name)
+			})
+		}
+	})
+
+	newPrimary, newAlias := "renamed-"+f.alias+"@"+dom, "renamed-"+f.alias
+	t.Run("on-premises write refused", func(t *testing.T) {
+		restore := denyWrites(t, l, s.Made.DynamicListDN)
+		code, out, errOut := runCLI(t, "migrate", "address", "-c", cfg, f.primary, "--primary", newPrimary, "--alias", newAlias)
+		restore()
+		if code == 0 || !strings.Contains(errOut, "the cloud list was set back to "+f.primary) || !strings.Contains(errOut, "nothing changed") {
+			t.Fatalf("exit %d, want the cloud compensated\n%s\n%s", code, out, errOut)
+		}
+		t.Logf("refused: %s", errOut)
+		unchanged(t, "after the compensation")
+		st := sagaOf(t, cfg, f.primary)
+		if n := len(st.Made.AddressChanges); n != 1 || st.Made.AddressChanges[0].State != migrate.AddressCompensated {
+			t.Errorf("address changes in the saga: %+v", st.Made.AddressChanges)
+		}
+	})
+
+	t.Run("changed", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "migrate", "address", "-c", cfg, f.primary, "--primary", newPrimary, "--alias", newAlias)
+		if code != 0 {
+			t.Fatalf("migrate address: exit %d\n%s\n%s", code, out, errOut)
+		}
+		t.Logf("migrate address: %s", out)
+		got := listAttrs(t, l, s.Made.DynamicListDN)
+		if !slices.Equal(got["mail"], []string{newPrimary}) || !slices.Equal(got["mailNickname"], []string{newAlias}) ||
+			!slices.Contains(got["proxyAddresses"], "SMTP:"+newPrimary) || !slices.Contains(got["proxyAddresses"], "smtp:"+f.primary) ||
+			slices.Contains(got["proxyAddresses"], "SMTP:"+f.primary) {
+			t.Errorf("the dynamic list on the DC: %q", got)
+		}
+		g := cloudList(t, l, s.Made.CloudListID)
+		if !strings.EqualFold(g.PrimarySMTPAddress, newPrimary) || g.Alias != newAlias || !hasFold(g.EmailAddresses, "smtp:"+f.primary) {
+			t.Errorf("the cloud list: %s %s %q", g.PrimarySMTPAddress, g.Alias, g.EmailAddresses)
+		}
+		for _, v := range cloudBefore.EmailAddresses {
+			if !hasFold(g.EmailAddresses, v) {
+				t.Errorf("the cloud list lost %s: %q", v, g.EmailAddresses)
+			}
+		}
+		// On-premises senders reach the cloud members by the new address
+		// through the routing contact, and still by the old one.
+		renamed := *f
+		renamed.primary = newPrimary
+		checkOnPremisesRouting(t, l, &renamed, migrate.MethodRecreate)
+		checkOnPremisesRouting(t, l, f, migrate.MethodRecreate)
+		if code, out, _ := runCLI(t, "migrate", "status", "-c", cfg); code != 0 || !regexp.MustCompile(`address changed to `+regexp.QuoteMeta(newPrimary)).MatchString(out) {
+			t.Errorf("migrate status: exit %d\n%s", code, out)
+		}
+		checkPlanSaysNothingOf(t, cfg, sagaOf(t, cfg, f.primary), f)
+	})
+
+	t.Run("rollback", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "migrate", "rollback", "-c", cfg, newPrimary)
+		if code == 0 || !strings.Contains(errOut, "changed by migrate address") {
+			t.Fatalf("rollback without --force: exit %d, want it to name the address change\n%s\n%s", code, out, errOut)
+		}
+		code, out, errOut = runCLI(t, "migrate", "rollback", "-c", cfg, newPrimary, "--force")
+		if code != 0 || !strings.Contains(out, "rolled back") {
+			t.Fatalf("migrate rollback --force: exit %d\n%s\n%s", code, out, errOut)
+		}
+		r, err := l.Client(t).ReadRecipient(t.Context(), f.dn)
+		if err != nil || !strings.EqualFold(r.Mail, f.primary) || r.Kind != ad.KindGroup {
+			t.Errorf("after rollback %s: %+v %v", f.dn, r, err)
+		}
+		if x, err := exchange(t, l).GetRecipient(t.Context(), newPrimary); err == nil {
+			t.Errorf("after rollback %s is still held by %s", newPrimary, x.Name)
+		}
+	})
+}
