@@ -17,7 +17,7 @@ import (
 const (
 	// MarkerRouting is extensionAttribute1 of a routing contact;
 	// extensionAttribute2 holds the saga id.
-	MarkerRouting = "hybridsync-routing"
+	MarkerRouting = ad.RoutingMarker
 	// MarkerMigrated is extensionAttribute1 of a retired group;
 	// extensionAttribute2 holds its former primary address.
 	MarkerMigrated = "hybridsync-migrated"
@@ -417,7 +417,7 @@ func (e *Env) retire(ctx context.Context, s *Saga) error {
 // dynamicListFilter is the on-premises dynamic list's filter: the routing
 // contact of the saga, and nothing else.
 func dynamicListFilter(s *Saga) string {
-	return "(&(objectClass=contact)(extensionAttribute1=" + ad.EscapeFilter(MarkerRouting) + ")(extensionAttribute2=" + ad.EscapeFilter(s.ID) + "))"
+	return ad.RoutingFilter(s.ID)
 }
 
 func (e *Env) dynamicList(ctx context.Context, s *Saga) error {
