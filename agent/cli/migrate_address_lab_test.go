@@ -4,8 +4,10 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -17,7 +19,9 @@ import (
 	"github.com/hybridsync/hybridsync/agent/lab"
 	"github.com/hybridsync/hybridsync/agent/lab/labtest"
 	"github.com/hybridsync/hybridsync/cloud"
+	"github.com/hybridsync/hybridsync/reconcile/journal"
 	"github.com/hybridsync/hybridsync/reconcile/migrate"
+	"github.com/hybridsync/hybridsync/reconcile/plan"
 )
 
 // denyWrites makes the lab's DC refuse every attribute write to dn by the
@@ -49,6 +53,23 @@ func denyWrites(t *testing.T, l *labtest.Lab, dn string) func() {
 	// The deny ACE first in the DACL, after its flags.
 	setSD(regexp.MustCompile(`D:([A-Z]*)`).ReplaceAllString(orig, "D:${1}(D;;WP;;;LA)"))
 	return func() { setSD(orig) }
+}
+
+// planConfig is cfg (the same journal and state) with a longer AD timeout
+// than migrateConfig's 5 seconds, for plan and apply, which read the whole
+// seeded sync scope (a page of 1,000 objects takes longer than that on a
+// busy machine), and with extra appended.
+func planConfig(t *testing.T, cfg, extra string) string {
+	t.Helper()
+	text, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := strings.Replace(string(text), "\n  timeout: 5s\n", "\n  timeout: 60s\n", 1)
+	if out == string(text) {
+		t.Fatalf("%s has no ad timeout of 5s", cfg)
+	}
+	return labtest.WriteConfig(t, out+extra)
 }
 
 // listAttrs reads what an address change touches on premises, raw from
@@ -184,7 +205,7 @@ func TestLabMigrateAddress(t *testing.T) {
 		if code, out, _ := runCLI(t, "migrate", "status", "-c", cfg); code != 0 || !regexp.MustCompile(`address changed to `+regexp.QuoteMeta(newPrimary)).MatchString(out) {
 			t.Errorf("migrate status: exit %d\n%s", code, out)
 		}
-		checkPlanSaysNothingOf(t, cfg, sagaOf(t, cfg, f.primary), f)
+		checkPlanSaysNothingOf(t, planConfig(t, cfg, ""), sagaOf(t, cfg, f.primary), f)
 	})
 
 	t.Run("rollback", func(t *testing.T) {
@@ -204,4 +225,82 @@ func TestLabMigrateAddress(t *testing.T) {
 			t.Errorf("after rollback %s is still held by %s", newPrimary, x.Name)
 		}
 	})
+}
+
+// The drift migrate address prevents: a migrated list's primary address
+// changed directly in Exchange Online (Set-DistributionGroup, as an admin
+// would in the Exchange admin center), its on-premises dynamic list left
+// with the old one. plan reports it with the fix; apply writes it,
+// journalled; on-premises senders then reach the list by its new address.
+func TestLabMigratedListAddressDrift(t *testing.T) {
+	l := labtest.Get(t)
+	ou := l.SyncedOU(t)
+	f := makeDL(t, l, ou, "drift", "Drifted List")
+	cfg := migrateConfig(t, l, map[string]string{f.primary: "method: recreate; keep_on_premises_group: true"})
+	cleanupMigration(t, l, cfg, f)
+	if code, out, errOut := runCLI(t, "migrate", "run", "-c", cfg, "--auto-approve"); code != 0 {
+		t.Fatalf("migrate run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	s := sagaOf(t, cfg, f.primary)
+	if s == nil || s.State != migrate.StateMigrated || s.Made.DynamicListDN == "" {
+		t.Fatalf("saga %+v", s)
+	}
+	// plan and apply look at this test's OU alone.
+	cfg = planConfig(t, cfg, "reconcile:\n  scope:\n    ous:\n      - "+strconvQuote(ou)+"\n")
+
+	newPrimary := "moved-" + f.alias + "@" + l.Manifest.MailDomain
+	if err := exchange(t, l).SetDistributionGroup(t.Context(), s.Made.CloudListID, cloud.GroupChanges{PrimarySMTPAddress: &newPrimary}); err != nil {
+		t.Fatalf("Set-DistributionGroup -PrimarySmtpAddress: %v", err)
+	}
+	findings := func() []plan.Finding {
+		t.Helper()
+		saved := filepath.Join(t.TempDir(), "plan.json")
+		code, out, errOut := runCLI(t, "plan", "-c", cfg, "-o", saved)
+		if code != 0 && code != 2 {
+			t.Fatalf("plan: exit %d\n%s\n%s", code, out, errOut)
+		}
+		t.Logf("plan:\n%s", out)
+		b, err := os.ReadFile(saved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p plan.Plan
+		if err := json.Unmarshal(b, &p); err != nil {
+			t.Fatal(err)
+		}
+		var out2 []plan.Finding
+		for _, fd := range p.Findings {
+			if fd.Kind == plan.MigratedListAddress {
+				out2 = append(out2, fd)
+			}
+		}
+		return out2
+	}
+	fs := findings()
+	if len(fs) != 1 || !ad.EqualDN(fs[0].ObjectDN, s.Made.DynamicListDN) || fs[0].CloudID != s.Made.CloudListID || fs[0].Action == nil ||
+		fs[0].Action.NewMail != newPrimary {
+		t.Fatalf("plan after the cloud-side change: %+v", fs)
+	}
+	code, out, errOut := runCLI(t, "apply", "-c", cfg, "--auto-approve")
+	if code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	t.Logf("apply:\n%s", out)
+	got := listAttrs(t, l, s.Made.DynamicListDN)
+	if !slices.Equal(got["mail"], []string{newPrimary}) || !slices.Contains(got["proxyAddresses"], "SMTP:"+newPrimary) ||
+		!slices.Contains(got["proxyAddresses"], "smtp:"+f.primary) || slices.Contains(got["proxyAddresses"], "SMTP:"+f.primary) {
+		t.Errorf("the dynamic list on the DC after apply: %q", got)
+	}
+	es := journalEntries(t, cfg)
+	if !slices.ContainsFunc(es, func(e journal.Entry) bool {
+		return ad.EqualDN(e.Object, s.Made.DynamicListDN) && e.State == journal.Done && len(e.Before) > 0
+	}) {
+		t.Errorf("no journal entry done for %s: %+v", s.Made.DynamicListDN, es)
+	}
+	renamed := *f
+	renamed.primary = newPrimary
+	checkOnPremisesRouting(t, l, &renamed, migrate.MethodRecreate)
+	if fs := findings(); len(fs) != 0 {
+		t.Errorf("plan after apply still reports %+v", fs)
+	}
 }
