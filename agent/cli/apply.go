@@ -322,7 +322,7 @@ func (a *app) runApply(ctx context.Context, st *setup.Setup, planPath string, sa
 				if !v.Verified {
 					state = "unverified"
 				}
-				fmt.Fprintf(a.stdout, "  %-11s %s: SMTP:%s %s\n", state, v.Action.ObjectDN, v.Action.Mail, orDash(v.Seen))
+				fmt.Fprintf(a.stdout, "  %-11s %s: SMTP:%s %s\n", state, v.Action.ObjectDN, cmpOr(v.Action.NewMail, v.Action.Mail), orDash(v.Seen))
 			}
 		}
 		if verr != nil {
