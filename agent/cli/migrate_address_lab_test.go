@@ -304,3 +304,43 @@ func TestLabMigratedListAddressDrift(t *testing.T) {
 		t.Errorf("plan after apply still reports %+v", fs)
 	}
 }
+
+// migrate address on a list migrated by soa: the cloud list changes, the
+// on-premises group keeps its addresses (said on stdout); a forced
+// rollback gives the cloud list back the group's own addresses before
+// handing it back to the sync engine.
+func TestLabMigrateAddressSOA(t *testing.T) {
+	l := labtest.Get(t)
+	ou := l.SyncedOU(t)
+	f := makeDL(t, l, ou, "soaa", "Address SOA")
+	cfg := migrateConfig(t, l, map[string]string{f.primary: "method: soa"})
+	cleanupMigration(t, l, cfg, f)
+	if code, out, errOut := runCLI(t, "migrate", "run", "-c", cfg, "--auto-approve"); code != 0 {
+		t.Fatalf("migrate run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	s := sagaOf(t, cfg, f.primary)
+	groupBefore := listAttrs(t, l, f.dn)
+	newPrimary := "soa-renamed-" + f.alias + "@" + l.Manifest.MailDomain
+	code, out, errOut := runCLI(t, "migrate", "address", "-c", cfg, f.primary, "--primary", newPrimary)
+	if code != 0 || !strings.Contains(out, "has no on-premises dynamic list") {
+		t.Fatalf("migrate address: exit %d\n%s\n%s", code, out, errOut)
+	}
+	g := cloudList(t, l, s.Made.CloudListID)
+	if !strings.EqualFold(g.PrimarySMTPAddress, newPrimary) || !hasFold(g.EmailAddresses, "smtp:"+f.primary) {
+		t.Errorf("the cloud list: %s %q", g.PrimarySMTPAddress, g.EmailAddresses)
+	}
+	if now := listAttrs(t, l, f.dn); !maps.EqualFunc(now, groupBefore, slices.Equal) {
+		t.Errorf("the on-premises group changed:\n%q\nwas\n%q", now, groupBefore)
+	}
+	code, out, errOut = runCLI(t, "migrate", "rollback", "-c", cfg, f.primary, "--force")
+	if code != 0 || !strings.Contains(out, "rolled back") {
+		t.Fatalf("migrate rollback --force: exit %d\n%s\n%s", code, out, errOut)
+	}
+	x, err := exchange(t, l).GetRecipient(t.Context(), f.primary)
+	if err != nil || !x.IsDirSynced || !strings.EqualFold(x.PrimarySMTPAddress, f.primary) {
+		t.Errorf("after rollback %s is held by %+v (%v), want the synced group with it as primary", f.primary, x, err)
+	}
+	if x, err := exchange(t, l).GetRecipient(t.Context(), newPrimary); err == nil {
+		t.Errorf("after rollback %s is still held by %s", newPrimary, x.Name)
+	}
+}
