@@ -14,11 +14,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/agent/lab"
 	"github.com/hybridsync/hybridsync/agent/lab/labtest"
 	"github.com/hybridsync/hybridsync/cloud"
+	"github.com/hybridsync/hybridsync/internal/failpoint/failpointtest"
 	"github.com/hybridsync/hybridsync/reconcile/journal"
 	"github.com/hybridsync/hybridsync/reconcile/migrate"
 	"github.com/hybridsync/hybridsync/reconcile/plan"
@@ -342,5 +344,54 @@ func TestLabMigrateAddressSOA(t *testing.T) {
 	}
 	if x, err := exchange(t, l).GetRecipient(t.Context(), newPrimary); err == nil {
 		t.Errorf("after rollback %s is still held by %s", newPrimary, x.Name)
+	}
+}
+
+// migrate address killed (SIGKILL, a real child process) at every
+// failpoint of its writes in turn, each run resuming the change the one
+// before left: the last run finishes it, both directories carry the new
+// address, and no journal entry is left pending.
+func TestLabMigrateAddressKilledAtEveryPoint(t *testing.T) {
+	l := labtest.Get(t)
+	ou := l.SyncedOU(t)
+	f := makeDL(t, l, ou, "kill", "Address Kill")
+	cfg := migrateConfig(t, l, map[string]string{f.primary: "method: recreate; keep_on_premises_group: true"})
+	cleanupMigration(t, l, cfg, f)
+	if code, out, errOut := runCLI(t, "migrate", "run", "-c", cfg, "--auto-approve"); code != 0 {
+		t.Fatalf("migrate run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	s := sagaOf(t, cfg, f.primary)
+	newPrimary, newAlias := "killed-"+f.alias+"@"+l.Manifest.MailDomain, "killed-"+f.alias
+	args := []string{"migrate", "address", "-c", cfg, f.primary, "--primary", newPrimary, "--alias", newAlias}
+	for _, op := range []string{"exo.Set-DistributionGroup", "ad.Modify"} {
+		for _, at := range []string{"after-intent", "after-sent", "after-write"} {
+			point := "migrate.address." + op + "." + at
+			st, out := runProcess(t, []string{failpointtest.Env + "=" + point}, args...)
+			if st.ExitCode() != -1 {
+				t.Fatalf("not killed at %s (exit %d):\n%s", point, st.ExitCode(), out)
+			}
+			if d := migrate.Describe(sagaOf(t, cfg, f.primary), time.Now()); !strings.Contains(d, "NOT FINISHED") {
+				t.Errorf("after the kill at %s, status says %q", point, d)
+			}
+		}
+	}
+	code, out, errOut := runCLI(t, args...)
+	if code != 0 {
+		t.Fatalf("the run after the kills: exit %d\n%s\n%s", code, out, errOut)
+	}
+	got := listAttrs(t, l, s.Made.DynamicListDN)
+	if !slices.Equal(got["mail"], []string{newPrimary}) || !slices.Equal(got["mailNickname"], []string{newAlias}) ||
+		!slices.Contains(got["proxyAddresses"], "SMTP:"+newPrimary) || !slices.Contains(got["proxyAddresses"], "smtp:"+f.primary) {
+		t.Errorf("the dynamic list on the DC: %q", got)
+	}
+	g := cloudList(t, l, s.Made.CloudListID)
+	if !strings.EqualFold(g.PrimarySMTPAddress, newPrimary) || g.Alias != newAlias || !hasFold(g.EmailAddresses, "smtp:"+f.primary) {
+		t.Errorf("the cloud list: %s %s %q", g.PrimarySMTPAddress, g.Alias, g.EmailAddresses)
+	}
+	if pending := journalEntries(t, cfg, "--state", "pending"); len(pending) != 0 {
+		t.Errorf("%d journal entries left pending: %+v", len(pending), pending)
+	}
+	if st := sagaOf(t, cfg, f.primary); st.Primary() != newPrimary || len(st.Made.AddressChanges) != 1 {
+		t.Errorf("the saga's address changes: %+v", st.Made.AddressChanges)
 	}
 }
