@@ -64,8 +64,9 @@ func readPlanFile(path string) (plan.Plan, error) {
 	}
 	for i, act := range p.Actions {
 		switch {
-		case act.Kind != plan.ActionDualWritePrimary:
-			return p, fmt.Errorf("%s: action %d has kind %q; this version applies only %q", path, i+1, act.Kind, plan.ActionDualWritePrimary)
+		case act.Kind != plan.ActionDualWritePrimary && act.Kind != plan.ActionMigratedListAddress:
+			return p, fmt.Errorf("%s: action %d has kind %q; this version applies only %q and %q", path, i+1, act.Kind,
+				plan.ActionDualWritePrimary, plan.ActionMigratedListAddress)
 		case act.ObjectGUID == "" || act.ObjectDN == "":
 			return p, fmt.Errorf("%s: action %d names no object (objectGUID and objectDN are required)", path, i+1)
 		case act.Attribute != "proxyAddresses":
@@ -321,7 +322,7 @@ func (a *app) runApply(ctx context.Context, st *setup.Setup, planPath string, sa
 				if !v.Verified {
 					state = "unverified"
 				}
-				fmt.Fprintf(a.stdout, "  %-11s %s: SMTP:%s %s\n", state, v.Action.ObjectDN, v.Action.Mail, orDash(v.Seen))
+				fmt.Fprintf(a.stdout, "  %-11s %s: SMTP:%s %s\n", state, v.Action.ObjectDN, cmpOr(v.Action.NewMail, v.Action.Mail), orDash(v.Seen))
 			}
 		}
 		if verr != nil {

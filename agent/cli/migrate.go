@@ -23,6 +23,7 @@ func (a *app) migrateCmd() *cobra.Command {
 	cmd := groupCmd("migrate", "Move distribution lists from AD to Exchange Online, crash-safe, with hybrid mail flow kept working")
 	cmd.AddCommand(a.migratePlanCmd(), a.migrateRunCmd(), a.migrateStatusCmd(), a.migrateRollbackCmd())
 	cmd.AddCommand(a.migrateHybridFlowCmd())
+	cmd.AddCommand(a.migrateAddressCmd())
 	return cmd
 }
 
@@ -338,7 +339,7 @@ func findSaga(_ context.Context, m *migration, group string) (*migrate.Saga, err
 // its objectGUID), or nil.
 func sagaOfGroup(sagas []*migrate.Saga, group string) *migrate.Saga {
 	for _, s := range sagas {
-		if strings.EqualFold(s.Group, group) || strings.EqualFold(s.ID, strings.Trim(group, "{}")) {
+		if strings.EqualFold(s.Group, group) || strings.EqualFold(s.ID, strings.Trim(group, "{}")) || strings.EqualFold(s.Primary(), group) {
 			return s
 		}
 	}

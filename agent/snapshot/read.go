@@ -26,6 +26,7 @@ import (
 func Read(ctx context.Context, s *setup.Setup, dir *adldap.Client, tenant cloud.Tenant) (plan.ADSnapshot, plan.CloudSnapshot, error) {
 	as := plan.ADSnapshot{Scope: s.Scope, Complete: true}
 	var cs plan.CloudSnapshot
+	var err error
 	for _, base := range s.Scope.OUs() {
 		res, err := dir.StreamSyncCandidates(ctx, base, func(r *ad.Recipient) error {
 			if s.Scope.Contains(r.DN) {
@@ -37,6 +38,9 @@ func Read(ctx context.Context, s *setup.Setup, dir *adldap.Client, tenant cloud.
 			return as, cs, fmt.Errorf("read AD under %s: %w", base, err)
 		}
 		as.Complete = as.Complete && res.Complete
+	}
+	if as.Routing, err = readRouting(ctx, dir); err != nil {
+		return as, cs, err
 	}
 	cs.Complete = true
 	for _, kind := range []cloud.Kind{cloud.KindUser, cloud.KindGroup, cloud.KindContact} {
@@ -57,6 +61,27 @@ func Read(ctx context.Context, s *setup.Setup, dir *adldap.Client, tenant cloud.
 	cs.Complete = cs.Complete && ex.complete
 	as.Licensed = licensed(as.Objects, cs.Objects, ex.mailboxes, s.Anchor)
 	return as, cs, nil
+}
+
+// readRouting reads the routing contacts and on-premises dynamic lists
+// that migrations by hybridsync made, under the whole base DN (the
+// contacts are in the no-sync OU, the dynamic lists where the groups
+// were): few objects, read in full at every plan.
+func readRouting(ctx context.Context, dir *adldap.Client) ([]*ad.Recipient, error) {
+	var out []*ad.Recipient
+	filter := adldap.And(adldap.Eq("extensionAttribute1", ad.RoutingMarker),
+		adldap.Or(adldap.Eq("objectClass", "contact"), adldap.Eq("objectClass", "msExchDynamicDistributionList")))
+	res, err := dir.SearchRecipients(ctx, "", filter, func(r *ad.Recipient) error {
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the routing contacts and dynamic lists of migrated lists: %w", err)
+	}
+	if !res.Complete {
+		return nil, errors.New("read the routing contacts and dynamic lists of migrated lists: the read ended early")
+	}
+	return out, nil
 }
 
 // exchangeFacts are what a plan needs from Exchange Online besides Graph.

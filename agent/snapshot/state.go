@@ -63,6 +63,9 @@ type State struct {
 	// refreshed at full reads.
 	mailboxes map[string]bool
 	domains   []string
+	// routing are the migrated lists' routing contacts and dynamic lists,
+	// read in full at every read (plan.ADSnapshot.Routing).
+	routing []*ad.Recipient
 	// FullAt is when the last full read finished.
 	FullAt time.Time
 }
@@ -233,7 +236,11 @@ func (s *State) Read(ctx context.Context, set *setup.Setup, dir *adldap.Client, 
 		mailboxes, domains = ex.mailboxes, ex.domains
 	}
 
-	s.ad, s.cloud, s.links, s.mailboxes, s.domains = adNext, cloudNext, links, mailboxes, domains
+	routing, err := readRouting(ctx, dir)
+	if err != nil {
+		return st, adErr("%w", err)
+	}
+	s.ad, s.cloud, s.links, s.mailboxes, s.domains, s.routing = adNext, cloudNext, links, mailboxes, domains, routing
 	next := res.Next
 	s.watermark = &next
 	if full {
@@ -248,7 +255,7 @@ func (s *State) Read(ctx context.Context, set *setup.Setup, dir *adldap.Client, 
 // licensed users found by set's source anchor. Both are complete: a State
 // holds only complete reads.
 func (s *State) Snapshots(set *setup.Setup) (plan.ADSnapshot, plan.CloudSnapshot) {
-	as := plan.ADSnapshot{Complete: true, Scope: set.Scope}
+	as := plan.ADSnapshot{Complete: true, Scope: set.Scope, Routing: slices.Clone(s.routing)}
 	for _, r := range s.ad {
 		as.Objects = append(as.Objects, r)
 	}

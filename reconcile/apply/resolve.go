@@ -158,6 +158,9 @@ func Resolver(dir Directory, opts ResolveOptions) journal.Resolver {
 func compensation(r *ad.Recipient, act plan.Action) plan.Action {
 	vals := r.ProxyAddresses.Raw()
 	c := plan.Action{Kind: act.Kind, ObjectDN: r.DN, ObjectGUID: act.ObjectGUID, Attribute: act.Attribute, Mail: r.Mail}
+	if act.NewMail != "" && strings.EqualFold(r.Mail, act.NewMail) && act.Mail != "" {
+		c.NewMail = act.Mail // the action replaced mail: give the old value back
+	}
 	for _, v := range act.Add {
 		if slices.Contains(vals, v) {
 			c.Delete = append(c.Delete, v)

@@ -230,7 +230,14 @@ func (e *Env) undone(ctx context.Context, s *Saga, st Step) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		return !strings.EqualFold(g.PrimarySMTPAddress, c.Primary), nil
+		// Undone once the list holds none of the group's addresses (not
+		// just another primary: after migrate address, the group's
+		// primary is a secondary of the list, and would keep the
+		// restored twin from taking it).
+		want := e.listAddresses(s)
+		return !slices.ContainsFunc(g.EmailAddresses, func(v string) bool {
+			return slices.ContainsFunc(want, func(w string) bool { return strings.EqualFold(v, w) })
+		}), nil
 	case StepRoutingContact:
 		_, err := e.Dir.ReadRecipient(ctx, routingContactDN(s))
 		return notFound(err), ignoreNotFound(err)
@@ -392,7 +399,7 @@ func (e *Env) CloudChanges(ctx context.Context, s *Saga) ([]string, error) {
 	if !sameFold(g.ManagedBy, b.Owners) {
 		out = append(out, "owners changed in the cloud")
 	}
-	return out, nil
+	return append(out, addressChangeNotes(s)...), nil
 }
 
 // Rollback compensates a saga that is running, waiting or migrated, back
@@ -411,6 +418,13 @@ func (e *Env) Rollback(ctx context.Context, s *Saga, force bool) (*Saga, error) 
 	if len(changes) > 0 && !force {
 		return s, fmt.Errorf("migrate: rollback %s would discard changes made in the cloud since the migration (%s); nothing written: run again with --force to accept that",
 			s.Group, strings.Join(changes, "; "))
+	}
+	if s.Method == MethodSOA && s.State == StateMigrated && !strings.EqualFold(s.Primary(), s.Capture.Primary) {
+		// The converted list keeps no before-image of its own: give it
+		// back the group's addresses before it is handed back.
+		if err := e.restoreSOAAddress(ctx, s); err != nil {
+			return s, fmt.Errorf("migrate: rollback %s: give the list back its address %s: %w", s.Group, s.Capture.Primary, err)
+		}
 	}
 	s.State, s.Error, s.FailedStep, s.Waiting = StateCompensating, "rollback requested", s.Step, nil
 	if err := e.save(s); err != nil {

@@ -19,7 +19,18 @@ func Describe(s *Saga, now time.Time) string {
 	}
 	switch s.State {
 	case StateMigrated:
-		return fmt.Sprintf("migrated (%s, %d sync cycles)", s.Method, s.Made.SyncCycles)
+		line := fmt.Sprintf("migrated (%s, %d sync cycles)", s.Method, s.Made.SyncCycles)
+		if n := len(s.Made.AddressChanges); n > 0 {
+			switch c := s.Made.AddressChanges[n-1]; c.State {
+			case AddressDone:
+				line += "; address changed to " + c.ToPrimary + " (alias " + c.ToAlias + ")"
+			case AddressStarted:
+				line += "; address change to " + c.ToPrimary + " NOT FINISHED: run migrate address again with the same --primary and --alias"
+			case AddressFailed:
+				line += "; address change to " + c.ToPrimary + " FAILED: " + c.Error
+			}
+		}
+		return line
 	case StateRolledBack:
 		return "rolled back: " + s.Error
 	case StateFailed:

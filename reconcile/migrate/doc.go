@@ -48,4 +48,16 @@
 // undo journalled, until both directories are back at the before-images.
 // Waits for the sync engine are bounded by a deadline; past it the saga
 // says it is waiting too long, and waits on, resumable.
+//
+// # Address changes after the move
+//
+// ChangeAddress changes a migrated list's primary address and alias in
+// both directories (the cloud list, then the on-premises dynamic list and
+// the routing contact where it carries the old address), recorded in the
+// saga first and journalled write by write under a run id of its own;
+// when the on-premises write fails the cloud write is undone. A rollback
+// names the changes it would discard (CloudChanges), undoes the recreate
+// path's take-addresses while the list holds any of the group's
+// addresses, and gives an SOA list back its addresses before handing it
+// back to the sync engine.
 package migrate

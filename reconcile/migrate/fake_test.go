@@ -215,7 +215,12 @@ func (w *world) apply(r *ad.Recipient, ch ad.Change) {
 	}
 	switch ch.Attr {
 	case "mail":
-		r.Mail = one()
+		switch ch.Op {
+		case ad.DeleteValues:
+			r.Mail = ""
+		default:
+			r.Mail = one()
+		}
 	case "mailNickname":
 		r.MailNickname = one()
 	case "legacyExchangeDN":
@@ -223,9 +228,12 @@ func (w *world) apply(r *ad.Recipient, ch ad.Change) {
 	case "targetAddress":
 		r.TargetAddress = one()
 	case "proxyAddresses":
-		if ch.Op == ad.AddValues {
+		switch ch.Op {
+		case ad.AddValues:
 			r.ProxyAddresses = ad.ParseProxyAddresses(append(r.ProxyAddresses.Raw(), ch.Values...))
-		} else {
+		case ad.DeleteValues:
+			r.ProxyAddresses = ad.ParseProxyAddresses(slices.DeleteFunc(r.ProxyAddresses.Raw(), func(v string) bool { return slices.Contains(ch.Values, v) }))
+		default:
 			r.ProxyAddresses = ad.ParseProxyAddresses(ch.Values)
 		}
 	case "msExchDynamicDLFilter":

@@ -298,8 +298,8 @@ func (e *Env) planRelease(p *HybridFlowPlan, h *ad.Recipient) {
 func (e *Env) planContact(ctx context.Context, dir Searcher, p *HybridFlowPlan, alias string, req HybridFlowRequest) error {
 	local, dom, _ := strings.Cut(p.Primary, "@")
 	filters := []string{
-		routingFilter(MarkerRouting, p.ListID),
-		routingFilter(MarkerDLConversion, p.ListID),
+		ad.MarkerFilter(MarkerRouting, p.ListID),
+		ad.MarkerFilter(MarkerDLConversion, p.ListID),
 		"(&(objectClass=contact)(|(mail=" + ad.EscapeFilter(local+dlConversionSuffix+"@"+dom) + ")(targetAddress=smtp:" + ad.EscapeFilter(p.RoutingAddress) + ")))",
 	}
 	var found []*ad.Recipient
@@ -365,7 +365,7 @@ func (e *Env) planContact(ctx context.Context, dir Searcher, p *HybridFlowPlan, 
 	keep := (p.contactMarker == MarkerDLConversion || p.contactMarker == MarkerRouting) && p.contactKey != ""
 	if keep {
 		base, _ := ad.ParentDN(c.DN)
-		got, err := e.resolveDynamic(ctx, dir, base, routingFilter(p.contactMarker, p.contactKey))
+		got, err := e.resolveDynamic(ctx, dir, base, ad.MarkerFilter(p.contactMarker, p.contactKey))
 		if err != nil {
 			return err
 		}
@@ -403,7 +403,7 @@ func (e *Env) planContact(ctx context.Context, dir Searcher, p *HybridFlowPlan, 
 // planDynamicList adopts the dynamic list holding the addresses (repairing
 // its filter or addresses), or plans a new one.
 func (e *Env) planDynamicList(ctx context.Context, dir Searcher, p *HybridFlowPlan, ddl *ad.Recipient, display, alias string, hidden bool, req HybridFlowRequest) error {
-	filter, base := routingFilter(p.contactMarker, p.contactKey), req.NoSyncOU
+	filter, base := ad.MarkerFilter(p.contactMarker, p.contactKey), req.NoSyncOU
 	if parent, err := ad.ParentDN(p.ContactDN); err == nil {
 		base = parent
 	}

@@ -245,7 +245,7 @@ func TestHybridFlowAdoptsDLConversionLeftovers(t *testing.T) {
 	}
 	// The filter names DLConversionV2's markers, and the contact's OU.
 	ddl, _ := l.w.ReadRecipient(t.Context(), p.DynamicListDN)
-	if ddl.DynamicFilter != routingFilter(MarkerDLConversion, dg.ExternalDirectoryObjectID) || ddl.DynamicBaseDN != syncOU {
+	if ddl.DynamicFilter != ad.MarkerFilter(MarkerDLConversion, dg.ExternalDirectoryObjectID) || ddl.DynamicBaseDN != syncOU {
 		t.Errorf("dynamic list filter %q under %q", ddl.DynamicFilter, ddl.DynamicBaseDN)
 	}
 	checkSecondRunIdle(t, e, l.w, "team@lab.test")

@@ -200,8 +200,12 @@ type Made struct {
 	// Graph and Exchange Online converging), summed over the waits.
 	Waited time.Duration `json:"waited,omitempty"`
 	// Baseline is the cloud list as the migration left it (verify), to
-	// tell what was changed in the cloud since.
+	// tell what was changed in the cloud since; an address change by
+	// ChangeAddress updates its addresses.
 	Baseline *Baseline `json:"baseline,omitempty"`
+	// AddressChanges are the changes of the list's primary address and
+	// alias made since the migration (ChangeAddress), in order.
+	AddressChanges []AddressChange `json:"addressChanges,omitempty"`
 }
 
 // Baseline is a cloud list's members, addresses and owners.

@@ -17,7 +17,7 @@ import (
 const (
 	// MarkerRouting is extensionAttribute1 of a routing contact;
 	// extensionAttribute2 holds the saga id.
-	MarkerRouting = "hybridsync-routing"
+	MarkerRouting = ad.RoutingMarker
 	// MarkerMigrated is extensionAttribute1 of a retired group;
 	// extensionAttribute2 holds its former primary address.
 	MarkerMigrated = "hybridsync-migrated"
@@ -435,13 +435,7 @@ func (e *Env) retire(ctx context.Context, s *Saga) error {
 
 // dynamicListFilter is the on-premises dynamic list's filter: the routing
 // contact of the saga, and nothing else.
-func dynamicListFilter(s *Saga) string { return routingFilter(MarkerRouting, s.ID) }
-
-// routingFilter is the LDAP filter of the contacts marked with marker
-// (extensionAttribute1) and key (extensionAttribute2).
-func routingFilter(marker, key string) string {
-	return "(&(objectClass=contact)(extensionAttribute1=" + ad.EscapeFilter(marker) + ")(extensionAttribute2=" + ad.EscapeFilter(key) + "))"
-}
+func dynamicListFilter(s *Saga) string { return ad.RoutingFilter(s.ID) }
 
 func (e *Env) dynamicList(ctx context.Context, s *Saga) error {
 	c := s.Capture

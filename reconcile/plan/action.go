@@ -16,6 +16,11 @@ type ActionKind string
 // proxyAddresses and keeps the old primary as a secondary.
 const ActionDualWritePrimary ActionKind = "ad.dual-write-primary"
 
+// ActionMigratedListAddress gives a migrated list's on-premises dynamic
+// list the cloud list's primary address (NewMail), keeping the old one as
+// a secondary: mail and proxyAddresses in one modify.
+const ActionMigratedListAddress ActionKind = "ad.migrated-list-address"
+
 // ErrStale is wrapped by Action.Check and Action.Apply when the object has
 // changed since the plan read it.
 var ErrStale = errors.New("plan: object changed since the plan was made")
@@ -33,8 +38,11 @@ type Action struct {
 	// Delete and Add are exact values.
 	Delete []string `json:"delete,omitempty"`
 	Add    []string `json:"add,omitempty"`
-	// Mail is the mail value the action makes primary.
+	// Mail is the mail value the action makes primary (or, with NewMail,
+	// the mail value it replaces).
 	Mail string `json:"mail"`
+	// NewMail, when set, replaces Mail (ActionMigratedListAddress).
+	NewMail string `json:"newMail,omitempty"`
 	// BeforeProxyAddresses and USNChanged are the values read, to refuse a
 	// stale plan.
 	BeforeProxyAddresses []string `json:"beforeProxyAddresses"`
@@ -48,7 +56,14 @@ type Action struct {
 // read, instead of making a stale address primary.
 func (a Action) Changes() []ad.Change {
 	var out []ad.Change
-	if a.Mail != "" {
+	switch {
+	case a.NewMail != "":
+		// Deleting the planned value asserts it, as below.
+		if a.Mail != "" {
+			out = append(out, ad.Change{Op: ad.DeleteValues, Attr: "mail", Values: []string{a.Mail}})
+		}
+		out = append(out, ad.Change{Op: ad.AddValues, Attr: "mail", Values: []string{a.NewMail}})
+	case a.Mail != "":
 		out = append(out,
 			ad.Change{Op: ad.DeleteValues, Attr: "mail", Values: []string{a.Mail}},
 			ad.Change{Op: ad.AddValues, Attr: "mail", Values: []string{a.Mail}})
@@ -96,6 +111,9 @@ func (a Action) Apply(r *ad.Recipient) (*ad.Recipient, error) {
 	vals = append(vals, a.Add...)
 	out := *r
 	out.ProxyAddresses = ad.ParseProxyAddresses(vals)
+	if a.NewMail != "" {
+		out.Mail = a.NewMail
+	}
 	out.USNChanged++
 	return &out, nil
 }

@@ -211,6 +211,7 @@ func (b *builder) run() {
 	}
 	b.finishMailNotPrimary()
 	b.joinFindings()
+	b.migratedLists()
 }
 
 // usableAddr reports whether addr can reach the cloud at all: valid and

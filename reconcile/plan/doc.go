@@ -42,6 +42,13 @@
 //   - UPNSecondaryByDesign: the UPN is a secondary cloud address; an
 //     informational explanation, never drift.
 //   - MissingInCloud, MissingInAD, TypeMismatch, AnchorInvalid: the join.
+//   - MigratedListAddress: a list migrated by hybridsync whose cloud
+//     primary address was changed in Exchange Online while its on-premises
+//     dynamic list (ADSnapshot.Routing) still carries the old one. The fix
+//     is the second automatic action: the dynamic list takes the cloud's
+//     primary address in mail and proxyAddresses, the old one kept as a
+//     secondary. See migrated.go for how the dynamic list is tied to its
+//     cloud list without the migration's journal.
 //
 // # Limits
 //

@@ -23,6 +23,7 @@ type Facts struct {
 	MissingInAD             *MissingInADFacts             `json:"missingInAD,omitempty"`
 	TypeMismatch            *TypeMismatchFacts            `json:"typeMismatch,omitempty"`
 	AnchorInvalid           *AnchorInvalidFacts           `json:"anchorInvalid,omitempty"`
+	MigratedListAddress     *MigratedListAddressFacts     `json:"migratedListAddress,omitempty"`
 }
 
 // MailNotPrimaryFacts: AD mail is not the one SMTP: value of
@@ -182,4 +183,20 @@ type TypeMismatchFacts struct {
 // AnchorInvalidFacts: the source anchor cannot be computed.
 type AnchorInvalidFacts struct {
 	Error string `json:"error"`
+}
+
+// MigratedListAddressFacts: the cloud list of a migrated list has another
+// primary address than its on-premises dynamic list (the finding's object;
+// CloudID is the cloud list).
+type MigratedListAddressFacts struct {
+	// OnPremisesPrimary is the dynamic list's primary address (its SMTP:
+	// value, or mail); CloudPrimary the cloud list's.
+	OnPremisesPrimary string `json:"onPremisesPrimary"`
+	CloudPrimary      string `json:"cloudPrimary"`
+	// CloudName is the cloud list's display name.
+	CloudName string `json:"cloudName,omitempty"`
+	// ContactDN is the routing contact the dynamic list's filter names,
+	// RoutingAddress its target address, which the cloud list holds.
+	ContactDN      string `json:"contactDN"`
+	RoutingAddress string `json:"routingAddress"`
 }

@@ -32,13 +32,16 @@ const (
 	MissingInAD             FindingKind = "MissingInAD"
 	TypeMismatch            FindingKind = "TypeMismatch"
 	AnchorInvalid           FindingKind = "AnchorInvalid"
+	// MigratedListAddress: a migrated list's cloud primary address is not
+	// its on-premises dynamic list's (see migrated.go).
+	MigratedListAddress FindingKind = "MigratedListAddress"
 )
 
 // FindingKinds returns every kind in Render order.
 func FindingKinds() []FindingKind {
 	return []FindingKind{MailNotPrimary, AddressDropped, DuplicateAddress, LargeObject,
 		CertificateUserIDFormat, AddressDrift, UPNSecondaryByDesign, MissingInCloud,
-		MissingInAD, TypeMismatch, AnchorInvalid}
+		MissingInAD, TypeMismatch, AnchorInvalid, MigratedListAddress}
 }
 
 func kindRank(k FindingKind) int {

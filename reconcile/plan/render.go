@@ -88,6 +88,9 @@ func (p Plan) RenderVerbose(w io.Writer) error {
 		fmt.Fprintln(bw, "\nhybridsync will perform the following actions:")
 		for _, a := range p.Actions {
 			fmt.Fprintf(bw, "\n  # %s (%s) will be updated in place\n", a.ObjectDN, a.Kind)
+			if a.NewMail != "" {
+				fmt.Fprintf(bw, "  ~ mail\n      - %s\n      + %s\n", a.Mail, a.NewMail)
+			}
 			fmt.Fprintf(bw, "  ~ %s\n", a.Attribute)
 			for _, v := range a.Delete {
 				fmt.Fprintf(bw, "      - %s\n", v)

@@ -27,6 +27,12 @@ type ADSnapshot struct {
 	// Scope is where the sync engine synchronises objects (its OUs minus
 	// the no-sync OU); the zero value is everything read.
 	Scope ad.SyncScope
+	// Routing are the routing contacts and on-premises dynamic lists that
+	// migrations by hybridsync made (extensionAttribute1 is
+	// ad.RoutingMarker), wherever they are: they are never synced, and
+	// are read only to check that each dynamic list still carries its
+	// cloud list's primary address.
+	Routing []*ad.Recipient
 }
 
 // CloudSnapshot is one read of the tenant.

@@ -130,6 +130,17 @@ func kindText(k FindingKind) kindDoc {
 			"re-read the object; if the anchor is really missing or malformed, fix the AD read or the anchor configuration.",
 			"",
 		}
+	case MigratedListAddress:
+		return kindDoc{
+			"a list migrated to Exchange Online had its primary address changed in the cloud (the Exchange admin " +
+				"center, Set-DistributionGroup), but the on-premises dynamic list that keeps on-premises senders " +
+				"reaching it still carries the old one: on-premises Exchange does not know the new address, so its " +
+				"senders cannot reach the list by it and its address book shows the old one.",
+			"give the dynamic list the cloud's primary address, keeping the old one as an smtp: value, in one modify " +
+				"of mail and proxyAddresses (\"~ fix\": hybridsync apply writes it); change a migrated list's address " +
+				"with hybridsync migrate address, which writes both directories.",
+			"",
+		}
 	}
 	return kindDoc{}
 }
@@ -168,6 +179,8 @@ func (x *Facts) text() findingText {
 		return x.TypeMismatch
 	case x.AnchorInvalid != nil:
 		return x.AnchorInvalid
+	case x.MigratedListAddress != nil:
+		return x.MigratedListAddress
 	}
 	return nil
 }
@@ -629,6 +642,26 @@ func (x *AnchorInvalidFacts) line(*Finding) (values, action string) {
 	return x.Error, "no automatic fix: check the anchor"
 }
 
+// --- MigratedListAddress
+
+func (x *MigratedListAddressFacts) describe(f *Finding) (evidence, explanation, fix string) {
+	evidence = "cloud primary " + x.CloudPrimary + "; on-premises dynamic list primary " + orNone(x.OnPremisesPrimary) +
+		"; routing contact " + x.ContactDN + " targets " + x.RoutingAddress
+	explanation = f.ObjectDN + " is the on-premises dynamic list of the migrated list " +
+		describeCloudObject("group", x.CloudName, f.CloudID) + " (its filter names the routing contact " + x.ContactDN +
+		", whose target address " + x.RoutingAddress + " the cloud list holds). The cloud list's primary address is now " +
+		x.CloudPrimary + ", but the dynamic list still carries " + orNone(x.OnPremisesPrimary) +
+		": on-premises senders cannot reach the list by its new address."
+	fix = "Make " + x.CloudPrimary + " the dynamic list's mail and SMTP: value, keeping " + orNone(x.OnPremisesPrimary) +
+		" as an smtp: value (hybridsync apply writes it: " + describeChange(f.Action) + "). Change a migrated list's " +
+		"address with hybridsync migrate address, which writes both directories."
+	return evidence, explanation, fix
+}
+
+func (x *MigratedListAddressFacts) line(f *Finding) (values, action string) {
+	return "cloud " + x.CloudPrimary + ", on premises " + orNone(x.OnPremisesPrimary), "~ fix: " + describeChange(f.Action)
+}
+
 // --- helpers
 
 // describeCloudObject names a cloud object for evidence, e.g.
@@ -643,6 +676,9 @@ func describeChange(a *Action) string {
 		return ""
 	}
 	var parts []string
+	if a.NewMail != "" {
+		parts = append(parts, "mail "+orNone(a.Mail)+" -> "+a.NewMail)
+	}
 	if len(a.Delete) > 0 {
 		parts = append(parts, "delete "+strings.Join(a.Delete, ", "))
 	}
