@@ -38,3 +38,27 @@ func TestWorkListFinishesRemovedGroups(t *testing.T) {
 		t.Errorf("a removed group's options %+v, want those it was started with", o)
 	}
 }
+
+// The service starts the groups of the first wave with a group not
+// migrated; later waves wait for it.
+func TestCurrentWave(t *testing.T) {
+	b := &migrate.Batch{Waves: []migrate.Wave{{Groups: []string{"a@x", "b@x"}}, {Groups: []string{"p@x"}}}}
+	migrated := func(g string) *migrate.Saga { return &migrate.Saga{Group: g, State: migrate.StateMigrated} }
+	for _, tc := range []struct {
+		sagas []*migrate.Saga
+		want  int
+	}{
+		{nil, 0},
+		{[]*migrate.Saga{migrated("a@x")}, 0},
+		{[]*migrate.Saga{migrated("a@x"), {Group: "b@x", State: migrate.StateWaiting}}, 0},
+		{[]*migrate.Saga{migrated("a@x"), migrated("b@x")}, 1},
+		{[]*migrate.Saga{migrated("a@x"), migrated("b@x"), migrated("p@x")}, 2},
+	} {
+		if got := currentWave(b, tc.sagas); got != tc.want {
+			t.Errorf("%d sagas: wave %d, want %d", len(tc.sagas), got, tc.want)
+		}
+	}
+	if got := currentWave(nil, nil); got != -1 {
+		t.Errorf("no batch: %d, want -1", got)
+	}
+}
