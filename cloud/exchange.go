@@ -39,6 +39,16 @@ type Exchange interface {
 	NewDistributionGroup(ctx context.Context, g NewDistributionGroup) (*DistributionGroup, error)
 	// SetDistributionGroup is Set-DistributionGroup with the set fields.
 	SetDistributionGroup(ctx context.Context, identity string, ch GroupChanges) error
+	// ListDistributionGroups is Get-DistributionGroup -ResultSize
+	// Unlimited [-Filter], streamed page by page.
+	ListDistributionGroups(ctx context.Context, filter string, fn func(*DistributionGroup) error) (ReadResult, error)
+	// ChangeGroupRecipients is Set-DistributionGroup -<param>
+	// @{Add=...; Remove=...} for one multi-valued recipient parameter
+	// (ManagedBy, ModeratedBy, BypassModerationFromSendersOrMembers,
+	// AcceptMessagesOnlyFromSendersOrMembers,
+	// RejectMessagesFromSendersOrMembers, GrantSendOnBehalfTo): the other
+	// recipients named there stay.
+	ChangeGroupRecipients(ctx context.Context, identity, param string, add, remove []string) error
 	// RemoveDistributionGroup is Remove-DistributionGroup -Confirm:$false.
 	RemoveDistributionGroup(ctx context.Context, identity string) error
 	// GroupMembers is Get-DistributionGroupMember -ResultSize Unlimited.

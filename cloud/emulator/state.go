@@ -721,8 +721,8 @@ func (tx *Tx) modify(id string, fn func(o *Object) error) error {
 
 // Delete soft-deletes the object: it leaves lists and reads, delta reports
 // it as "@removed": {"reason": "changed"}, it keeps its proxy addresses
-// (they still conflict) and it is removed from every group's members, as
-// Entra ID does (https://learn.microsoft.com/graph/api/directory-deleteditems-get).
+// (they still conflict) and it is removed from every group's members (and
+// from Exchange's recipient lists), as Entra ID does (https://learn.microsoft.com/graph/api/directory-deleteditems-get).
 // Restore brings it back; HardDelete removes it for good.
 func (tx *Tx) Delete(id string) error {
 	o := tx.s.Objects[id]
@@ -733,6 +733,7 @@ func (tx *Tx) Delete(id string) error {
 		return nil
 	}
 	tx.removeFromGroups(id)
+	tx.removeFromRecipientLists(id)
 	n := o.Clone()
 	t := tx.now
 	n.DeletedDateTime = &t
@@ -753,6 +754,7 @@ func (tx *Tx) HardDelete(id string) error {
 		return fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	tx.removeFromGroups(id)
+	tx.removeFromRecipientLists(id)
 	seq := tx.nextSeq()
 	if len(o.Members) > 0 {
 		tx.logMembers(id, o.Members, nil, seq)
@@ -777,6 +779,30 @@ func (tx *Tx) Restore(id string) error {
 	n.Seq = tx.nextSeq()
 	tx.set(id, n)
 	return nil
+}
+
+// removeFromRecipientLists drops a deleted recipient from every
+// recipient's Exchange recipient lists (ManagedBy, ModeratedBy, the
+// delivery restrictions, moderation bypass, send-on-behalf), as Exchange
+// Online does: a restored object does not come back into them. These are
+// Exchange attributes, which Graph's delta does not report, so the
+// sequence numbers stay.
+func (tx *Tx) removeFromRecipientLists(id string) {
+	for _, o := range tx.s.Objects {
+		x := &o.Exchange
+		lists := []*[]string{&x.ModeratedBy, &x.BypassModerationFromSendersOrMembers, &x.AcceptMessagesOnlyFromSendersOrMembers,
+			&x.RejectMessagesFromSendersOrMembers, &x.GrantSendOnBehalfTo, &x.ManagedBy}
+		if !slices.ContainsFunc(lists, func(l *[]string) bool { return slices.Contains(*l, id) }) {
+			continue
+		}
+		n := o.Clone()
+		nx := &n.Exchange
+		for _, l := range []*[]string{&nx.ModeratedBy, &nx.BypassModerationFromSendersOrMembers, &nx.AcceptMessagesOnlyFromSendersOrMembers,
+			&nx.RejectMessagesFromSendersOrMembers, &nx.GrantSendOnBehalfTo, &nx.ManagedBy} {
+			*l = slices.DeleteFunc(slices.Clone(*l), func(v string) bool { return v == id })
+		}
+		tx.set(n.ID, n)
+	}
 }
 
 func (tx *Tx) removeFromGroups(member string) {

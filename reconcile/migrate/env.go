@@ -27,6 +27,11 @@ type Directory interface {
 	// Everyone the right to delete it (Active Directory Users and
 	// Computers' "Protect object from accidental deletion").
 	ProtectedFromDeletion(ctx context.Context, dn string) (bool, error)
+	// SearchDNs returns the DNs of the objects under the base DN that an
+	// LDAP filter matches; an incomplete read is an error.
+	SearchDNs(ctx context.Context, filter string) ([]string, error)
+	// ReadAttributes reads the named attributes of one object.
+	ReadAttributes(ctx context.Context, dn string, attrs ...string) (map[string][]string, error)
 }
 
 // Graph is what a migration needs of Microsoft Graph (cloud.Tenant has
@@ -50,6 +55,10 @@ type Exchange interface {
 	RemoveDistributionGroup(ctx context.Context, identity string) error
 	GroupMembers(ctx context.Context, identity string) ([]cloud.ExoRecipient, error)
 	ReplaceGroupMembers(ctx context.Context, identity string, members []string) error
+	ListDistributionGroups(ctx context.Context, filter string, fn func(*cloud.DistributionGroup) error) (cloud.ReadResult, error)
+	ChangeGroupRecipients(ctx context.Context, identity, param string, add, remove []string) error
+	AddGroupMember(ctx context.Context, identity, member string) error
+	RemoveGroupMember(ctx context.Context, identity, member string) error
 }
 
 // SyncTrigger starts a delta sync cycle of the sync engine (a configured

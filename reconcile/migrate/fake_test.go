@@ -38,6 +38,9 @@ type world struct {
 	failNext map[string]error
 	// noSync makes Trigger run no cycle (a cycle that never comes).
 	noSync bool
+	// links are the linked attributes other than member (authOrig,
+	// managedBy, altRecipient, ...), by lower-case DN, then attribute.
+	links map[string]map[string][]string
 }
 
 const (
@@ -50,7 +53,8 @@ const (
 func newWorld() *world {
 	return &world{ad: map[string]*ad.Recipient{}, protect: map[string]bool{}, objs: map[string]*cloud.Object{},
 		dgs: map[string]*cloud.DistributionGroup{}, members: map[string][]string{}, soa: map[string]bool{},
-		scope: ad.NewSyncScope([]string{syncOU}, []string{noSync}), domains: []string{"lab.test", initDom}, failNext: map[string]error{}}
+		scope: ad.NewSyncScope([]string{syncOU}, []string{noSync}), domains: []string{"lab.test", initDom}, failNext: map[string]error{},
+		links: map[string]map[string][]string{}}
 }
 
 func (w *world) fail(name string) error {
@@ -148,6 +152,7 @@ func (w *world) Move(_ context.Context, dn, parent string) (string, error) {
 	delete(w.ad, strings.ToLower(dn))
 	r.DN = nd
 	w.ad[strings.ToLower(nd)] = r
+	w.follow(dn, nd)
 	return nd, nil
 }
 
@@ -197,6 +202,9 @@ func (w *world) apply(r *ad.Recipient, ch ad.Change) {
 	case "msExchHideFromAddressLists":
 		r.HiddenFromGAL = one() == "TRUE"
 	default:
+		if isLink(ch.Attr) {
+			w.applyLink(r.DN, ch)
+		}
 		if strings.HasPrefix(ch.Attr, "extensionAttribute") {
 			if r.ExtensionAttributes == nil {
 				r.ExtensionAttributes = map[string]string{}
@@ -242,6 +250,7 @@ func (w *world) Delete(_ context.Context, dn string) error {
 		return errNotFound
 	}
 	delete(w.ad, strings.ToLower(dn))
+	w.follow(dn, "")
 	return nil
 }
 
@@ -274,6 +283,7 @@ func (w *world) sync() {
 			delete(w.objs, id)
 			delete(w.dgs, id)
 			delete(w.members, id)
+			w.dropCloudRefs(id)
 		}
 	}
 	for _, r := range w.ad {
@@ -436,7 +446,7 @@ func (w *world) GetDistributionGroup(_ context.Context, identity string) (*cloud
 	return nil, errNotFound
 }
 
-// names are the Names of the users with the given ids.
+// names are the Names of the users and lists with the given ids.
 func (w *world) names(ids []string) []string {
 	var out []string
 	for _, id := range ids {
@@ -445,6 +455,9 @@ func (w *world) names(ids []string) []string {
 			if r.GUID == id {
 				n = r.Name
 			}
+		}
+		if g, ok := w.dgs[id]; ok {
+			n = g.Name
 		}
 		out = append(out, n)
 	}

@@ -1,0 +1,56 @@
+package exo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/hybridsync/hybridsync/cloud"
+	"github.com/hybridsync/hybridsync/internal/retry"
+)
+
+// groupRecipientParams are Set-DistributionGroup's multi-valued recipient
+// parameters, which take the @{Add=...; Remove=...} form.
+var groupRecipientParams = []string{"ManagedBy", "ModeratedBy", "BypassModerationFromSendersOrMembers",
+	"AcceptMessagesOnlyFromSendersOrMembers", "RejectMessagesFromSendersOrMembers", "GrantSendOnBehalfTo"}
+
+// ListDistributionGroups is Get-DistributionGroup -ResultSize Unlimited
+// [-Filter filter], streamed page by page.
+func (c *Client) ListDistributionGroups(ctx context.Context, filter string, fn func(*cloud.DistributionGroup) error) (cloud.ReadResult, error) {
+	params := map[string]any{"ResultSize": "Unlimited"}
+	if filter != "" {
+		params["Filter"] = filter
+	}
+	return c.Invoke(ctx, cmdGetDistributionGroup, params, func(row json.RawMessage) error {
+		g, err := decodeGroup(cmdGetDistributionGroup, "", row)
+		if err != nil {
+			return err
+		}
+		return fn(g)
+	})
+}
+
+// ChangeGroupRecipients is Set-DistributionGroup -Identity identity
+// -<param> @{Add=add; Remove=remove}: it adds and removes recipients of one
+// multi-valued recipient parameter (ManagedBy, the delivery restrictions,
+// BypassModerationFromSendersOrMembers, GrantSendOnBehalfTo), leaving the
+// others named there as they are.
+func (c *Client) ChangeGroupRecipients(ctx context.Context, identity, param string, add, remove []string) error {
+	op := fmt.Sprintf("exo %s %q -%s", cmdSetDistributionGroup, identity, param)
+	known := false
+	for _, p := range groupRecipientParams {
+		if strings.EqualFold(p, param) {
+			param, known = p, true
+		}
+	}
+	if !known {
+		return retry.New(op, retry.Terminal, fmt.Errorf("%s is not a recipient list parameter of %s", param, cmdSetDistributionGroup))
+	}
+	if len(add) == 0 && len(remove) == 0 {
+		return nil
+	}
+	return c.run(ctx, cmdSetDistributionGroup, map[string]any{
+		"Identity": identity, param: AddRemove(add, remove), bypassManagerCheck: true,
+	})
+}

@@ -1,0 +1,424 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/cloud"
+	"github.com/hybridsync/hybridsync/internal/retry"
+	"github.com/hybridsync/hybridsync/reconcile/journal"
+)
+
+// References are the objects that name a group, as captured before the
+// migration changed anything: what the recreate path re-points, and what a
+// rollback puts back.
+type References struct {
+	// OnPremises are the objects whose attributes name the group's DN.
+	OnPremises []ADReference `json:"onPremises,omitempty"`
+	// Cloud are the cloud-only distribution lists that name the synced
+	// twin.
+	Cloud []CloudReference `json:"cloud,omitempty"`
+	// TwinName is the twin's Exchange Online Name, by which
+	// Get-DistributionGroup lists it in ManagedBy and the restrictions.
+	TwinName string `json:"twinName,omitempty"`
+}
+
+// ADReference is one attribute of one on-premises object that names the
+// group.
+type ADReference struct {
+	DN   string `json:"dn"`
+	Attr string `json:"attr"`
+}
+
+// CloudReference is one place a cloud-only list names the synced twin.
+type CloudReference struct {
+	// ListID is the list's ExternalDirectoryObjectId; ListName its Name.
+	ListID   string `json:"listID"`
+	ListName string `json:"listName"`
+	// Param is "Members", or the Set-DistributionGroup recipient parameter
+	// (ManagedBy, AcceptMessagesOnlyFromSendersOrMembers, ...).
+	Param string `json:"param"`
+}
+
+// paramMembers is CloudReference.Param for a membership.
+const paramMembers = "Members"
+
+// referenceAttr is an on-premises attribute that can name a group. All
+// are linked attributes: Active Directory follows the group when it is
+// moved, but drops the values when it is deleted.
+type referenceAttr struct {
+	name   string
+	single bool
+}
+
+// referenceAttrs are the attributes whose values re-point to the routing
+// contact: membership, delivery restrictions (authOrig, unauthOrig,
+// dLMemSubmitPerms, dLMemRejectPerms), managers, moderation bypass,
+// send-on-behalf delegates and forwarding.
+var referenceAttrs = []referenceAttr{
+	{"member", false}, {"authOrig", false}, {"unauthOrig", false}, {"dLMemSubmitPerms", false}, {"dLMemRejectPerms", false},
+	{"managedBy", true}, {"msExchCoManagedByLink", false},
+	{"msExchBypassModerationLink", false}, {"msExchBypassModerationFromDLMembersLink", false},
+	{"publicDelegates", false}, {"altRecipient", true},
+}
+
+func singleValued(attr string) bool {
+	i := slices.IndexFunc(referenceAttrs, func(a referenceAttr) bool { return strings.EqualFold(a.name, attr) })
+	return i >= 0 && referenceAttrs[i].single
+}
+
+// cloudListParams are the recipient lists of a cloud list that can name
+// the twin, as Get-DistributionGroup returns them (by Name).
+func cloudListParams(g *cloud.DistributionGroup) map[string][]string {
+	return map[string][]string{
+		"ManagedBy": g.ManagedBy, "BypassModerationFromSendersOrMembers": g.BypassModeration,
+		"AcceptMessagesOnlyFromSendersOrMembers": g.AcceptMessagesOnlyFrom, "RejectMessagesFromSendersOrMembers": g.RejectMessagesFrom,
+		"GrantSendOnBehalfTo": g.GrantSendOnBehalfTo,
+	}
+}
+
+// captureReferences finds every object that names the group: on premises
+// by one LDAP search per attribute (its value the group's DN), in the
+// cloud by reading every list not synced from on premises (its members
+// and recipient lists).
+func (e *Env) captureReferences(ctx context.Context, c *Capture) (*References, error) {
+	refs := &References{}
+	for _, a := range referenceAttrs {
+		dns, err := e.Dir.SearchDNs(ctx, "("+a.name+"="+ad.EscapeFilter(c.Group.DN)+")")
+		if err != nil {
+			return nil, fmt.Errorf("migrate: find the objects whose %s names %s: %w", a.name, c.Group.DN, err)
+		}
+		for _, dn := range dns {
+			if !ad.EqualDN(dn, c.Group.DN) {
+				refs.OnPremises = append(refs.OnPremises, ADReference{DN: dn, Attr: a.name})
+			}
+		}
+	}
+	if c.TwinID == "" {
+		return refs, nil
+	}
+	twin, err := e.Exchange.GetDistributionGroup(ctx, c.TwinID)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: read the distribution group %s: %w", c.TwinID, err)
+	}
+	refs.TwinName = twin.Name
+	var lists []*cloud.DistributionGroup
+	if _, err := e.Exchange.ListDistributionGroups(ctx, "IsDirSynced -eq $false", func(g *cloud.DistributionGroup) error {
+		lists = append(lists, g)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("migrate: list the cloud distribution lists: %w", err)
+	}
+	for _, g := range lists {
+		id := cmpOr(g.ExternalDirectoryObjectID, g.GUID)
+		if strings.EqualFold(id, c.TwinID) || g.IsDirSynced {
+			continue
+		}
+		ms, err := e.Exchange.GroupMembers(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("migrate: read the members of %s: %w", g.PrimarySMTPAddress, err)
+		}
+		if slices.ContainsFunc(ms, func(m cloud.ExoRecipient) bool {
+			return strings.EqualFold(cmpOr(m.ExternalDirectoryObjectID, m.GUID), c.TwinID)
+		}) {
+			refs.Cloud = append(refs.Cloud, CloudReference{ListID: id, ListName: g.Name, Param: paramMembers})
+		}
+		params := cloudListParams(g)
+		for _, p := range slices.Sorted(func(yield func(string) bool) {
+			for k := range params {
+				if !yield(k) {
+					return
+				}
+			}
+		}) {
+			if hasFoldIn(params[p], twin.Name) {
+				refs.Cloud = append(refs.Cloud, CloudReference{ListID: id, ListName: g.Name, Param: p})
+			}
+		}
+	}
+	return refs, nil
+}
+
+func hasFoldIn(list []string, v string) bool {
+	return v != "" && slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, v) })
+}
+
+func containsDN(vals []string, dn string) bool {
+	return dn != "" && slices.ContainsFunc(vals, func(v string) bool { return ad.EqualDN(v, dn) })
+}
+
+// refWrite builds the write that re-points (undo: puts back) reference i
+// of step st, with its check.
+func (e *Env) refWrite(s *Saga, st Step, i int, undo bool) (write, error) {
+	refs := s.Capture.References
+	switch {
+	case refs == nil:
+	case st == StepRepoint && i < len(refs.OnPremises):
+		return e.adRefWrite(s, i, undo), nil
+	case st == StepRepointCloud && i < len(refs.Cloud):
+		return e.cloudRefWrite(s, i, undo), nil
+	}
+	return write{}, retry.New("migrate.references", retry.Terminal, fmt.Errorf("step %s has no reference %d", st, i))
+}
+
+func refCount(s *Saga, st Step) int {
+	refs := s.Capture.References
+	switch {
+	case refs == nil:
+		return 0
+	case st == StepRepoint:
+		return len(refs.OnPremises)
+	default:
+		return len(refs.Cloud)
+	}
+}
+
+// repoint re-points every captured reference of step st, each write
+// journalled; references already re-pointed (a rerun after a crash) are
+// left alone.
+func (e *Env) repoint(ctx context.Context, s *Saga, st Step) error {
+	return e.eachRef(ctx, s, st, false)
+}
+
+// unpoint puts every reference of step st back as captured.
+func (e *Env) unpoint(ctx context.Context, s *Saga, st Step) error {
+	if st == StepRepointCloud && s.Made.CloudListID == "" {
+		return nil // no cloud list was made, so none was named anywhere
+	}
+	return e.eachRef(ctx, s, st, true)
+}
+
+func (e *Env) eachRef(ctx context.Context, s *Saga, st Step, undo bool) error {
+	if st == StepRepoint && s.Made.ContactDN == "" {
+		s.Made.ContactDN = routingContactDN(s)
+	}
+	for i := range refCount(s, st) {
+		w, err := e.refWrite(s, st, i, undo)
+		if err != nil {
+			return err
+		}
+		if ok, err := w.check(ctx); err != nil || ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err := e.perform(ctx, s, w, undo); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refWriteApplied settles an interrupted write of a re-pointing step by
+// its own reference's check.
+func (e *Env) refWriteApplied(ctx context.Context, s *Saga, in intentRecord) (bool, error) {
+	_, idx, _ := strings.Cut(in.Op, "#")
+	i, err := strconv.Atoi(idx)
+	if err != nil {
+		return false, retry.New("migrate.settle", retry.Terminal, fmt.Errorf("journal operation %q names no reference", in.Op))
+	}
+	w, err := e.refWrite(s, in.Step, i, in.Undo)
+	if err != nil {
+		return false, err
+	}
+	return w.check(ctx)
+}
+
+// --- on premises ---
+
+// groupDN is the group's current DN ("" once it is deleted).
+func (e *Env) groupDN(ctx context.Context, s *Saga) (string, error) {
+	r, err := e.group(ctx, s)
+	if notFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return r.DN, nil
+}
+
+// adRefWrite makes the referrer name the routing contact instead of the
+// group (undo: the group instead of the contact). The values are linked
+// DNs: the group is named by its DN of the moment (in the no-sync OU while
+// it is there), which the DC stores as the object, so the value follows it
+// back when it is moved back.
+func (e *Env) adRefWrite(s *Saga, i int, undo bool) write {
+	ref := s.Capture.References.OnPremises[i]
+	contact := s.Made.ContactDN
+	read := func(ctx context.Context) ([]string, string, error) {
+		gdn, err := e.groupDN(ctx, s)
+		if err != nil {
+			return nil, "", err
+		}
+		vals, err := e.Dir.ReadAttributes(ctx, ref.DN, ref.Attr)
+		if err != nil {
+			return nil, "", err
+		}
+		return vals[ref.Attr], gdn, nil
+	}
+	check := func(ctx context.Context) (bool, error) {
+		vals, gdn, err := read(ctx)
+		if notFound(err) {
+			return true, nil // the referrer is gone: nothing to re-point
+		}
+		if err != nil {
+			return false, err
+		}
+		if undo {
+			return (gdn == "" || containsDN(vals, gdn)) && !containsDN(vals, contact), nil
+		}
+		return containsDN(vals, contact) && !containsDN(vals, gdn), nil
+	}
+	from, to := "group", "routing contact"
+	if undo {
+		from, to = to, from
+	}
+	return write{op: "ad.Modify#" + strconv.Itoa(i), target: journal.TargetAD, object: ref.DN,
+		intent: map[string]string{"attr": ref.Attr, "from": from, "to": to, "contact": contact},
+		before: ref,
+		do: func(ctx context.Context) error {
+			vals, gdn, err := read(ctx)
+			if err != nil {
+				return err
+			}
+			if gdn == "" {
+				return retry.New("migrate.references", retry.Terminal, fmt.Errorf("the group %s is gone, so %s of %s cannot name it", s.Capture.Group.DN, ref.Attr, ref.DN))
+			}
+			oldV, newV := gdn, contact
+			if undo {
+				oldV, newV = contact, gdn
+			}
+			var ch []ad.Change
+			switch {
+			case singleValued(ref.Attr):
+				ch = []ad.Change{{Op: ad.ReplaceValues, Attr: ref.Attr, Values: []string{newV}}}
+			default:
+				if !containsDN(vals, newV) {
+					ch = append(ch, ad.Change{Op: ad.AddValues, Attr: ref.Attr, Values: []string{newV}})
+				}
+				if containsDN(vals, oldV) {
+					ch = append(ch, ad.Change{Op: ad.DeleteValues, Attr: ref.Attr, Values: []string{oldV}})
+				}
+			}
+			if len(ch) == 0 {
+				return nil
+			}
+			return e.Dir.Modify(ctx, ref.DN, ch...)
+		}, check: check}
+}
+
+// --- cloud ---
+
+// restoredTwin is the synced twin holding the group's primary address
+// again (a rollback's sync cycle made it, under a new object id).
+func (e *Env) restoredTwin(ctx context.Context, s *Saga) (*cloud.ExoRecipient, error) {
+	x, err := e.Exchange.GetRecipient(ctx, s.Capture.Primary)
+	if err != nil && !notFound(err) {
+		return nil, err
+	}
+	if err != nil || !x.IsDirSynced {
+		return nil, fmt.Errorf("%w: the synced twin of %s is not back yet, so the cloud lists cannot name it again", ErrBlocked, s.Capture.Primary)
+	}
+	return x, nil
+}
+
+// cloudRefWrite adds the new cloud list where the list names the twin
+// (undo: names the restored twin again and drops the new list). The
+// twin itself is dropped by Exchange Online when the sync deletes it.
+func (e *Env) cloudRefWrite(s *Saga, i int, undo bool) write {
+	ref := s.Capture.References.Cloud[i]
+	newID := s.Made.CloudListID
+	// state reads whether the twin (undo only) and the new list are
+	// named by the reference.
+	state := func(ctx context.Context) (twin *cloud.ExoRecipient, hasTwin, hasNew bool, err error) {
+		if undo {
+			if twin, err = e.restoredTwin(ctx, s); err != nil {
+				return nil, false, false, err
+			}
+		}
+		var newName string
+		if ng, err := e.Exchange.GetDistributionGroup(ctx, newID); err == nil {
+			newName = ng.Name
+		} else if !notFound(err) {
+			return nil, false, false, err
+		}
+		if ref.Param == paramMembers {
+			ms, err := e.Exchange.GroupMembers(ctx, ref.ListID)
+			if err != nil {
+				return nil, false, false, err
+			}
+			for _, m := range ms {
+				id := cmpOr(m.ExternalDirectoryObjectID, m.GUID)
+				hasNew = hasNew || strings.EqualFold(id, newID)
+				hasTwin = hasTwin || twin != nil && strings.EqualFold(id, twin.ExternalDirectoryObjectID)
+			}
+			return twin, hasTwin, hasNew, nil
+		}
+		g, err := e.Exchange.GetDistributionGroup(ctx, ref.ListID)
+		if err != nil {
+			return nil, false, false, err
+		}
+		names := cloudListParams(g)[ref.Param]
+		hasNew = hasFoldIn(names, newName)
+		hasTwin = twin != nil && hasFoldIn(names, twin.Name)
+		return twin, hasTwin, hasNew, nil
+	}
+	check := func(ctx context.Context) (bool, error) {
+		_, hasTwin, hasNew, err := state(ctx)
+		if notFound(err) {
+			return true, nil // the list is gone: nothing to re-point
+		}
+		if err != nil {
+			return false, err
+		}
+		if undo {
+			return hasTwin && !hasNew, nil
+		}
+		return hasNew, nil
+	}
+	op := "exo.Set-DistributionGroup#" + strconv.Itoa(i)
+	if ref.Param == paramMembers {
+		op = "exo.DistributionGroupMember#" + strconv.Itoa(i)
+	}
+	intent := map[string]string{"list": ref.ListName, "param": ref.Param, "add": "new cloud list"}
+	if undo {
+		intent = map[string]string{"list": ref.ListName, "param": ref.Param, "add": "restored synced twin", "remove": "new cloud list"}
+	}
+	return write{op: op, target: journal.TargetExchange, object: ref.ListID, intent: intent, before: ref,
+		do: func(ctx context.Context) error {
+			twin, hasTwin, hasNew, err := state(ctx)
+			if err != nil {
+				return err
+			}
+			var add, remove []string
+			if !undo && !hasNew {
+				add = []string{newID}
+			}
+			if undo && !hasTwin {
+				add = []string{twin.ExternalDirectoryObjectID}
+			}
+			if undo && hasNew {
+				remove = []string{newID}
+			}
+			if ref.Param != paramMembers {
+				return e.Exchange.ChangeGroupRecipients(ctx, ref.ListID, ref.Param, add, remove)
+			}
+			for _, m := range add {
+				if err := e.Exchange.AddGroupMember(ctx, ref.ListID, m); err != nil {
+					return err
+				}
+			}
+			for _, m := range remove {
+				if err := e.Exchange.RemoveGroupMember(ctx, ref.ListID, m); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, check: check}
+}

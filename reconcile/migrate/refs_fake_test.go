@@ -1,0 +1,249 @@
+package migrate
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/cloud"
+	"github.com/hybridsync/hybridsync/internal/retry"
+)
+
+// The fake world's linked attributes besides member, and the Exchange
+// cmdlets the re-pointing of references uses.
+
+func isLink(attr string) bool {
+	return slices.ContainsFunc(referenceAttrs, func(a referenceAttr) bool { return a.name == attr && a.name != "member" })
+}
+
+// applyLink applies ch to the linked attribute of the object at dn
+// (w.mu held).
+func (w *world) applyLink(dn string, ch ad.Change) {
+	key := strings.ToLower(dn)
+	if w.links[key] == nil {
+		w.links[key] = map[string][]string{}
+	}
+	cur := w.links[key][ch.Attr]
+	switch ch.Op {
+	case ad.ReplaceValues:
+		cur = slices.Clone(ch.Values)
+	case ad.AddValues:
+		cur = append(cur, ch.Values...)
+	case ad.DeleteValues:
+		cur = slices.DeleteFunc(cur, func(v string) bool { return containsDN(ch.Values, v) })
+	}
+	w.links[key][ch.Attr] = cur
+}
+
+// follow makes every link to from name to instead, as the DC does for a
+// moved object; an empty to drops them, as for a deleted one (w.mu held).
+func (w *world) follow(from, to string) {
+	fix := func(vals []string) []string {
+		var out []string
+		for _, v := range vals {
+			switch {
+			case !ad.EqualDN(v, from):
+				out = append(out, v)
+			case to != "":
+				out = append(out, to)
+			}
+		}
+		return out
+	}
+	for _, r := range w.ad {
+		r.Members = fix(r.Members)
+	}
+	if l, ok := w.links[strings.ToLower(from)]; ok && to != "" {
+		delete(w.links, strings.ToLower(from))
+		w.links[strings.ToLower(to)] = l
+	}
+	for _, attrs := range w.links {
+		for a, vals := range attrs {
+			attrs[a] = fix(vals)
+		}
+	}
+}
+
+// SearchDNs understands the filters captureReferences builds:
+// (attr=escaped DN).
+func (w *world) SearchDNs(_ context.Context, filter string) ([]string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	attr, val, ok := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(filter, "("), ")"), "=")
+	if !ok {
+		return nil, retry.New("fake.SearchDNs", retry.Terminal, errNotFound)
+	}
+	var out []string
+	for key, r := range w.ad {
+		vals := w.links[key][attr]
+		if attr == "member" {
+			vals = r.Members
+		}
+		if slices.ContainsFunc(vals, func(v string) bool { return ad.EscapeFilter(v) == val || strings.EqualFold(ad.EscapeFilter(v), val) }) {
+			out = append(out, r.DN)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func (w *world) ReadAttributes(_ context.Context, dn string, attrs ...string) (map[string][]string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r, ok := w.ad[strings.ToLower(dn)]
+	if !ok {
+		return nil, errNotFound
+	}
+	out := map[string][]string{}
+	for _, a := range attrs {
+		vals := w.links[strings.ToLower(dn)][a]
+		if a == "member" {
+			vals = r.Members
+		}
+		if len(vals) > 0 {
+			out[a] = slices.Clone(vals)
+		}
+	}
+	return out, nil
+}
+
+// dropCloudRefs removes a deleted recipient from every list's members and
+// recipient lists, as Exchange Online does (w.mu held).
+func (w *world) dropCloudRefs(id string) {
+	for gid, ms := range w.members {
+		w.members[gid] = slices.DeleteFunc(ms, func(m string) bool { return m == id })
+	}
+	for _, g := range w.dgs {
+		for _, l := range []*[]string{&g.ManagedBy, &g.ModeratedBy, &g.BypassModeration, &g.AcceptMessagesOnlyFrom, &g.RejectMessagesFrom, &g.GrantSendOnBehalfTo} {
+			*l = slices.DeleteFunc(*l, func(v string) bool { return v == id })
+		}
+	}
+}
+
+func (w *world) ListDistributionGroups(ctx context.Context, filter string, fn func(*cloud.DistributionGroup) error) (cloud.ReadResult, error) {
+	w.mu.Lock()
+	var ids []string
+	for id, g := range w.dgs {
+		if filter != "IsDirSynced -eq $false" || !g.IsDirSynced {
+			ids = append(ids, id)
+		}
+	}
+	w.mu.Unlock()
+	slices.Sort(ids)
+	for _, id := range ids {
+		g, err := w.GetDistributionGroup(ctx, id)
+		if err != nil {
+			return cloud.ReadResult{}, err
+		}
+		if err := fn(g); err != nil {
+			return cloud.ReadResult{}, err
+		}
+	}
+	return cloud.ReadResult{Complete: true}, nil
+}
+
+// resolveID finds a list or a user by identity (w.mu held).
+func (w *world) resolveID(identity string) (string, bool) {
+	if id, ok := w.findDG(identity); ok {
+		return id, true
+	}
+	for _, r := range w.ad {
+		if r.GUID == identity || strings.EqualFold(r.Mail, identity) {
+			return r.GUID, true
+		}
+	}
+	return "", false
+}
+
+func (w *world) ChangeGroupRecipients(_ context.Context, identity, param string, add, remove []string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.fail("ChangeGroupRecipients"); err != nil {
+		return err
+	}
+	id, ok := w.findDG(identity)
+	if !ok {
+		return errNotFound
+	}
+	g := w.dgs[id]
+	var l *[]string
+	switch param {
+	case "ManagedBy":
+		l = &g.ManagedBy
+	case "BypassModerationFromSendersOrMembers":
+		l = &g.BypassModeration
+	case "AcceptMessagesOnlyFromSendersOrMembers":
+		l = &g.AcceptMessagesOnlyFrom
+	case "RejectMessagesFromSendersOrMembers":
+		l = &g.RejectMessagesFrom
+	case "GrantSendOnBehalfTo":
+		l = &g.GrantSendOnBehalfTo
+	default:
+		return retry.New("fake.ChangeGroupRecipients", retry.Terminal, errNotFound)
+	}
+	for _, r := range remove {
+		rid, ok := w.resolveID(r)
+		if !ok {
+			return errNotFound
+		}
+		*l = slices.DeleteFunc(*l, func(v string) bool { return v == rid })
+	}
+	for _, a := range add {
+		aid, ok := w.resolveID(a)
+		if !ok {
+			return errNotFound
+		}
+		if !slices.Contains(*l, aid) {
+			*l = append(*l, aid)
+		}
+	}
+	return nil
+}
+
+func (w *world) AddGroupMember(_ context.Context, identity, member string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.fail("AddGroupMember"); err != nil {
+		return err
+	}
+	id, ok := w.findDG(identity)
+	mid, mok := w.resolveID(member)
+	if !ok || !mok {
+		return errNotFound
+	}
+	if !slices.Contains(w.members[id], mid) {
+		w.members[id] = append(w.members[id], mid)
+	}
+	return nil
+}
+
+func (w *world) RemoveGroupMember(_ context.Context, identity, member string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	id, ok := w.findDG(identity)
+	mid, mok := w.resolveID(member)
+	if !ok || !mok {
+		return errNotFound
+	}
+	w.members[id] = slices.DeleteFunc(w.members[id], func(m string) bool { return m == mid })
+	return nil
+}
+
+// addCloudList adds a cloud-only list (not synced) with members and
+// recipient lists given by id.
+func (w *world) addCloudList(name string, members []string, lists func(g *cloud.DistributionGroup)) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.nextID++
+	id := "cl" + strings.ToLower(name)
+	g := &cloud.DistributionGroup{ExoRecipient: cloud.ExoRecipient{ExternalDirectoryObjectID: id, Name: name, Alias: strings.ToLower(name),
+		PrimarySMTPAddress: strings.ToLower(name) + "@lab.test", EmailAddresses: []string{"SMTP:" + strings.ToLower(name) + "@lab.test"}}}
+	if lists != nil {
+		lists(g)
+	}
+	w.dgs[id] = g
+	w.objs[id] = &cloud.Object{Kind: cloud.KindGroup, ID: id, MailEnabled: true}
+	w.members[id] = slices.Clone(members)
+	return id
+}
