@@ -186,6 +186,12 @@ func (p params) multi(name string) (replace []string, add []string, remove []str
 	}
 	replace = nil
 	for k, v := range ht {
+		if k == "@odata.type" {
+			// The REST spelling of a PowerShell hashtable carries its
+			// type ("#Exchange.GenericHashTable"), as exo.AddRemove
+			// sends it.
+			continue
+		}
 		vals, good := decodeStrings(v)
 		if !good {
 			return nil, nil, nil, true, p.bindErr(name, "The hashtable values must be strings or arrays of strings.")

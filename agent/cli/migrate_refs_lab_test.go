@@ -1,0 +1,202 @@
+//go:build lab
+
+package cli
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/agent/lab/labtest"
+	"github.com/hybridsync/hybridsync/cloud"
+	"github.com/hybridsync/hybridsync/reconcile/migrate"
+)
+
+// adRef is an attribute of an on-premises object that names the migrated
+// group.
+type adRef struct{ dn, attr string }
+
+// cloudRef is a recipient parameter of a cloud-only list that names the
+// migrated group ("Members" for its membership).
+type cloudRef struct{ list, param string }
+
+// A list named by every kind of reference in both directories: migrate
+// (recreate, keeping the original) re-points each, as the directories
+// show them (raw LDAP reads on the DC, Exchange reads of the emulator);
+// rollback puts each back.
+func TestLabMigrateRepointsReferences(t *testing.T) {
+	l := labtest.Get(t)
+	ou := l.SyncedOU(t)
+	ctx := t.Context()
+	c := l.Client(t)
+	ex := exchange(t, l)
+	f := makeDLWith(t, l, ou, "rr", `Refs, "Zoë" (A+B)`, 2, false)
+	suffix := labtest.OUSuffix(t, ou)
+	other := l.AddMailUser(t, ou, "rr-other-"+suffix)
+	delegator := l.AddMailUser(t, ou, "rr-deleg-"+suffix)
+
+	// On premises: a parent group, a list restricted to (and managed and
+	// moderated past by) the group, a list that rejects it, a mailbox
+	// that delegates to it and forwards to it.
+	group := func(name string, attrs ...ad.Attribute) string {
+		dn := ad.ChildDN("CN", name+" "+suffix, ou)
+		alias := strings.ReplaceAll(name, " ", "") + "-" + suffix
+		base := []ad.Attribute{
+			{Name: "objectClass", Values: []string{"top", "group"}},
+			{Name: "sAMAccountName", Values: []string{alias}},
+			{Name: "groupType", Values: []string{"8"}},
+			{Name: "mail", Values: []string{alias + "@" + l.Manifest.MailDomain}},
+			{Name: "mailNickname", Values: []string{alias}},
+			{Name: "proxyAddresses", Values: []string{"SMTP:" + alias + "@" + l.Manifest.MailDomain}},
+		}
+		if err := c.Add(ctx, dn, append(base, attrs...)); err != nil {
+			t.Fatalf("add %s: %v", dn, err)
+		}
+		return dn
+	}
+	parent := group("rr parent", ad.Attribute{Name: "member", Values: []string{f.dn, other.DN}})
+	restricted := group("rr restricted",
+		ad.Attribute{Name: "authOrig", Values: []string{f.dn, other.DN}},
+		ad.Attribute{Name: "dLMemSubmitPerms", Values: []string{f.dn}},
+		ad.Attribute{Name: "managedBy", Values: []string{f.dn}},
+		ad.Attribute{Name: "msExchCoManagedByLink", Values: []string{f.dn}},
+		ad.Attribute{Name: "msExchBypassModerationLink", Values: []string{f.dn}},
+		ad.Attribute{Name: "msExchBypassModerationFromDLMembersLink", Values: []string{f.dn}})
+	rejecting := group("rr rejecting",
+		ad.Attribute{Name: "unauthOrig", Values: []string{f.dn}},
+		ad.Attribute{Name: "dLMemRejectPerms", Values: []string{f.dn}})
+	if err := c.Modify(ctx, delegator.DN,
+		ad.Change{Op: ad.ReplaceValues, Attr: "publicDelegates", Values: []string{f.dn}},
+		ad.Change{Op: ad.ReplaceValues, Attr: "altRecipient", Values: []string{f.dn}}); err != nil {
+		t.Fatal(err)
+	}
+	adRefs := []adRef{{parent, "member"}, {restricted, "authOrig"}, {restricted, "dLMemSubmitPerms"}, {restricted, "managedBy"},
+		{restricted, "msExchCoManagedByLink"}, {restricted, "msExchBypassModerationLink"}, {restricted, "msExchBypassModerationFromDLMembersLink"},
+		{rejecting, "unauthOrig"}, {rejecting, "dLMemRejectPerms"}, {delegator.DN, "publicDelegates"}, {delegator.DN, "altRecipient"}}
+	l.Sync(t)
+
+	// In the cloud: two cloud-only lists naming the synced twin.
+	twin, err := ex.GetRecipient(ctx, f.primary)
+	if err != nil || !twin.IsDirSynced {
+		t.Fatalf("the synced twin of %s: %+v %v", f.primary, twin, err)
+	}
+	otherID := exoIDs(t, ex, []*ad.Recipient{other})[0]
+	cloudList := func(alias string) string {
+		g, err := ex.NewDistributionGroup(ctx, cloud.NewDistributionGroup{Name: alias, Alias: alias,
+			PrimarySMTPAddress: alias + "@" + l.Manifest.MailDomain, Type: "Distribution", Members: []string{twin.ExternalDirectoryObjectID, otherID}})
+		if err != nil {
+			t.Fatalf("New-DistributionGroup %s: %v", alias, err)
+		}
+		t.Cleanup(func() { _ = ex.RemoveDistributionGroup(ctx, g.ExternalDirectoryObjectID) })
+		return g.ExternalDirectoryObjectID
+	}
+	accepting, refusing := cloudList("rr-cloud-accept-"+suffix), cloudList("rr-cloud-reject-"+suffix)
+	for _, set := range []struct{ list, param string }{
+		{accepting, "AcceptMessagesOnlyFromSendersOrMembers"}, {accepting, "BypassModerationFromSendersOrMembers"},
+		{accepting, "GrantSendOnBehalfTo"}, {refusing, "RejectMessagesFromSendersOrMembers"},
+	} {
+		if err := ex.ChangeGroupRecipients(ctx, set.list, set.param, []string{twin.ExternalDirectoryObjectID, otherID}, nil); err != nil {
+			t.Fatalf("Set-DistributionGroup -%s: %v", set.param, err)
+		}
+	}
+	cloudRefs := []cloudRef{{accepting, "Members"}, {refusing, "Members"}, {accepting, "AcceptMessagesOnlyFromSendersOrMembers"},
+		{accepting, "BypassModerationFromSendersOrMembers"}, {accepting, "GrantSendOnBehalfTo"}, {refusing, "RejectMessagesFromSendersOrMembers"}}
+
+	cfg := migrateConfig(t, l, map[string]string{f.primary: "method: recreate; keep_on_premises_group: true"})
+	cleanupMigration(t, l, cfg, f)
+	code, out, errOut := runCLI(t, "migrate", "run", "-c", cfg, "--auto-approve")
+	if code != 0 || !strings.Contains(out, "migrated by recreate") {
+		t.Fatalf("migrate run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	s := sagaOf(t, cfg, f.primary)
+	if s == nil || s.State != migrate.StateMigrated || s.Made.ContactDN == "" {
+		t.Fatalf("saga %+v", s)
+	}
+	if r := s.Capture.References; r == nil || len(r.OnPremises) != len(adRefs) || len(r.Cloud) != len(cloudRefs) {
+		t.Errorf("captured references %+v, want %d on premises and %d in the cloud", r, len(adRefs), len(cloudRefs))
+	}
+	moved, err := c.FindByGUID(ctx, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkADRefs(t, l, adRefs, s.Made.ContactDN, moved.DN, other.DN)
+	checkCloudRefs(t, ex, cloudRefs, s.Made.CloudListID, twin.ExternalDirectoryObjectID, otherID)
+
+	code, out, errOut = runCLI(t, "migrate", "rollback", "-c", cfg, f.primary)
+	if code != 0 || !strings.Contains(out, "rolled back") {
+		t.Fatalf("migrate rollback: exit %d\n%s\n%s", code, out, errOut)
+	}
+	checkADRefs(t, l, adRefs, f.dn, s.Made.ContactDN, other.DN)
+	back, err := ex.GetRecipient(ctx, f.primary)
+	if err != nil || !back.IsDirSynced {
+		t.Fatalf("after rollback %s is held by %+v (%v), want the synced twin", f.primary, back, err)
+	}
+	checkCloudRefs(t, ex, cloudRefs, back.ExternalDirectoryObjectID, s.Made.CloudListID, otherID)
+}
+
+// checkADRefs reads each reference from the DC and checks it names want
+// and not notWant; keep, where a reference named it too, stays.
+func checkADRefs(t *testing.T, l *labtest.Lab, refs []adRef, want, notWant, keep string) {
+	t.Helper()
+	c := l.Client(t)
+	for _, r := range refs {
+		vals, err := c.ReadAttributes(t.Context(), r.dn, r.attr)
+		if err != nil {
+			t.Fatalf("read %s of %s: %v", r.attr, r.dn, err)
+		}
+		v := vals[r.attr]
+		if !hasDN(v, want) || hasDN(v, notWant) {
+			t.Errorf("%s of %s is %q, want %s (and not %s)", r.attr, r.dn, v, want, notWant)
+		}
+		if (r.attr == "member" || r.attr == "authOrig") && !hasDN(v, keep) {
+			t.Errorf("%s of %s lost %s: %q", r.attr, r.dn, keep, v)
+		}
+	}
+}
+
+func hasDN(vals []string, dn string) bool {
+	for _, v := range vals {
+		if ad.EqualDN(v, dn) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkCloudRefs reads each cloud reference from Exchange and checks it
+// names the recipient want and not notWant; keep stays named.
+// Get-DistributionGroup lists recipients by Name, and Names are unique
+// among recipients, so a Name is resolved with Get-Recipient.
+func checkCloudRefs(t *testing.T, ex cloud.Exchange, refs []cloudRef, want, notWant, keep string) {
+	t.Helper()
+	ctx := t.Context()
+	for _, r := range refs {
+		var ids []string
+		if r.param == "Members" {
+			ms, err := ex.GroupMembers(ctx, r.list)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range ms {
+				ids = append(ids, m.ExternalDirectoryObjectID)
+			}
+		} else {
+			g, err := ex.GetDistributionGroup(ctx, r.list)
+			if err != nil {
+				t.Fatal(err)
+			}
+			names := map[string][]string{"AcceptMessagesOnlyFromSendersOrMembers": g.AcceptMessagesOnlyFrom, "BypassModerationFromSendersOrMembers": g.BypassModeration,
+				"GrantSendOnBehalfTo": g.GrantSendOnBehalfTo, "RejectMessagesFromSendersOrMembers": g.RejectMessagesFrom}[r.param]
+			for _, n := range names {
+				x, err := ex.GetRecipient(ctx, n)
+				if err != nil {
+					t.Fatalf("Get-Recipient %q (named in %s of %s): %v", n, r.param, g.Name, err)
+				}
+				ids = append(ids, x.ExternalDirectoryObjectID)
+			}
+		}
+		if !hasFold(ids, want) || hasFold(ids, notWant) || !hasFold(ids, keep) {
+			t.Errorf("%s of cloud list %s names %q, want %s and %s, not %s", r.param, r.list, ids, want, keep, notWant)
+		}
+	}
+}
