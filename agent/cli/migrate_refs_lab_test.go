@@ -5,6 +5,7 @@ package cli
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/agent/lab/labtest"
@@ -104,7 +105,9 @@ func TestLabMigrateRepointsReferences(t *testing.T) {
 
 	cfg := migrateConfig(t, l, map[string]string{f.primary: "method: recreate; keep_on_premises_group: true"})
 	cleanupMigration(t, l, cfg, f)
+	start := time.Now()
 	code, out, errOut := runCLI(t, "migrate", "run", "-c", cfg, "--auto-approve")
+	t.Logf("migrate run took %s", time.Since(start))
 	if code != 0 || !strings.Contains(out, "migrated by recreate") {
 		t.Fatalf("migrate run: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -122,7 +125,9 @@ func TestLabMigrateRepointsReferences(t *testing.T) {
 	checkADRefs(t, l, adRefs, s.Made.ContactDN, moved.DN, other.DN)
 	checkCloudRefs(t, ex, cloudRefs, s.Made.CloudListID, twin.ExternalDirectoryObjectID, otherID)
 
+	start = time.Now()
 	code, out, errOut = runCLI(t, "migrate", "rollback", "-c", cfg, f.primary)
+	t.Logf("migrate rollback took %s", time.Since(start))
 	if code != 0 || !strings.Contains(out, "rolled back") {
 		t.Fatalf("migrate rollback: exit %d\n%s\n%s", code, out, errOut)
 	}

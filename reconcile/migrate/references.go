@@ -82,19 +82,37 @@ func cloudListParams(g *cloud.DistributionGroup) map[string][]string {
 }
 
 // captureReferences finds every object that names the group: on premises
-// by one LDAP search per attribute (its value the group's DN), in the
+// by an LDAP search for the group's DN in any of the attributes, in the
 // cloud by reading every list not synced from on premises (its members
 // and recipient lists).
 func (e *Env) captureReferences(ctx context.Context, c *Capture) (*References, error) {
 	refs := &References{}
+	// One search for every attribute, then a read of each object found,
+	// for which of its attributes name the group.
+	val := ad.EscapeFilter(c.Group.DN)
+	var filter strings.Builder
+	filter.WriteString("(|")
+	attrs := make([]string, 0, len(referenceAttrs))
 	for _, a := range referenceAttrs {
-		dns, err := e.Dir.SearchDNs(ctx, "("+a.name+"="+ad.EscapeFilter(c.Group.DN)+")")
-		if err != nil {
-			return nil, fmt.Errorf("migrate: find the objects whose %s names %s: %w", a.name, c.Group.DN, err)
+		filter.WriteString("(" + a.name + "=" + val + ")")
+		attrs = append(attrs, a.name)
+	}
+	filter.WriteString(")")
+	dns, err := e.Dir.SearchDNs(ctx, filter.String())
+	if err != nil {
+		return nil, fmt.Errorf("migrate: find the objects that name %s: %w", c.Group.DN, err)
+	}
+	for _, dn := range dns {
+		if ad.EqualDN(dn, c.Group.DN) {
+			continue
 		}
-		for _, dn := range dns {
-			if !ad.EqualDN(dn, c.Group.DN) {
-				refs.OnPremises = append(refs.OnPremises, ADReference{DN: dn, Attr: a.name})
+		vals, err := e.Dir.ReadAttributes(ctx, dn, attrs...)
+		if err != nil {
+			return nil, fmt.Errorf("migrate: read %s: %w", dn, err)
+		}
+		for _, a := range attrs {
+			if containsDN(vals[a], c.Group.DN) {
+				refs.OnPremises = append(refs.OnPremises, ADReference{DN: dn, Attr: a})
 			}
 		}
 	}

@@ -66,22 +66,28 @@ func (w *world) follow(from, to string) {
 }
 
 // SearchDNs understands the filters captureReferences builds:
-// (attr=escaped DN).
+// (|(attr=escaped DN)...).
 func (w *world) SearchDNs(_ context.Context, filter string) ([]string, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	attr, val, ok := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(filter, "("), ")"), "=")
+	inner, ok := strings.CutPrefix(filter, "(|")
 	if !ok {
 		return nil, retry.New("fake.SearchDNs", retry.Terminal, errNotFound)
 	}
 	var out []string
-	for key, r := range w.ad {
-		vals := w.links[key][attr]
-		if attr == "member" {
-			vals = r.Members
+	for _, term := range strings.Split(strings.TrimSuffix(strings.TrimSuffix(inner, ")"), ")"), ")") {
+		attr, val, ok := strings.Cut(strings.TrimPrefix(term, "("), "=")
+		if !ok {
+			return nil, retry.New("fake.SearchDNs", retry.Terminal, errNotFound)
 		}
-		if slices.ContainsFunc(vals, func(v string) bool { return ad.EscapeFilter(v) == val || strings.EqualFold(ad.EscapeFilter(v), val) }) {
-			out = append(out, r.DN)
+		for key, r := range w.ad {
+			vals := w.links[key][attr]
+			if attr == "member" {
+				vals = r.Members
+			}
+			if slices.ContainsFunc(vals, func(v string) bool { return strings.EqualFold(ad.EscapeFilter(v), val) }) && !slices.Contains(out, r.DN) {
+				out = append(out, r.DN)
+			}
 		}
 	}
 	slices.Sort(out)
