@@ -51,6 +51,14 @@ type Exchange interface {
 	ChangeGroupRecipients(ctx context.Context, identity, param string, add, remove []string) error
 	// RemoveDistributionGroup is Remove-DistributionGroup -Confirm:$false.
 	RemoveDistributionGroup(ctx context.Context, identity string) error
+	// GetMailbox is Get-Mailbox -Identity.
+	GetMailbox(ctx context.Context, identity string) (*Mailbox, error)
+	// ListMailboxes is Get-Mailbox -ResultSize Unlimited [-Filter],
+	// streamed page by page.
+	ListMailboxes(ctx context.Context, filter string, fn func(*Mailbox) error) (ReadResult, error)
+	// SetMailboxForwarding is Set-Mailbox -ForwardingAddress (to, or
+	// $null when to is empty).
+	SetMailboxForwarding(ctx context.Context, identity, to string) error
 	// GroupMembers is Get-DistributionGroupMember -ResultSize Unlimited.
 	GroupMembers(ctx context.Context, identity string) ([]ExoRecipient, error)
 	// AddGroupMember is Add-DistributionGroupMember.
@@ -175,4 +183,13 @@ type GroupChanges struct {
 	GrantSendOnBehalfTo         *[]string
 	// CustomAttributes maps 1..15 to CustomAttributeN values ("" clears).
 	CustomAttributes map[int]string
+}
+
+// Mailbox is Get-Mailbox's result, as far as hybridsync reads it.
+type Mailbox struct {
+	ExoRecipient
+	// ForwardingAddress names the recipient the mailbox forwards to, by
+	// its Name ("" when it forwards nowhere).
+	ForwardingAddress          string `json:"ForwardingAddress"`
+	DeliverToMailboxAndForward bool   `json:"DeliverToMailboxAndForward"`
 }

@@ -353,6 +353,10 @@ func (e *Emulator) runCmdlet(p params) (exoResult, *exoError) {
 		write(e.changeMember(p, false))
 	case "update-distributiongroupmember":
 		write(e.updateDistributionGroupMember(p))
+	case "get-mailbox":
+		read(e.getMailbox(p))
+	case "set-mailbox":
+		write(e.setMailbox(p))
 	default:
 		return res, badRequest(typNoCmdlet, "The term '%s' is not recognized as a name of a cmdlet, function, script file, or executable program.", p.cmdlet)
 	}

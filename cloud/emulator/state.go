@@ -85,6 +85,11 @@ type ExchangeAttributes struct {
 	GrantSendOnBehalfTo                    []string `json:"grantSendOnBehalfTo,omitempty"`
 	ManagedBy                              []string `json:"managedBy,omitempty"`
 	RequireSenderAuthenticationEnabled     bool     `json:"requireSenderAuthenticationEnabled,omitempty"`
+	// ForwardingAddress is the id of the recipient a mailbox forwards
+	// to (Set-Mailbox -ForwardingAddress); DeliverToMailboxAndForward
+	// keeps a copy in the mailbox.
+	ForwardingAddress          string `json:"forwardingAddress,omitempty"`
+	DeliverToMailboxAndForward bool   `json:"deliverToMailboxAndForward,omitempty"`
 	// CustomAttributes holds CustomAttribute1..15 at index 0..14.
 	CustomAttributes [15]string `json:"customAttributes,omitzero"`
 	// LegacyExchangeDN is the recipient's Exchange Online LegacyExchangeDN
@@ -783,7 +788,8 @@ func (tx *Tx) Restore(id string) error {
 
 // removeFromRecipientLists drops a deleted recipient from every
 // recipient's Exchange recipient lists (ManagedBy, ModeratedBy, the
-// delivery restrictions, moderation bypass, send-on-behalf), as Exchange
+// delivery restrictions, moderation bypass, send-on-behalf) and from
+// mailboxes' ForwardingAddress, as Exchange
 // Online does: a restored object does not come back into them. These are
 // Exchange attributes, which Graph's delta does not report, so the
 // sequence numbers stay.
@@ -792,11 +798,14 @@ func (tx *Tx) removeFromRecipientLists(id string) {
 		x := &o.Exchange
 		lists := []*[]string{&x.ModeratedBy, &x.BypassModerationFromSendersOrMembers, &x.AcceptMessagesOnlyFromSendersOrMembers,
 			&x.RejectMessagesFromSendersOrMembers, &x.GrantSendOnBehalfTo, &x.ManagedBy}
-		if !slices.ContainsFunc(lists, func(l *[]string) bool { return slices.Contains(*l, id) }) {
+		if !slices.ContainsFunc(lists, func(l *[]string) bool { return slices.Contains(*l, id) }) && x.ForwardingAddress != id {
 			continue
 		}
 		n := o.Clone()
 		nx := &n.Exchange
+		if nx.ForwardingAddress == id {
+			nx.ForwardingAddress = ""
+		}
 		for _, l := range []*[]string{&nx.ModeratedBy, &nx.BypassModerationFromSendersOrMembers, &nx.AcceptMessagesOnlyFromSendersOrMembers,
 			&nx.RejectMessagesFromSendersOrMembers, &nx.GrantSendOnBehalfTo, &nx.ManagedBy} {
 			*l = slices.DeleteFunc(slices.Clone(*l), func(v string) bool { return v == id })

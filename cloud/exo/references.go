@@ -54,3 +54,47 @@ func (c *Client) ChangeGroupRecipients(ctx context.Context, identity, param stri
 		"Identity": identity, param: AddRemove(add, remove), bypassManagerCheck: true,
 	})
 }
+
+const (
+	cmdGetMailbox = "Get-Mailbox"
+	cmdSetMailbox = "Set-Mailbox"
+)
+
+// GetMailbox is Get-Mailbox -Identity. No match is a NotFound error.
+func (c *Client) GetMailbox(ctx context.Context, identity string) (*cloud.Mailbox, error) {
+	row, err := c.one(ctx, cmdGetMailbox, identity, map[string]any{"Identity": identity})
+	if err != nil {
+		return nil, err
+	}
+	var m cloud.Mailbox
+	if err := json.Unmarshal(row, &m); err != nil {
+		return nil, decodeError(cmdGetMailbox, identity, err)
+	}
+	return &m, nil
+}
+
+// ListMailboxes is Get-Mailbox -ResultSize Unlimited [-Filter filter],
+// streamed page by page.
+func (c *Client) ListMailboxes(ctx context.Context, filter string, fn func(*cloud.Mailbox) error) (cloud.ReadResult, error) {
+	params := map[string]any{"ResultSize": "Unlimited"}
+	if filter != "" {
+		params["Filter"] = filter
+	}
+	return c.Invoke(ctx, cmdGetMailbox, params, func(row json.RawMessage) error {
+		var m cloud.Mailbox
+		if err := json.Unmarshal(row, &m); err != nil {
+			return decodeError(cmdGetMailbox, "", err)
+		}
+		return fn(&m)
+	})
+}
+
+// SetMailboxForwarding is Set-Mailbox -Identity identity -ForwardingAddress
+// to ($null when to is empty).
+func (c *Client) SetMailboxForwarding(ctx context.Context, identity, to string) error {
+	var fwd any
+	if to != "" {
+		fwd = to
+	}
+	return c.run(ctx, cmdSetMailbox, map[string]any{"Identity": identity, "ForwardingAddress": fwd})
+}

@@ -59,6 +59,9 @@ type Exchange interface {
 	ChangeGroupRecipients(ctx context.Context, identity, param string, add, remove []string) error
 	AddGroupMember(ctx context.Context, identity, member string) error
 	RemoveGroupMember(ctx context.Context, identity, member string) error
+	GetMailbox(ctx context.Context, identity string) (*cloud.Mailbox, error)
+	ListMailboxes(ctx context.Context, filter string, fn func(*cloud.Mailbox) error) (cloud.ReadResult, error)
+	SetMailboxForwarding(ctx context.Context, identity, to string) error
 }
 
 // SyncTrigger starts a delta sync cycle of the sync engine (a configured

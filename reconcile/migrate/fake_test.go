@@ -41,6 +41,9 @@ type world struct {
 	// links are the linked attributes other than member (authOrig,
 	// managedBy, altRecipient, ...), by lower-case DN, then attribute.
 	links map[string]map[string][]string
+	// forwards maps a mailbox (its user's GUID) to the recipient id it
+	// forwards to.
+	forwards map[string]string
 }
 
 const (
@@ -54,7 +57,7 @@ func newWorld() *world {
 	return &world{ad: map[string]*ad.Recipient{}, protect: map[string]bool{}, objs: map[string]*cloud.Object{},
 		dgs: map[string]*cloud.DistributionGroup{}, members: map[string][]string{}, soa: map[string]bool{},
 		scope: ad.NewSyncScope([]string{syncOU}, []string{noSync}), domains: []string{"lab.test", initDom}, failNext: map[string]error{},
-		links: map[string]map[string][]string{}}
+		links: map[string]map[string][]string{}, forwards: map[string]string{}}
 }
 
 func (w *world) fail(name string) error {

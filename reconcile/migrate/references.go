@@ -20,7 +20,7 @@ type References struct {
 	// OnPremises are the objects whose attributes name the group's DN.
 	OnPremises []ADReference `json:"onPremises,omitempty"`
 	// Cloud are the cloud-only distribution lists that name the synced
-	// twin.
+	// twin, and the mailboxes that forward to it.
 	Cloud []CloudReference `json:"cloud,omitempty"`
 	// TwinName is the twin's Exchange Online Name, by which
 	// Get-DistributionGroup lists it in ManagedBy and the restrictions.
@@ -34,18 +34,25 @@ type ADReference struct {
 	Attr string `json:"attr"`
 }
 
-// CloudReference is one place a cloud-only list names the synced twin.
+// CloudReference is one place a cloud-only list (or a mailbox) names the
+// synced twin.
 type CloudReference struct {
-	// ListID is the list's ExternalDirectoryObjectId; ListName its Name.
+	// ListID is the list's (or mailbox's) ExternalDirectoryObjectId;
+	// ListName its Name.
 	ListID   string `json:"listID"`
 	ListName string `json:"listName"`
-	// Param is "Members", or the Set-DistributionGroup recipient parameter
-	// (ManagedBy, AcceptMessagesOnlyFromSendersOrMembers, ...).
+	// Param is "Members", the Set-DistributionGroup recipient parameter
+	// (ManagedBy, AcceptMessagesOnlyFromSendersOrMembers, ...), or
+	// "ForwardingAddress" for a mailbox's forwarding.
 	Param string `json:"param"`
 }
 
-// paramMembers is CloudReference.Param for a membership.
-const paramMembers = "Members"
+const (
+	// paramMembers is CloudReference.Param for a membership.
+	paramMembers = "Members"
+	// paramForwarding is CloudReference.Param for a mailbox's forwarding.
+	paramForwarding = "ForwardingAddress"
+)
 
 // referenceAttr is an on-premises attribute that can name a group. All
 // are linked attributes: Active Directory follows the group when it is
@@ -130,6 +137,14 @@ func (e *Env) captureReferences(ctx context.Context, c *Capture) (*References, e
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("migrate: list the cloud distribution lists: %w", err)
+	}
+	if _, err := e.Exchange.ListMailboxes(ctx, "ForwardingAddress -ne $null", func(m *cloud.Mailbox) error {
+		if strings.EqualFold(m.ForwardingAddress, twin.Name) {
+			refs.Cloud = append(refs.Cloud, CloudReference{ListID: cmpOr(m.ExternalDirectoryObjectID, m.GUID), ListName: m.Name, Param: paramForwarding})
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("migrate: list the mailboxes that forward: %w", err)
 	}
 	for _, g := range lists {
 		id := cmpOr(g.ExternalDirectoryObjectID, g.GUID)
@@ -346,9 +361,10 @@ func (e *Env) restoredTwin(ctx context.Context, s *Saga) (*cloud.ExoRecipient, e
 	return x, nil
 }
 
-// cloudRefWrite adds the new cloud list where the list names the twin
-// (undo: names the restored twin again and drops the new list). The
-// twin itself is dropped by Exchange Online when the sync deletes it.
+// cloudRefWrite adds the new cloud list where the list names the twin,
+// or makes the mailbox forward to it (undo: names the restored twin again
+// and drops the new list). The twin itself is dropped by Exchange Online
+// when the sync deletes it.
 func (e *Env) cloudRefWrite(s *Saga, i int, undo bool) write {
 	ref := s.Capture.References.Cloud[i]
 	newID := s.Made.CloudListID
@@ -365,6 +381,15 @@ func (e *Env) cloudRefWrite(s *Saga, i int, undo bool) write {
 			newName = ng.Name
 		} else if !notFound(err) {
 			return nil, false, false, err
+		}
+		if ref.Param == paramForwarding {
+			mb, err := e.Exchange.GetMailbox(ctx, ref.ListID)
+			if err != nil {
+				return nil, false, false, err
+			}
+			hasNew = newName != "" && strings.EqualFold(mb.ForwardingAddress, newName)
+			hasTwin = twin != nil && strings.EqualFold(mb.ForwardingAddress, twin.Name)
+			return twin, hasTwin, hasNew, nil
 		}
 		if ref.Param == paramMembers {
 			ms, err := e.Exchange.GroupMembers(ctx, ref.ListID)
@@ -401,8 +426,11 @@ func (e *Env) cloudRefWrite(s *Saga, i int, undo bool) write {
 		return hasNew, nil
 	}
 	op := "exo.Set-DistributionGroup#" + strconv.Itoa(i)
-	if ref.Param == paramMembers {
+	switch ref.Param {
+	case paramMembers:
 		op = "exo.DistributionGroupMember#" + strconv.Itoa(i)
+	case paramForwarding:
+		op = "exo.Set-Mailbox#" + strconv.Itoa(i)
 	}
 	intent := map[string]string{"list": ref.ListName, "param": ref.Param, "add": "new cloud list"}
 	if undo {
@@ -424,7 +452,12 @@ func (e *Env) cloudRefWrite(s *Saga, i int, undo bool) write {
 			if undo && hasNew {
 				remove = []string{newID}
 			}
-			if ref.Param != paramMembers {
+			switch {
+			case ref.Param == paramForwarding && len(add) > 0:
+				return e.Exchange.SetMailboxForwarding(ctx, ref.ListID, add[0])
+			case ref.Param == paramForwarding:
+				return nil // it forwards to the twin again; the new list is not named
+			case ref.Param != paramMembers:
 				return e.Exchange.ChangeGroupRecipients(ctx, ref.ListID, ref.Param, add, remove)
 			}
 			for _, m := range add {

@@ -120,6 +120,11 @@ func (w *world) dropCloudRefs(id string) {
 	for gid, ms := range w.members {
 		w.members[gid] = slices.DeleteFunc(ms, func(m string) bool { return m == id })
 	}
+	for mb, to := range w.forwards {
+		if to == id {
+			delete(w.forwards, mb)
+		}
+	}
 	for _, g := range w.dgs {
 		for _, l := range []*[]string{&g.ManagedBy, &g.ModeratedBy, &g.BypassModeration, &g.AcceptMessagesOnlyFrom, &g.RejectMessagesFrom, &g.GrantSendOnBehalfTo} {
 			*l = slices.DeleteFunc(*l, func(v string) bool { return v == id })
@@ -252,4 +257,66 @@ func (w *world) addCloudList(name string, members []string, lists func(g *cloud.
 	w.objs[id] = &cloud.Object{Kind: cloud.KindGroup, ID: id, MailEnabled: true}
 	w.members[id] = slices.Clone(members)
 	return id
+}
+
+// mailbox returns the mailbox of the user with identity (w.mu held).
+func (w *world) mailbox(identity string) (*cloud.Mailbox, bool) {
+	for _, r := range w.ad {
+		if r.Kind == ad.KindUser && (r.GUID == identity || strings.EqualFold(r.Mail, identity)) {
+			m := &cloud.Mailbox{ExoRecipient: cloud.ExoRecipient{ExternalDirectoryObjectID: r.GUID, Name: r.Name, PrimarySMTPAddress: r.Mail}}
+			if to, ok := w.forwards[r.GUID]; ok {
+				m.ForwardingAddress = w.names([]string{to})[0]
+			}
+			return m, true
+		}
+	}
+	return nil, false
+}
+
+func (w *world) GetMailbox(_ context.Context, identity string) (*cloud.Mailbox, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if m, ok := w.mailbox(identity); ok {
+		return m, nil
+	}
+	return nil, errNotFound
+}
+
+func (w *world) ListMailboxes(_ context.Context, filter string, fn func(*cloud.Mailbox) error) (cloud.ReadResult, error) {
+	w.mu.Lock()
+	var out []*cloud.Mailbox
+	for guid := range w.forwards {
+		if m, ok := w.mailbox(guid); ok {
+			out = append(out, m)
+		}
+	}
+	w.mu.Unlock()
+	for _, m := range out {
+		if err := fn(m); err != nil {
+			return cloud.ReadResult{}, err
+		}
+	}
+	return cloud.ReadResult{Complete: true}, nil
+}
+
+func (w *world) SetMailboxForwarding(_ context.Context, identity, to string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.fail("SetMailboxForwarding"); err != nil {
+		return err
+	}
+	m, ok := w.mailbox(identity)
+	if !ok {
+		return errNotFound
+	}
+	if to == "" {
+		delete(w.forwards, m.ExternalDirectoryObjectID)
+		return nil
+	}
+	id, ok := w.resolveID(to)
+	if !ok {
+		return errNotFound
+	}
+	w.forwards[m.ExternalDirectoryObjectID] = id
+	return nil
 }

@@ -14,7 +14,8 @@ import (
 // premises a parent group's member, a restricted group's authOrig,
 // dLMemSubmitPerms, managedBy and msExchCoManagedByLink, a user's
 // publicDelegates and altRecipient; in the cloud a cloud-only list's
-// members, AcceptMessagesOnlyFromSendersOrMembers and GrantSendOnBehalfTo.
+// members, AcceptMessagesOnlyFromSendersOrMembers and GrantSendOnBehalfTo,
+// and Cid's mailbox's forwarding.
 type refLab struct {
 	*lab
 	parent, restricted *ad.Recipient
@@ -51,6 +52,9 @@ func newRefLab(t *testing.T) *refLab {
 		g.AcceptMessagesOnlyFrom = []string{twin, l.users[1].GUID}
 		g.GrantSendOnBehalfTo = []string{twin}
 	})
+	w.mu.Lock()
+	w.forwards[l.users[2].GUID] = twin
+	w.mu.Unlock()
 	return l
 }
 
@@ -102,6 +106,9 @@ func (l *refLab) checkRefs(t *testing.T, want, notWant, wantCloud, notWantCloud 
 			t.Errorf("the cloud list's %s are %q, want %s and not %s", name, list, wantCloud, notWantCloud)
 		}
 	}
+	if fwd := l.w.forwards[l.users[2].GUID]; fwd != wantCloud {
+		t.Errorf("Cid's mailbox forwards to %q, want %s", fwd, wantCloud)
+	}
 	if !slices.Contains(l.w.members[l.cloudList], l.users[0].GUID) || !slices.Contains(g.AcceptMessagesOnlyFrom, l.users[1].GUID) {
 		t.Errorf("the cloud list lost its other recipients: members %q, accept %q", l.w.members[l.cloudList], g.AcceptMessagesOnlyFrom)
 	}
@@ -142,7 +149,7 @@ func TestReferencesCaptured(t *testing.T) {
 	for _, r := range refs.Cloud {
 		got = append(got, r.ListName+" "+r.Param)
 	}
-	if want := []string{"CloudAll Members", "CloudAll AcceptMessagesOnlyFromSendersOrMembers", "CloudAll GrantSendOnBehalfTo"}; !sameFold(got, want) {
+	if want := []string{"CloudAll Members", "CloudAll AcceptMessagesOnlyFromSendersOrMembers", "CloudAll GrantSendOnBehalfTo", "Cid ForwardingAddress"}; !sameFold(got, want) {
 		t.Errorf("cloud references %q, want %q", got, want)
 	}
 }
