@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -76,7 +77,8 @@ func TestLabMigrateRepointsReferences(t *testing.T) {
 		{rejecting, "unauthOrig"}, {rejecting, "dLMemRejectPerms"}, {delegator.DN, "publicDelegates"}, {delegator.DN, "altRecipient"}}
 	l.Sync(t)
 
-	// In the cloud: two cloud-only lists naming the synced twin.
+	// In the cloud: two cloud-only lists naming the synced twin, and a
+	// mailbox forwarding to it.
 	twin, err := ex.GetRecipient(ctx, f.primary)
 	if err != nil || !twin.IsDirSynced {
 		t.Fatalf("the synced twin of %s: %+v %v", f.primary, twin, err)
@@ -102,6 +104,24 @@ func TestLabMigrateRepointsReferences(t *testing.T) {
 	}
 	cloudRefs := []cloudRef{{accepting, "Members"}, {refusing, "Members"}, {accepting, "AcceptMessagesOnlyFromSendersOrMembers"},
 		{accepting, "BypassModerationFromSendersOrMembers"}, {accepting, "GrantSendOnBehalfTo"}, {refusing, "RejectMessagesFromSendersOrMembers"}}
+	// A mailbox of the seeded organisation that forwards nowhere now
+	// forwards to the list.
+	var mailbox string
+	if _, err := ex.ListRecipients(ctx, "RecipientTypeDetails -eq 'UserMailbox'", func(r *cloud.ExoRecipient) error {
+		if mailbox == "" {
+			if mb, err := ex.GetMailbox(ctx, r.ExternalDirectoryObjectID); err == nil && mb.ForwardingAddress == "" {
+				mailbox = r.ExternalDirectoryObjectID
+			}
+		}
+		return nil
+	}); err != nil || mailbox == "" {
+		t.Fatalf("no mailbox that forwards nowhere in the lab (%v)", err)
+	}
+	if err := ex.SetMailboxForwarding(ctx, mailbox, twin.ExternalDirectoryObjectID); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ex.SetMailboxForwarding(context.Background(), mailbox, "") })
+	cloudRefs = append(cloudRefs, cloudRef{mailbox, "ForwardingAddress"})
 
 	cfg := migrateConfig(t, l, map[string]string{f.primary: "method: recreate; keep_on_premises_group: true"})
 	cleanupMigration(t, l, cfg, f)
@@ -177,7 +197,21 @@ func checkCloudRefs(t *testing.T, ex cloud.Exchange, refs []cloudRef, want, notW
 	ctx := t.Context()
 	for _, r := range refs {
 		var ids []string
-		if r.param == "Members" {
+		switch r.param {
+		case "ForwardingAddress":
+			mb, err := ex.GetMailbox(ctx, r.list)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x, err := ex.GetRecipient(ctx, mb.ForwardingAddress)
+			if err != nil {
+				t.Fatalf("Get-Recipient %q (the forwarding of %s): %v", mb.ForwardingAddress, mb.Name, err)
+			}
+			if x.ExternalDirectoryObjectID != want {
+				t.Errorf("mailbox %s forwards to %s (%s), want %s", mb.Name, mb.ForwardingAddress, x.ExternalDirectoryObjectID, want)
+			}
+			continue
+		case "Members":
 			ms, err := ex.GroupMembers(ctx, r.list)
 			if err != nil {
 				t.Fatal(err)
@@ -185,7 +219,7 @@ func checkCloudRefs(t *testing.T, ex cloud.Exchange, refs []cloudRef, want, notW
 			for _, m := range ms {
 				ids = append(ids, m.ExternalDirectoryObjectID)
 			}
-		} else {
+		default:
 			g, err := ex.GetDistributionGroup(ctx, r.list)
 			if err != nil {
 				t.Fatal(err)
