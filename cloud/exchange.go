@@ -59,6 +59,14 @@ type Exchange interface {
 	// SetMailboxForwarding is Set-Mailbox -ForwardingAddress (to, or
 	// $null when to is empty).
 	SetMailboxForwarding(ctx context.Context, identity, to string) error
+	// RecipientPermissions is Get-RecipientPermission [-Identity]
+	// [-Trustee] -AccessRights SendAs: the Send-As grants on identity, or
+	// to trustee, or both ("" leaves one out).
+	RecipientPermissions(ctx context.Context, identity, trustee string) ([]RecipientPermission, error)
+	// GrantSendAs is Add-RecipientPermission -AccessRights SendAs
+	// -Confirm:$false; RevokeSendAs is Remove-RecipientPermission.
+	GrantSendAs(ctx context.Context, identity, trustee string) error
+	RevokeSendAs(ctx context.Context, identity, trustee string) error
 	// GroupMembers is Get-DistributionGroupMember -ResultSize Unlimited.
 	GroupMembers(ctx context.Context, identity string) ([]ExoRecipient, error)
 	// AddGroupMember is Add-DistributionGroupMember.
@@ -192,4 +200,15 @@ type Mailbox struct {
 	// its Name ("" when it forwards nowhere).
 	ForwardingAddress          string `json:"ForwardingAddress"`
 	DeliverToMailboxAndForward bool   `json:"DeliverToMailboxAndForward"`
+}
+
+// RecipientPermission is a row of Get-RecipientPermission: Send-As on
+// Identity, granted to Trustee (a user by its user principal name, other
+// recipients by Name).
+type RecipientPermission struct {
+	Identity          string   `json:"Identity"`
+	Trustee           string   `json:"Trustee"`
+	AccessRights      []string `json:"AccessRights"`
+	AccessControlType string   `json:"AccessControlType"`
+	IsInherited       bool     `json:"IsInherited"`
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/agent/lab/labtest"
 	"github.com/hybridsync/hybridsync/cloud"
+	"github.com/hybridsync/hybridsync/internal/retry"
 	"github.com/hybridsync/hybridsync/reconcile/migrate"
 )
 
@@ -122,6 +123,24 @@ func TestLabMigrateRepointsReferences(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = ex.SetMailboxForwarding(context.Background(), mailbox, "") })
 	cloudRefs = append(cloudRefs, cloudRef{mailbox, "ForwardingAddress"})
+	// Send-As on the group, granted to another user; Send-As on the
+	// mailbox, granted to the group.
+	if err := ex.GrantSendAs(ctx, twin.ExternalDirectoryObjectID, otherID); err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.GrantSendAs(ctx, mailbox, twin.ExternalDirectoryObjectID); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ps, err := ex.RecipientPermissions(context.Background(), mailbox, "")
+		if err != nil {
+			t.Logf("clean up the Send-As grants on %s: %v", mailbox, err)
+		}
+		for _, p := range ps {
+			_ = ex.RevokeSendAs(context.Background(), mailbox, p.Trustee)
+		}
+	})
+	sendAs := []sendAsRef{{on: "", trustee: otherID}, {on: mailbox, trustee: ""}}
 
 	cfg := migrateConfig(t, l, map[string]string{f.primary: "method: recreate; keep_on_premises_group: true"})
 	cleanupMigration(t, l, cfg, f)
@@ -135,8 +154,8 @@ func TestLabMigrateRepointsReferences(t *testing.T) {
 	if s == nil || s.State != migrate.StateMigrated || s.Made.ContactDN == "" {
 		t.Fatalf("saga %+v", s)
 	}
-	if r := s.Capture.References; r == nil || len(r.OnPremises) != len(adRefs) || len(r.Cloud) != len(cloudRefs) {
-		t.Errorf("captured references %+v, want %d on premises and %d in the cloud", r, len(adRefs), len(cloudRefs))
+	if r := s.Capture.References; r == nil || len(r.OnPremises) != len(adRefs) || len(r.Cloud) != len(cloudRefs)+len(sendAs) {
+		t.Errorf("captured references %+v, want %d on premises and %d in the cloud", r, len(adRefs), len(cloudRefs)+len(sendAs))
 	}
 	moved, err := c.FindByGUID(ctx, s.ID)
 	if err != nil {
@@ -144,6 +163,7 @@ func TestLabMigrateRepointsReferences(t *testing.T) {
 	}
 	checkADRefs(t, l, adRefs, s.Made.ContactDN, moved.DN, other.DN)
 	checkCloudRefs(t, ex, cloudRefs, s.Made.CloudListID, twin.ExternalDirectoryObjectID, otherID)
+	checkSendAs(t, ex, sendAs, s.Made.CloudListID, twin.ExternalDirectoryObjectID)
 
 	start = time.Now()
 	code, out, errOut = runCLI(t, "migrate", "rollback", "-c", cfg, f.primary)
@@ -157,6 +177,7 @@ func TestLabMigrateRepointsReferences(t *testing.T) {
 		t.Fatalf("after rollback %s is held by %+v (%v), want the synced twin", f.primary, back, err)
 	}
 	checkCloudRefs(t, ex, cloudRefs, back.ExternalDirectoryObjectID, s.Made.CloudListID, otherID)
+	checkSendAs(t, ex, sendAs, back.ExternalDirectoryObjectID, s.Made.CloudListID)
 }
 
 // checkADRefs reads each reference from the DC and checks it names want
@@ -238,4 +259,38 @@ func checkCloudRefs(t *testing.T, ex cloud.Exchange, refs []cloudRef, want, notW
 			t.Errorf("%s of cloud list %s names %q, want %s and %s, not %s", r.param, r.list, ids, want, keep, notWant)
 		}
 	}
+}
+
+// sendAsRef is a Send-As grant that names the migrated group: on it (on
+// empty) to trustee, or on on to it (trustee empty).
+type sendAsRef struct{ on, trustee string }
+
+// checkSendAs reads each grant from Get-RecipientPermission and checks it
+// names want and not notWant (a recipient that is gone names nothing).
+func checkSendAs(t *testing.T, ex cloud.Exchange, refs []sendAsRef, want, notWant string) {
+	t.Helper()
+	ctx := t.Context()
+	granted := func(r sendAsRef, group string) bool {
+		on, trustee := cmpOrStr(r.on, group), cmpOrStr(r.trustee, group)
+		ps, err := ex.RecipientPermissions(ctx, on, trustee)
+		if retry.ClassOf(err) == retry.NotFound {
+			return false
+		}
+		if err != nil {
+			t.Fatalf("Get-RecipientPermission -Identity %s -Trustee %s: %v", on, trustee, err)
+		}
+		return len(ps) > 0
+	}
+	for _, r := range refs {
+		if !granted(r, want) || granted(r, notWant) {
+			t.Errorf("Send-As %+v: want it to name %s and not %s", r, want, notWant)
+		}
+	}
+}
+
+func cmpOrStr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

@@ -357,6 +357,12 @@ func (e *Emulator) runCmdlet(p params) (exoResult, *exoError) {
 		read(e.getMailbox(p))
 	case "set-mailbox":
 		write(e.setMailbox(p))
+	case "get-recipientpermission":
+		read(e.getRecipientPermission(p))
+	case "add-recipientpermission":
+		write(e.changeRecipientPermission(p, true))
+	case "remove-recipientpermission":
+		write(e.changeRecipientPermission(p, false))
 	default:
 		return res, badRequest(typNoCmdlet, "The term '%s' is not recognized as a name of a cmdlet, function, script file, or executable program.", p.cmdlet)
 	}

@@ -90,6 +90,9 @@ type ExchangeAttributes struct {
 	// keeps a copy in the mailbox.
 	ForwardingAddress          string `json:"forwardingAddress,omitempty"`
 	DeliverToMailboxAndForward bool   `json:"deliverToMailboxAndForward,omitempty"`
+	// SendAs are the ids of the trustees granted Send-As on this
+	// recipient (Add-RecipientPermission -AccessRights SendAs).
+	SendAs []string `json:"sendAs,omitempty"`
 	// CustomAttributes holds CustomAttribute1..15 at index 0..14.
 	CustomAttributes [15]string `json:"customAttributes,omitzero"`
 	// LegacyExchangeDN is the recipient's Exchange Online LegacyExchangeDN
@@ -146,6 +149,7 @@ func (o *Object) Clone() *Object {
 	x.RejectMessagesFromSendersOrMembers = slices.Clone(x.RejectMessagesFromSendersOrMembers)
 	x.GrantSendOnBehalfTo = slices.Clone(x.GrantSendOnBehalfTo)
 	x.ManagedBy = slices.Clone(x.ManagedBy)
+	x.SendAs = slices.Clone(x.SendAs)
 	return &c
 }
 
@@ -788,8 +792,8 @@ func (tx *Tx) Restore(id string) error {
 
 // removeFromRecipientLists drops a deleted recipient from every
 // recipient's Exchange recipient lists (ManagedBy, ModeratedBy, the
-// delivery restrictions, moderation bypass, send-on-behalf) and from
-// mailboxes' ForwardingAddress, as Exchange
+// delivery restrictions, moderation bypass, send-on-behalf, Send-As
+// trustees) and from mailboxes' ForwardingAddress, as Exchange
 // Online does: a restored object does not come back into them. These are
 // Exchange attributes, which Graph's delta does not report, so the
 // sequence numbers stay.
@@ -797,7 +801,7 @@ func (tx *Tx) removeFromRecipientLists(id string) {
 	for _, o := range tx.s.Objects {
 		x := &o.Exchange
 		lists := []*[]string{&x.ModeratedBy, &x.BypassModerationFromSendersOrMembers, &x.AcceptMessagesOnlyFromSendersOrMembers,
-			&x.RejectMessagesFromSendersOrMembers, &x.GrantSendOnBehalfTo, &x.ManagedBy}
+			&x.RejectMessagesFromSendersOrMembers, &x.GrantSendOnBehalfTo, &x.ManagedBy, &x.SendAs}
 		if !slices.ContainsFunc(lists, func(l *[]string) bool { return slices.Contains(*l, id) }) && x.ForwardingAddress != id {
 			continue
 		}
@@ -807,7 +811,7 @@ func (tx *Tx) removeFromRecipientLists(id string) {
 			nx.ForwardingAddress = ""
 		}
 		for _, l := range []*[]string{&nx.ModeratedBy, &nx.BypassModerationFromSendersOrMembers, &nx.AcceptMessagesOnlyFromSendersOrMembers,
-			&nx.RejectMessagesFromSendersOrMembers, &nx.GrantSendOnBehalfTo, &nx.ManagedBy} {
+			&nx.RejectMessagesFromSendersOrMembers, &nx.GrantSendOnBehalfTo, &nx.ManagedBy, &nx.SendAs} {
 			*l = slices.DeleteFunc(slices.Clone(*l), func(v string) bool { return v == id })
 		}
 		tx.set(n.ID, n)

@@ -98,3 +98,43 @@ func (c *Client) SetMailboxForwarding(ctx context.Context, identity, to string) 
 	}
 	return c.run(ctx, cmdSetMailbox, map[string]any{"Identity": identity, "ForwardingAddress": fwd})
 }
+
+const (
+	cmdGetRecipientPermission    = "Get-RecipientPermission"
+	cmdAddRecipientPermission    = "Add-RecipientPermission"
+	cmdRemoveRecipientPermission = "Remove-RecipientPermission"
+	sendAs                       = "SendAs"
+)
+
+// RecipientPermissions is Get-RecipientPermission -AccessRights SendAs
+// -ResultSize Unlimited, with -Identity and -Trustee when given.
+func (c *Client) RecipientPermissions(ctx context.Context, identity, trustee string) ([]cloud.RecipientPermission, error) {
+	params := map[string]any{"AccessRights": []string{sendAs}, "ResultSize": "Unlimited"}
+	setString(params, "Identity", identity)
+	setString(params, "Trustee", trustee)
+	var out []cloud.RecipientPermission
+	_, err := c.Invoke(ctx, cmdGetRecipientPermission, params, func(row json.RawMessage) error {
+		var p cloud.RecipientPermission
+		if err := json.Unmarshal(row, &p); err != nil {
+			return decodeError(cmdGetRecipientPermission, identity, err)
+		}
+		out = append(out, p)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// GrantSendAs is Add-RecipientPermission -Identity -Trustee -AccessRights
+// SendAs -Confirm:$false.
+func (c *Client) GrantSendAs(ctx context.Context, identity, trustee string) error {
+	return c.run(ctx, cmdAddRecipientPermission, map[string]any{"Identity": identity, "Trustee": trustee, "AccessRights": []string{sendAs}, "Confirm": false})
+}
+
+// RevokeSendAs is Remove-RecipientPermission -Identity -Trustee
+// -AccessRights SendAs -Confirm:$false.
+func (c *Client) RevokeSendAs(ctx context.Context, identity, trustee string) error {
+	return c.run(ctx, cmdRemoveRecipientPermission, map[string]any{"Identity": identity, "Trustee": trustee, "AccessRights": []string{sendAs}, "Confirm": false})
+}

@@ -62,6 +62,10 @@ type Exchange interface {
 	GetMailbox(ctx context.Context, identity string) (*cloud.Mailbox, error)
 	ListMailboxes(ctx context.Context, filter string, fn func(*cloud.Mailbox) error) (cloud.ReadResult, error)
 	SetMailboxForwarding(ctx context.Context, identity, to string) error
+	RecipientPermissions(ctx context.Context, identity, trustee string) ([]cloud.RecipientPermission, error)
+	GrantSendAs(ctx context.Context, identity, trustee string) error
+	RevokeSendAs(ctx context.Context, identity, trustee string) error
+	ListRecipients(ctx context.Context, filter string, fn func(*cloud.ExoRecipient) error) (cloud.ReadResult, error)
 }
 
 // SyncTrigger starts a delta sync cycle of the sync engine (a configured

@@ -44,6 +44,8 @@ type world struct {
 	// forwards maps a mailbox (its user's GUID) to the recipient id it
 	// forwards to.
 	forwards map[string]string
+	// sendAs maps a recipient's id to the ids of its Send-As trustees.
+	sendAs map[string][]string
 }
 
 const (
@@ -57,7 +59,7 @@ func newWorld() *world {
 	return &world{ad: map[string]*ad.Recipient{}, protect: map[string]bool{}, objs: map[string]*cloud.Object{},
 		dgs: map[string]*cloud.DistributionGroup{}, members: map[string][]string{}, soa: map[string]bool{},
 		scope: ad.NewSyncScope([]string{syncOU}, []string{noSync}), domains: []string{"lab.test", initDom}, failNext: map[string]error{},
-		links: map[string]map[string][]string{}, forwards: map[string]string{}}
+		links: map[string]map[string][]string{}, forwards: map[string]string{}, sendAs: map[string][]string{}}
 }
 
 func (w *world) fail(name string) error {

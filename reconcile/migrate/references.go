@@ -43,7 +43,8 @@ type CloudReference struct {
 	ListName string `json:"listName"`
 	// Param is "Members", the Set-DistributionGroup recipient parameter
 	// (ManagedBy, AcceptMessagesOnlyFromSendersOrMembers, ...), or
-	// "ForwardingAddress" for a mailbox's forwarding.
+	// "ForwardingAddress" for a mailbox's forwarding, or SendAsOnGroup and
+	// SendAsToGroup for Send-As on and to the group.
 	Param string `json:"param"`
 }
 
@@ -52,6 +53,11 @@ const (
 	paramMembers = "Members"
 	// paramForwarding is CloudReference.Param for a mailbox's forwarding.
 	paramForwarding = "ForwardingAddress"
+	// paramSendAsOn is CloudReference.Param for Send-As granted on the
+	// group (ListID is the trustee); paramSendAsTo for Send-As granted to
+	// the group as trustee (ListID is the recipient granting it).
+	paramSendAsOn = "SendAsOnGroup"
+	paramSendAsTo = "SendAsToGroup"
 )
 
 // referenceAttr is an on-premises attribute that can name a group. All
@@ -146,6 +152,9 @@ func (e *Env) captureReferences(ctx context.Context, c *Capture) (*References, e
 	}); err != nil {
 		return nil, fmt.Errorf("migrate: list the mailboxes that forward: %w", err)
 	}
+	if err := e.captureSendAs(ctx, c, refs); err != nil {
+		return nil, err
+	}
 	for _, g := range lists {
 		id := cmpOr(g.ExternalDirectoryObjectID, g.GUID)
 		if strings.EqualFold(id, c.TwinID) || g.IsDirSynced {
@@ -174,6 +183,82 @@ func (e *Env) captureReferences(ctx context.Context, c *Capture) (*References, e
 		}
 	}
 	return refs, nil
+}
+
+// captureSendAs records the Send-As grants on the twin (to anyone but
+// SELF) and those to the twin as trustee, each resolved to its recipient.
+func (e *Env) captureSendAs(ctx context.Context, c *Capture, refs *References) error {
+	// Get-RecipientPermission names recipients by Name (users as trustees
+	// by user principal name), and Names need not be unique: a name that
+	// does not resolve to one recipient is looked up among all the
+	// recipients of that Name, keeping those the grant is really on.
+	resolve := func(name string, grants func(id string) (bool, error)) ([]string, error) {
+		if x, err := e.Exchange.GetRecipient(ctx, name); err == nil {
+			return []string{cmpOr(x.ExternalDirectoryObjectID, x.GUID)}, nil
+		}
+		var out []string
+		var cands []string
+		if _, err := e.Exchange.ListRecipients(ctx, "Name -eq "+cloud.Quote(name), func(x *cloud.ExoRecipient) error {
+			cands = append(cands, cmpOr(x.ExternalDirectoryObjectID, x.GUID))
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("migrate: find the recipients named %s (in a Send-As grant): %w", name, err)
+		}
+		for _, id := range cands {
+			ok, err := grants(id)
+			if err != nil {
+				return nil, fmt.Errorf("migrate: read the Send-As grants of %s: %w", id, err)
+			}
+			if ok {
+				out = append(out, id)
+			}
+		}
+		if len(out) == 0 {
+			return nil, retry.New("migrate.capture", retry.Terminal, fmt.Errorf("the Send-As grant naming %s names no recipient that holds it", name))
+		}
+		return out, nil
+	}
+	on, err := e.Exchange.RecipientPermissions(ctx, c.TwinID, "")
+	if err != nil {
+		return fmt.Errorf("migrate: read the Send-As grants on %s: %w", c.Primary, err)
+	}
+	for _, p := range on {
+		if p.IsInherited || strings.EqualFold(p.Trustee, `NT AUTHORITY\SELF`) {
+			continue
+		}
+		ids, err := resolve(p.Trustee, func(id string) (bool, error) { return e.sendAs(ctx, c.TwinID, id) })
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			refs.Cloud = append(refs.Cloud, CloudReference{ListID: id, ListName: p.Trustee, Param: paramSendAsOn})
+		}
+	}
+	to, err := e.Exchange.RecipientPermissions(ctx, "", c.TwinID)
+	if err != nil {
+		return fmt.Errorf("migrate: read the Send-As grants to %s: %w", c.Primary, err)
+	}
+	seen := map[string]bool{}
+	for _, p := range to {
+		if p.IsInherited || seen[p.Identity] {
+			continue
+		}
+		seen[p.Identity] = true
+		ids, err := resolve(p.Identity, func(id string) (bool, error) { return e.sendAs(ctx, id, c.TwinID) })
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			refs.Cloud = append(refs.Cloud, CloudReference{ListID: id, ListName: p.Identity, Param: paramSendAsTo})
+		}
+	}
+	return nil
+}
+
+// sendAs reports whether identity grants trustee Send-As.
+func (e *Env) sendAs(ctx context.Context, identity, trustee string) (bool, error) {
+	ps, err := e.Exchange.RecipientPermissions(ctx, identity, trustee)
+	return len(ps) > 0, err
 }
 
 func hasFoldIn(list []string, v string) bool {
@@ -242,6 +327,11 @@ func (e *Env) eachRef(ctx context.Context, s *Saga, st Step, undo bool) error {
 		}
 		if err := e.perform(ctx, s, w, undo); err != nil {
 			return err
+		}
+		// Verified: read back, so that a write the service took but does
+		// not show is not counted as done.
+		if ok, err := w.check(ctx); err != nil || !ok {
+			return fmt.Errorf("%w: %s of %s was written but does not show yet (%v)", ErrBlocked, w.op, w.object, err)
 		}
 	}
 	return nil
@@ -382,6 +472,25 @@ func (e *Env) cloudRefWrite(s *Saga, i int, undo bool) write {
 		} else if !notFound(err) {
 			return nil, false, false, err
 		}
+		if ref.Param == paramSendAsOn || ref.Param == paramSendAsTo {
+			grants := func(list string) (bool, error) {
+				if ref.Param == paramSendAsOn {
+					return e.sendAs(ctx, list, ref.ListID)
+				}
+				return e.sendAs(ctx, ref.ListID, list)
+			}
+			if newName != "" {
+				if hasNew, err = grants(newID); err != nil {
+					return nil, false, false, err
+				}
+			}
+			if twin != nil {
+				if hasTwin, err = grants(cmpOr(twin.ExternalDirectoryObjectID, twin.GUID)); err != nil {
+					return nil, false, false, err
+				}
+			}
+			return twin, hasTwin, hasNew, nil
+		}
 		if ref.Param == paramForwarding {
 			mb, err := e.Exchange.GetMailbox(ctx, ref.ListID)
 			if err != nil {
@@ -431,10 +540,16 @@ func (e *Env) cloudRefWrite(s *Saga, i int, undo bool) write {
 		op = "exo.DistributionGroupMember#" + strconv.Itoa(i)
 	case paramForwarding:
 		op = "exo.Set-Mailbox#" + strconv.Itoa(i)
+	case paramSendAsOn, paramSendAsTo:
+		op = "exo.RecipientPermission#" + strconv.Itoa(i)
 	}
 	intent := map[string]string{"list": ref.ListName, "param": ref.Param, "add": "new cloud list"}
 	if undo {
 		intent = map[string]string{"list": ref.ListName, "param": ref.Param, "add": "restored synced twin", "remove": "new cloud list"}
+	}
+	if ref.Param == paramSendAsOn || ref.Param == paramSendAsTo {
+		// The write is the grant; its check reads it back (verified).
+		intent["grant"] = "Send-As"
 	}
 	return write{op: op, target: journal.TargetExchange, object: ref.ListID, intent: intent, before: ref,
 		do: func(ctx context.Context) error {
@@ -451,6 +566,25 @@ func (e *Env) cloudRefWrite(s *Saga, i int, undo bool) write {
 			}
 			if undo && hasNew {
 				remove = []string{newID}
+			}
+			if ref.Param == paramSendAsOn || ref.Param == paramSendAsTo {
+				grant := func(list string, f func(ctx context.Context, identity, trustee string) error) error {
+					if ref.Param == paramSendAsOn {
+						return f(ctx, list, ref.ListID)
+					}
+					return f(ctx, ref.ListID, list)
+				}
+				for _, a := range add {
+					if err := grant(a, e.Exchange.GrantSendAs); err != nil {
+						return err
+					}
+				}
+				for _, r := range remove {
+					if err := grant(r, e.Exchange.RevokeSendAs); err != nil {
+						return err
+					}
+				}
+				return nil
 			}
 			switch {
 			case ref.Param == paramForwarding && len(add) > 0:

@@ -120,6 +120,10 @@ func (w *world) dropCloudRefs(id string) {
 	for gid, ms := range w.members {
 		w.members[gid] = slices.DeleteFunc(ms, func(m string) bool { return m == id })
 	}
+	delete(w.sendAs, id)
+	for r, ts := range w.sendAs {
+		w.sendAs[r] = slices.DeleteFunc(ts, func(t string) bool { return t == id })
+	}
 	for mb, to := range w.forwards {
 		if to == id {
 			delete(w.forwards, mb)
@@ -319,4 +323,109 @@ func (w *world) SetMailboxForwarding(_ context.Context, identity, to string) err
 	}
 	w.forwards[m.ExternalDirectoryObjectID] = id
 	return nil
+}
+
+// address is how the fake's Get-RecipientPermission names a recipient:
+// by an address GetRecipient resolves (w.mu held).
+func (w *world) address(id string) string {
+	if g, ok := w.dgs[id]; ok {
+		return g.PrimarySMTPAddress
+	}
+	for _, r := range w.ad {
+		if r.GUID == id {
+			return r.Mail
+		}
+	}
+	return id
+}
+
+func (w *world) RecipientPermissions(_ context.Context, identity, trustee string) ([]cloud.RecipientPermission, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	on, tid := "", ""
+	if identity != "" {
+		id, ok := w.resolveID(identity)
+		if !ok {
+			return nil, errNotFound
+		}
+		on = id
+	}
+	if trustee != "" {
+		id, ok := w.resolveID(trustee)
+		if !ok {
+			return nil, errNotFound
+		}
+		tid = id
+	}
+	var out []cloud.RecipientPermission
+	for r, ts := range w.sendAs {
+		if on != "" && r != on {
+			continue
+		}
+		for _, t := range ts {
+			if tid == "" || t == tid {
+				// Identity by Name, as Exchange Online has it (which
+				// GetRecipient here does not resolve: the lookup by
+				// Name is exercised); a trustee by address.
+				out = append(out, cloud.RecipientPermission{Identity: w.names([]string{r})[0], Trustee: w.address(t), AccessRights: []string{"SendAs"}})
+			}
+		}
+	}
+	return out, nil
+}
+
+func (w *world) changeSendAs(identity, trustee string, grant bool) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.fail("SendAs"); err != nil {
+		return err
+	}
+	on, ok := w.resolveID(identity)
+	t, tok := w.resolveID(trustee)
+	if !ok || !tok {
+		return errNotFound
+	}
+	cur := slices.DeleteFunc(w.sendAs[on], func(x string) bool { return x == t })
+	if grant {
+		cur = append(cur, t)
+	}
+	w.sendAs[on] = cur
+	return nil
+}
+
+func (w *world) GrantSendAs(_ context.Context, identity, trustee string) error {
+	return w.changeSendAs(identity, trustee, true)
+}
+
+func (w *world) RevokeSendAs(_ context.Context, identity, trustee string) error {
+	return w.changeSendAs(identity, trustee, false)
+}
+
+// ListRecipients understands Name -eq 'X' alone.
+func (w *world) ListRecipients(_ context.Context, filter string, fn func(*cloud.ExoRecipient) error) (cloud.ReadResult, error) {
+	name, ok := strings.CutPrefix(filter, "Name -eq ")
+	if !ok {
+		return cloud.ReadResult{}, retry.New("fake.ListRecipients", retry.Terminal, errNotFound)
+	}
+	name = strings.ReplaceAll(strings.Trim(name, "'"), "''", "'")
+	w.mu.Lock()
+	var out []*cloud.ExoRecipient
+	for _, r := range w.ad {
+		if r.Kind == ad.KindUser && strings.EqualFold(r.Name, name) {
+			out = append(out, &cloud.ExoRecipient{ExternalDirectoryObjectID: r.GUID, Name: r.Name, PrimarySMTPAddress: r.Mail})
+		}
+	}
+	for _, g := range w.dgs {
+		if strings.EqualFold(g.Name, name) {
+			x := g.ExoRecipient
+			out = append(out, &x)
+		}
+	}
+	w.mu.Unlock()
+	for _, x := range out {
+		if err := fn(x); err != nil {
+			return cloud.ReadResult{}, err
+		}
+	}
+	return cloud.ReadResult{Complete: true}, nil
 }

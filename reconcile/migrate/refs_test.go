@@ -15,7 +15,8 @@ import (
 // dLMemSubmitPerms, managedBy and msExchCoManagedByLink, a user's
 // publicDelegates and altRecipient; in the cloud a cloud-only list's
 // members, AcceptMessagesOnlyFromSendersOrMembers and GrantSendOnBehalfTo,
-// and Cid's mailbox's forwarding.
+// Cid's mailbox's forwarding, Send-As on Sales granted to Bob, and Send-As
+// on Ann granted to Sales.
 type refLab struct {
 	*lab
 	parent, restricted *ad.Recipient
@@ -54,6 +55,9 @@ func newRefLab(t *testing.T) *refLab {
 	})
 	w.mu.Lock()
 	w.forwards[l.users[2].GUID] = twin
+	// Bob may send as Sales; Sales may send as Ann.
+	w.sendAs[twin] = []string{l.users[1].GUID}
+	w.sendAs[l.users[0].GUID] = []string{twin}
 	w.mu.Unlock()
 	return l
 }
@@ -106,6 +110,12 @@ func (l *refLab) checkRefs(t *testing.T, want, notWant, wantCloud, notWantCloud 
 			t.Errorf("the cloud list's %s are %q, want %s and not %s", name, list, wantCloud, notWantCloud)
 		}
 	}
+	if on := l.w.sendAs[wantCloud]; !slices.Equal(on, []string{l.users[1].GUID}) {
+		t.Errorf("Send-As on %s is granted to %q, want Bob alone", wantCloud, on)
+	}
+	if to := l.w.sendAs[l.users[0].GUID]; !slices.Equal(to, []string{wantCloud}) {
+		t.Errorf("Ann grants Send-As to %q, want %s alone", to, wantCloud)
+	}
 	if fwd := l.w.forwards[l.users[2].GUID]; fwd != wantCloud {
 		t.Errorf("Cid's mailbox forwards to %q, want %s", fwd, wantCloud)
 	}
@@ -149,7 +159,7 @@ func TestReferencesCaptured(t *testing.T) {
 	for _, r := range refs.Cloud {
 		got = append(got, r.ListName+" "+r.Param)
 	}
-	if want := []string{"CloudAll Members", "CloudAll AcceptMessagesOnlyFromSendersOrMembers", "CloudAll GrantSendOnBehalfTo", "Cid ForwardingAddress"}; !sameFold(got, want) {
+	if want := []string{"CloudAll Members", "CloudAll AcceptMessagesOnlyFromSendersOrMembers", "CloudAll GrantSendOnBehalfTo", "Cid ForwardingAddress", "bob@lab.test SendAsOnGroup", "Ann SendAsToGroup"}; !sameFold(got, want) {
 		t.Errorf("cloud references %q, want %q", got, want)
 	}
 }
