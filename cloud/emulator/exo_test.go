@@ -374,3 +374,37 @@ func TestExoMailboxForwarding(t *testing.T) {
 		t.Errorf("Set-Mailbox -ForwardingAddress $null: %d %s", r.status, r.body)
 	}
 }
+
+// Send-As grants read by identity and by trustee; a deleted recipient
+// leaves the grants and the recipient lists that named it, as in
+// Exchange Online.
+func TestExoSendAsAndDeletedRecipients(t *testing.T) {
+	f := newExoFixture(t)
+	h := f.h
+	values(t, h.cmdlet("New-DistributionGroup", map[string]any{"Name": "Granting", "Alias": "granting", "PrimarySmtpAddress": "granting@" + testDomain}))
+	values(t, h.cmdlet("New-DistributionGroup", map[string]any{"Name": "Granted", "Alias": "granted", "PrimarySmtpAddress": "granted@" + testDomain}))
+	if r := h.cmdlet("Add-RecipientPermission", map[string]any{"Identity": "granting", "Trustee": "granted", "AccessRights": []string{"SendAs"}, "Confirm": false}); r.status != 200 {
+		t.Fatalf("Add-RecipientPermission: %d %s", r.status, r.body)
+	}
+	if r := h.cmdlet("Add-RecipientPermission", map[string]any{"Identity": "granting", "Trustee": "granted", "AccessRights": []string{"FullAccess"}}); r.status != 400 {
+		t.Errorf("Add-RecipientPermission FullAccess: %d, want 400", r.status)
+	}
+	if r := h.cmdlet("Set-DistributionGroup", map[string]any{"Identity": "granting", "AcceptMessagesOnlyFromSendersOrMembers": []string{"granted"}}); r.status != 200 {
+		t.Fatalf("Set-DistributionGroup: %d %s", r.status, r.body)
+	}
+	byID := values(t, h.cmdlet("Get-RecipientPermission", map[string]any{"Identity": "granting"}))
+	byTrustee := values(t, h.cmdlet("Get-RecipientPermission", map[string]any{"Trustee": "granted"}))
+	if len(byID) != 1 || byID[0]["Trustee"] != "Granted" || len(byTrustee) != 1 || byTrustee[0]["Identity"] != "Granting" {
+		t.Fatalf("Get-RecipientPermission: by identity %v, by trustee %v", byID, byTrustee)
+	}
+	if r := h.cmdlet("Remove-DistributionGroup", map[string]any{"Identity": "granted", "Confirm": false}); r.status != 200 {
+		t.Fatalf("Remove-DistributionGroup: %d %s", r.status, r.body)
+	}
+	if ps := values(t, h.cmdlet("Get-RecipientPermission", map[string]any{"Identity": "granting"})); len(ps) != 0 {
+		t.Errorf("grants to a deleted recipient: %v", ps)
+	}
+	g := values(t, h.cmdlet("Get-DistributionGroup", map[string]any{"Identity": "granting"}))[0]
+	if a, _ := g["AcceptMessagesOnlyFromSendersOrMembers"].([]any); len(a) != 0 {
+		t.Errorf("AcceptMessagesOnlyFromSendersOrMembers still names the deleted list: %v", a)
+	}
+}
