@@ -11,6 +11,7 @@ import (
 	"github.com/hybridsync/hybridsync/ad"
 	"github.com/hybridsync/hybridsync/agent/lab/labtest"
 	"github.com/hybridsync/hybridsync/cloud"
+	"github.com/hybridsync/hybridsync/internal/failpoint/failpointtest"
 	"github.com/hybridsync/hybridsync/internal/retry"
 	"github.com/hybridsync/hybridsync/reconcile/migrate"
 )
@@ -23,20 +24,37 @@ type adRef struct{ dn, attr string }
 // migrated group ("Members" for its membership).
 type cloudRef struct{ list, param string }
 
-// A list named by every kind of reference in both directories: migrate
-// (recreate, keeping the original) re-points each, as the directories
-// show them (raw LDAP reads on the DC, Exchange reads of the emulator);
-// rollback puts each back.
-func TestLabMigrateRepointsReferences(t *testing.T) {
+// refsFixture is a list named by every kind of reference in both
+// directories, synced.
+type refsFixture struct {
+	l         *labtest.Lab
+	ex        cloud.Exchange
+	f         *dlFixture
+	twin      string // the synced twin's id
+	other     *ad.Recipient
+	otherID   string
+	adRefs    []adRef
+	cloudRefs []cloudRef
+	sendAs    []sendAsRef
+}
+
+// makeRefsFixture makes the list of tag and its references: on premises a
+// parent group, a list restricted to (and managed and moderated past by)
+// the list, a list that rejects it, a user that delegates to it and
+// forwards to it; in the cloud two cloud-only lists naming the twin in
+// their members and recipient lists, a seeded mailbox forwarding to it,
+// Send-As on it to another user and on that mailbox to it.
+func makeRefsFixture(t *testing.T, tag string) *refsFixture {
+	t.Helper()
 	l := labtest.Get(t)
 	ou := l.SyncedOU(t)
 	ctx := t.Context()
 	c := l.Client(t)
 	ex := exchange(t, l)
-	f := makeDLWith(t, l, ou, "rr", `Refs, "Zoë" (A+B)`, 2, false)
+	f := makeDLWith(t, l, ou, tag, `Refs, "Zoë" (A+B)`, 2, false)
 	suffix := labtest.OUSuffix(t, ou)
-	other := l.AddMailUser(t, ou, "rr-other-"+suffix)
-	delegator := l.AddMailUser(t, ou, "rr-deleg-"+suffix)
+	other := l.AddMailUser(t, ou, tag+"-other-"+suffix)
+	delegator := l.AddMailUser(t, ou, tag+"-deleg-"+suffix)
 
 	// On premises: a parent group, a list restricted to (and managed and
 	// moderated past by) the group, a list that rejects it, a mailbox
@@ -57,15 +75,15 @@ func TestLabMigrateRepointsReferences(t *testing.T) {
 		}
 		return dn
 	}
-	parent := group("rr parent", ad.Attribute{Name: "member", Values: []string{f.dn, other.DN}})
-	restricted := group("rr restricted",
+	parent := group(tag+" parent", ad.Attribute{Name: "member", Values: []string{f.dn, other.DN}})
+	restricted := group(tag+" restricted",
 		ad.Attribute{Name: "authOrig", Values: []string{f.dn, other.DN}},
 		ad.Attribute{Name: "dLMemSubmitPerms", Values: []string{f.dn}},
 		ad.Attribute{Name: "managedBy", Values: []string{f.dn}},
 		ad.Attribute{Name: "msExchCoManagedByLink", Values: []string{f.dn}},
 		ad.Attribute{Name: "msExchBypassModerationLink", Values: []string{f.dn}},
 		ad.Attribute{Name: "msExchBypassModerationFromDLMembersLink", Values: []string{f.dn}})
-	rejecting := group("rr rejecting",
+	rejecting := group(tag+" rejecting",
 		ad.Attribute{Name: "unauthOrig", Values: []string{f.dn}},
 		ad.Attribute{Name: "dLMemRejectPerms", Values: []string{f.dn}})
 	if err := c.Modify(ctx, delegator.DN,
@@ -94,7 +112,7 @@ func TestLabMigrateRepointsReferences(t *testing.T) {
 		t.Cleanup(func() { _ = ex.RemoveDistributionGroup(ctx, g.ExternalDirectoryObjectID) })
 		return g.ExternalDirectoryObjectID
 	}
-	accepting, refusing := cloudList("rr-cloud-accept-"+suffix), cloudList("rr-cloud-reject-"+suffix)
+	accepting, refusing := cloudList(tag+"-cloud-accept-"+suffix), cloudList(tag+"-cloud-reject-"+suffix)
 	for _, set := range []struct{ list, param string }{
 		{accepting, "AcceptMessagesOnlyFromSendersOrMembers"}, {accepting, "BypassModerationFromSendersOrMembers"},
 		{accepting, "GrantSendOnBehalfTo"}, {refusing, "RejectMessagesFromSendersOrMembers"},
@@ -142,6 +160,43 @@ func TestLabMigrateRepointsReferences(t *testing.T) {
 	})
 	sendAs := []sendAsRef{{on: "", trustee: otherID}, {on: mailbox, trustee: ""}}
 
+	return &refsFixture{l: l, ex: ex, f: f, twin: twin.ExternalDirectoryObjectID, other: other, otherID: otherID,
+		adRefs: adRefs, cloudRefs: cloudRefs, sendAs: sendAs}
+}
+
+// checkMigrated checks every reference names the routing contact or the
+// new cloud list of s, from the directories.
+func (x *refsFixture) checkMigrated(t *testing.T, s *migrate.Saga) {
+	t.Helper()
+	moved, err := x.l.Client(t).FindByGUID(t.Context(), s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkADRefs(t, x.l, x.adRefs, s.Made.ContactDN, moved.DN, x.other.DN)
+	checkCloudRefs(t, x.ex, x.cloudRefs, s.Made.CloudListID, x.twin, x.otherID)
+	checkSendAs(t, x.ex, x.sendAs, s.Made.CloudListID, x.twin)
+}
+
+// checkRolledBack checks every reference names the group and the
+// restored twin again.
+func (x *refsFixture) checkRolledBack(t *testing.T, s *migrate.Saga) {
+	t.Helper()
+	checkADRefs(t, x.l, x.adRefs, x.f.dn, s.Made.ContactDN, x.other.DN)
+	back, err := x.ex.GetRecipient(t.Context(), x.f.primary)
+	if err != nil || !back.IsDirSynced {
+		t.Fatalf("after rollback %s is held by %+v (%v), want the synced twin", x.f.primary, back, err)
+	}
+	checkCloudRefs(t, x.ex, x.cloudRefs, back.ExternalDirectoryObjectID, s.Made.CloudListID, x.otherID)
+	checkSendAs(t, x.ex, x.sendAs, back.ExternalDirectoryObjectID, s.Made.CloudListID)
+}
+
+// A list named by every kind of reference in both directories: migrate
+// (recreate, keeping the original) re-points each, as the directories
+// show them (raw LDAP reads on the DC, Exchange reads of the emulator);
+// rollback puts each back.
+func TestLabMigrateRepointsReferences(t *testing.T) {
+	x := makeRefsFixture(t, "rr")
+	l, f := x.l, x.f
 	cfg := migrateConfig(t, l, map[string]string{f.primary: "method: recreate; keep_on_premises_group: true"})
 	cleanupMigration(t, l, cfg, f)
 	start := time.Now()
@@ -154,16 +209,10 @@ func TestLabMigrateRepointsReferences(t *testing.T) {
 	if s == nil || s.State != migrate.StateMigrated || s.Made.ContactDN == "" {
 		t.Fatalf("saga %+v", s)
 	}
-	if r := s.Capture.References; r == nil || len(r.OnPremises) != len(adRefs) || len(r.Cloud) != len(cloudRefs)+len(sendAs) {
-		t.Errorf("captured references %+v, want %d on premises and %d in the cloud", r, len(adRefs), len(cloudRefs)+len(sendAs))
+	if r := s.Capture.References; r == nil || len(r.OnPremises) != len(x.adRefs) || len(r.Cloud) != len(x.cloudRefs)+len(x.sendAs) {
+		t.Errorf("captured references %+v, want %d on premises and %d in the cloud", r, len(x.adRefs), len(x.cloudRefs)+len(x.sendAs))
 	}
-	moved, err := c.FindByGUID(ctx, s.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkADRefs(t, l, adRefs, s.Made.ContactDN, moved.DN, other.DN)
-	checkCloudRefs(t, ex, cloudRefs, s.Made.CloudListID, twin.ExternalDirectoryObjectID, otherID)
-	checkSendAs(t, ex, sendAs, s.Made.CloudListID, twin.ExternalDirectoryObjectID)
+	x.checkMigrated(t, s)
 
 	start = time.Now()
 	code, out, errOut = runCLI(t, "migrate", "rollback", "-c", cfg, f.primary)
@@ -171,13 +220,34 @@ func TestLabMigrateRepointsReferences(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "rolled back") {
 		t.Fatalf("migrate rollback: exit %d\n%s\n%s", code, out, errOut)
 	}
-	checkADRefs(t, l, adRefs, f.dn, s.Made.ContactDN, other.DN)
-	back, err := ex.GetRecipient(ctx, f.primary)
-	if err != nil || !back.IsDirSynced {
-		t.Fatalf("after rollback %s is held by %+v (%v), want the synced twin", f.primary, back, err)
+	x.checkRolledBack(t, s)
+}
+
+// The re-pointing killed (SIGKILL of a real process) in the middle of
+// each step, forward and undo: the runs that follow finish the job, each
+// reference once.
+func TestLabMigrateReferencesKilled(t *testing.T) {
+	x := makeRefsFixture(t, "rk")
+	l, f := x.l, x.f
+	cfg := migrateConfig(t, l, map[string]string{f.primary: "method: recreate; keep_on_premises_group: true"})
+	cleanupMigration(t, l, cfg, f)
+	// The forwarding is the first cloud reference, then the Send-As grants.
+	killAt(t, cfg, "migrate.repoint-cloud-references.exo.RecipientPermission#1.after-sent")
+	killAt(t, cfg, "migrate.repoint-references.ad.Modify#2.after-write")
+	code, out, errOut := resumeUntilDone(t, cfg)
+	if code != 0 || !strings.Contains(out, "migrated by recreate") {
+		t.Fatalf("migrate run after the kills: exit %d\n%s\n%s", code, out, errOut)
 	}
-	checkCloudRefs(t, ex, cloudRefs, back.ExternalDirectoryObjectID, s.Made.CloudListID, otherID)
-	checkSendAs(t, ex, sendAs, back.ExternalDirectoryObjectID, s.Made.CloudListID)
+	s := sagaOf(t, cfg, f.primary)
+	x.checkMigrated(t, s)
+	for _, point := range []string{"migrate.repoint-references.ad.Modify#5.after-sent", "migrate.repoint-cloud-references.exo.Set-DistributionGroup#4.after-write"} {
+		killRollbackAt(t, cfg, f.primary, point)
+	}
+	code, out, errOut = rollbackUntilDone(t, cfg, f.primary)
+	if code != 0 || !strings.Contains(out, "rolled back") {
+		t.Fatalf("migrate rollback after the kills: exit %d\n%s\n%s", code, out, errOut)
+	}
+	x.checkRolledBack(t, s)
 }
 
 // checkADRefs reads each reference from the DC and checks it names want
@@ -293,4 +363,22 @@ func cmpOrStr(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// killRollbackAt runs migrate rollback in a child process that is killed
+// (SIGKILL) when it reaches point; a run that first finds a write of the
+// killed one not settled yet ends without reaching it, and is run again.
+func killRollbackAt(t *testing.T, cfg, group, point string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		st, out := runProcess(t, []string{failpointtest.Env + "=" + point}, "migrate", "rollback", "-c", cfg, group)
+		if st.ExitCode() == -1 {
+			return
+		}
+		if !unsettled(out) || time.Now().After(deadline) {
+			t.Fatalf("rollback not killed at %s (exit %d):\n%s", point, st.ExitCode(), out)
+		}
+		sleep(t, 2*time.Second)
+	}
 }
