@@ -39,8 +39,34 @@ type Exchange interface {
 	NewDistributionGroup(ctx context.Context, g NewDistributionGroup) (*DistributionGroup, error)
 	// SetDistributionGroup is Set-DistributionGroup with the set fields.
 	SetDistributionGroup(ctx context.Context, identity string, ch GroupChanges) error
+	// ListDistributionGroups is Get-DistributionGroup -ResultSize
+	// Unlimited [-Filter], streamed page by page.
+	ListDistributionGroups(ctx context.Context, filter string, fn func(*DistributionGroup) error) (ReadResult, error)
+	// ChangeGroupRecipients is Set-DistributionGroup -<param>
+	// @{Add=...; Remove=...} for one multi-valued recipient parameter
+	// (ManagedBy, ModeratedBy, BypassModerationFromSendersOrMembers,
+	// AcceptMessagesOnlyFromSendersOrMembers,
+	// RejectMessagesFromSendersOrMembers, GrantSendOnBehalfTo): the other
+	// recipients named there stay.
+	ChangeGroupRecipients(ctx context.Context, identity, param string, add, remove []string) error
 	// RemoveDistributionGroup is Remove-DistributionGroup -Confirm:$false.
 	RemoveDistributionGroup(ctx context.Context, identity string) error
+	// GetMailbox is Get-Mailbox -Identity.
+	GetMailbox(ctx context.Context, identity string) (*Mailbox, error)
+	// ListMailboxes is Get-Mailbox -ResultSize Unlimited [-Filter],
+	// streamed page by page.
+	ListMailboxes(ctx context.Context, filter string, fn func(*Mailbox) error) (ReadResult, error)
+	// SetMailboxForwarding is Set-Mailbox -ForwardingAddress (to, or
+	// $null when to is empty).
+	SetMailboxForwarding(ctx context.Context, identity, to string) error
+	// RecipientPermissions is Get-RecipientPermission [-Identity]
+	// [-Trustee] -AccessRights SendAs: the Send-As grants on identity, or
+	// to trustee, or both ("" leaves one out).
+	RecipientPermissions(ctx context.Context, identity, trustee string) ([]RecipientPermission, error)
+	// GrantSendAs is Add-RecipientPermission -AccessRights SendAs
+	// -Confirm:$false; RevokeSendAs is Remove-RecipientPermission.
+	GrantSendAs(ctx context.Context, identity, trustee string) error
+	RevokeSendAs(ctx context.Context, identity, trustee string) error
 	// GroupMembers is Get-DistributionGroupMember -ResultSize Unlimited.
 	GroupMembers(ctx context.Context, identity string) ([]ExoRecipient, error)
 	// AddGroupMember is Add-DistributionGroupMember.
@@ -165,4 +191,24 @@ type GroupChanges struct {
 	GrantSendOnBehalfTo         *[]string
 	// CustomAttributes maps 1..15 to CustomAttributeN values ("" clears).
 	CustomAttributes map[int]string
+}
+
+// Mailbox is Get-Mailbox's result, as far as hybridsync reads it.
+type Mailbox struct {
+	ExoRecipient
+	// ForwardingAddress names the recipient the mailbox forwards to, by
+	// its Name ("" when it forwards nowhere).
+	ForwardingAddress          string `json:"ForwardingAddress"`
+	DeliverToMailboxAndForward bool   `json:"DeliverToMailboxAndForward"`
+}
+
+// RecipientPermission is a row of Get-RecipientPermission: Send-As on
+// Identity, granted to Trustee (a user by its user principal name, other
+// recipients by Name).
+type RecipientPermission struct {
+	Identity          string   `json:"Identity"`
+	Trustee           string   `json:"Trustee"`
+	AccessRights      []string `json:"AccessRights"`
+	AccessControlType string   `json:"AccessControlType"`
+	IsInherited       bool     `json:"IsInherited"`
 }

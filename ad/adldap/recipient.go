@@ -362,3 +362,22 @@ func (c *Client) MemberGroups(ctx context.Context, dn string) ([]*ad.Recipient, 
 	}
 	return out, nil
 }
+
+// SearchDNs returns the DNs of the objects under the configured base DN
+// that filter (a valid RFC 4515 filter, its values escaped with
+// ad.EscapeFilter) matches. A read cut short is an error, never a shorter
+// list.
+func (c *Client) SearchDNs(ctx context.Context, filter string) ([]string, error) {
+	var out []string
+	res, err := c.Search(ctx, SearchRequest{Filter: filter, Attributes: []string{"objectClass"}}, func(e *ldap.Entry) error {
+		out = append(out, e.DN)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ad.SearchDNs %s: %w", filter, err)
+	}
+	if !res.Complete {
+		return nil, retry.New("ad.SearchDNs", retry.Retryable, fmt.Errorf("the search %s did not complete", filter))
+	}
+	return out, nil
+}

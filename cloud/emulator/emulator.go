@@ -13,7 +13,8 @@
 //     the authentication-methods report
 //     (https://learn.microsoft.com/graph/api/overview);
 //   - the Exchange Online admin API's InvokeCommand endpoint with the
-//     recipient and distribution-group cmdlets
+//     recipient and distribution-group cmdlets, Get-/Set-Mailbox
+//     (forwarding) and Get-/Add-/Remove-RecipientPermission (Send-As)
 //     (https://learn.microsoft.com/powershell/exchange/exchange-online-powershell-v2).
 //
 // A sync-engine simulator projects on-premises objects into it through

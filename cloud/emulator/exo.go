@@ -186,6 +186,12 @@ func (p params) multi(name string) (replace []string, add []string, remove []str
 	}
 	replace = nil
 	for k, v := range ht {
+		if k == "@odata.type" {
+			// The REST spelling of a PowerShell hashtable carries its
+			// type ("#Exchange.GenericHashTable"), as exo.AddRemove
+			// sends it.
+			continue
+		}
 		vals, good := decodeStrings(v)
 		if !good {
 			return nil, nil, nil, true, p.bindErr(name, "The hashtable values must be strings or arrays of strings.")
@@ -347,6 +353,16 @@ func (e *Emulator) runCmdlet(p params) (exoResult, *exoError) {
 		write(e.changeMember(p, false))
 	case "update-distributiongroupmember":
 		write(e.updateDistributionGroupMember(p))
+	case "get-mailbox":
+		read(e.getMailbox(p))
+	case "set-mailbox":
+		write(e.setMailbox(p))
+	case "get-recipientpermission":
+		read(e.getRecipientPermission(p))
+	case "add-recipientpermission":
+		write(e.changeRecipientPermission(p, true))
+	case "remove-recipientpermission":
+		write(e.changeRecipientPermission(p, false))
 	default:
 		return res, badRequest(typNoCmdlet, "The term '%s' is not recognized as a name of a cmdlet, function, script file, or executable program.", p.cmdlet)
 	}

@@ -96,7 +96,7 @@ func TestExoGetCmdlets(t *testing.T) {
 		{"dl user identity", "Get-DistributionGroup", map[string]any{"Identity": "u0001"}, 0, 404},
 		{"dl members", "Get-DistributionGroupMember", map[string]any{"Identity": "clouddl"}, 2, 200},
 		{"unknown parameter", "Get-Recipient", map[string]any{"Bogus": 1}, 0, 400},
-		{"unknown cmdlet", "Get-Mailbox", nil, 0, 400},
+		{"unknown cmdlet", "Get-MailboxStatistics", nil, 0, 400},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -336,5 +336,75 @@ func TestExoUpdateMemberChunkLimitAndPaging(t *testing.T) {
 	r = h.cmdlet("Get-DistributionGroupMember", map[string]any{"Identity": g["Guid"], "ResultSize": "Unlimited"}, map[string]string{"Prefer": "odata.maxpagesize=500"})
 	if n := len(values(t, r)); n != 500 || r.json(t)["@odata.nextLink"] == nil {
 		t.Errorf("maxpagesize: %d rows", n)
+	}
+}
+
+// Set-Mailbox -ForwardingAddress makes Get-Mailbox name the target (by
+// Name), the ForwardingAddress filter finds the mailbox, and deleting the
+// target clears the forwarding, as Exchange Online does.
+func TestExoMailboxForwarding(t *testing.T) {
+	f := newExoFixture(t)
+	h := f.h
+	mbs := values(t, h.cmdlet("Get-Mailbox", map[string]any{"ResultSize": "Unlimited"}))
+	if len(mbs) == 0 {
+		t.Fatal("Get-Mailbox returned no mailbox")
+	}
+	mb := mbs[0]["ExternalDirectoryObjectId"].(string)
+	values(t, h.cmdlet("New-DistributionGroup", map[string]any{"Name": "Fwd Target", "Alias": "fwdtarget", "PrimarySmtpAddress": "fwdtarget@" + testDomain}))
+	if r := h.cmdlet("Set-Mailbox", map[string]any{"Identity": mb, "ForwardingAddress": "fwdtarget@" + testDomain}); r.status != 200 {
+		t.Fatalf("Set-Mailbox: %d %s", r.status, r.body)
+	}
+	if got := values(t, h.cmdlet("Get-Mailbox", map[string]any{"Identity": mb})); got[0]["ForwardingAddress"] != "Fwd Target" {
+		t.Fatalf("Get-Mailbox after Set-Mailbox: %v", got)
+	}
+	found := values(t, h.cmdlet("Get-Mailbox", map[string]any{"Filter": "ForwardingAddress -ne $null", "ResultSize": "Unlimited"}))
+	if len(found) != 1 || found[0]["ExternalDirectoryObjectId"] != mb {
+		t.Fatalf("Get-Mailbox -Filter: %v", found)
+	}
+	if r := h.cmdlet("Remove-DistributionGroup", map[string]any{"Identity": "fwdtarget", "Confirm": false}); r.status != 200 {
+		t.Fatalf("Remove-DistributionGroup: %d %s", r.status, r.body)
+	}
+	if got := values(t, h.cmdlet("Get-Mailbox", map[string]any{"Identity": mb})); got[0]["ForwardingAddress"] != nil {
+		t.Errorf("the mailbox still forwards to the removed list: %v", got[0]["ForwardingAddress"])
+	}
+	if r := h.cmdlet("Set-Mailbox", map[string]any{"Identity": mb, "ForwardingAddress": "nobody@" + testDomain}); r.status != 404 {
+		t.Errorf("Set-Mailbox to an unknown recipient: %d %s", r.status, r.body)
+	}
+	if r := h.cmdlet("Set-Mailbox", map[string]any{"Identity": mb, "ForwardingAddress": nil}); r.status != 200 {
+		t.Errorf("Set-Mailbox -ForwardingAddress $null: %d %s", r.status, r.body)
+	}
+}
+
+// Send-As grants read by identity and by trustee; a deleted recipient
+// leaves the grants and the recipient lists that named it, as in
+// Exchange Online.
+func TestExoSendAsAndDeletedRecipients(t *testing.T) {
+	f := newExoFixture(t)
+	h := f.h
+	values(t, h.cmdlet("New-DistributionGroup", map[string]any{"Name": "Granting", "Alias": "granting", "PrimarySmtpAddress": "granting@" + testDomain}))
+	values(t, h.cmdlet("New-DistributionGroup", map[string]any{"Name": "Granted", "Alias": "granted", "PrimarySmtpAddress": "granted@" + testDomain}))
+	if r := h.cmdlet("Add-RecipientPermission", map[string]any{"Identity": "granting", "Trustee": "granted", "AccessRights": []string{"SendAs"}, "Confirm": false}); r.status != 200 {
+		t.Fatalf("Add-RecipientPermission: %d %s", r.status, r.body)
+	}
+	if r := h.cmdlet("Add-RecipientPermission", map[string]any{"Identity": "granting", "Trustee": "granted", "AccessRights": []string{"FullAccess"}}); r.status != 400 {
+		t.Errorf("Add-RecipientPermission FullAccess: %d, want 400", r.status)
+	}
+	if r := h.cmdlet("Set-DistributionGroup", map[string]any{"Identity": "granting", "AcceptMessagesOnlyFromSendersOrMembers": []string{"granted"}}); r.status != 200 {
+		t.Fatalf("Set-DistributionGroup: %d %s", r.status, r.body)
+	}
+	byID := values(t, h.cmdlet("Get-RecipientPermission", map[string]any{"Identity": "granting"}))
+	byTrustee := values(t, h.cmdlet("Get-RecipientPermission", map[string]any{"Trustee": "granted"}))
+	if len(byID) != 1 || byID[0]["Trustee"] != "Granted" || len(byTrustee) != 1 || byTrustee[0]["Identity"] != "Granting" {
+		t.Fatalf("Get-RecipientPermission: by identity %v, by trustee %v", byID, byTrustee)
+	}
+	if r := h.cmdlet("Remove-DistributionGroup", map[string]any{"Identity": "granted", "Confirm": false}); r.status != 200 {
+		t.Fatalf("Remove-DistributionGroup: %d %s", r.status, r.body)
+	}
+	if ps := values(t, h.cmdlet("Get-RecipientPermission", map[string]any{"Identity": "granting"})); len(ps) != 0 {
+		t.Errorf("grants to a deleted recipient: %v", ps)
+	}
+	g := values(t, h.cmdlet("Get-DistributionGroup", map[string]any{"Identity": "granting"}))[0]
+	if a, _ := g["AcceptMessagesOnlyFromSendersOrMembers"].([]any); len(a) != 0 {
+		t.Errorf("AcceptMessagesOnlyFromSendersOrMembers still names the deleted list: %v", a)
 	}
 }

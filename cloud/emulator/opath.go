@@ -20,7 +20,8 @@ import (
 // prefix matches the SMTP address part), PrimarySmtpAddress, Alias, Name,
 // DisplayName, RecipientType, RecipientTypeDetails,
 // ExternalDirectoryObjectId, Guid, IsDirSynced,
-// HiddenFromAddressListsEnabled, CustomAttribute1..15. Comparisons ignore
+// HiddenFromAddressListsEnabled, ForwardingAddress (the target's id; for
+// -eq $null and -ne $null), CustomAttribute1..15. Comparisons ignore
 // case; -like takes * wildcards.
 func parseOPath(s string) (func(*Object) bool, error) {
 	toks, err := opathTokens(s)
@@ -223,6 +224,8 @@ func opathProp(name string) (func(*Object) []string, error) {
 		return one(func(o *Object) string { return o.ID }), nil
 	case "isdirsynced":
 		return one(func(o *Object) string { return strconv.FormatBool(o.SyncManaged()) }), nil
+	case "forwardingaddress":
+		return one(func(o *Object) string { return o.Exchange.ForwardingAddress }), nil
 	case "hiddenfromaddresslistsenabled":
 		return one(func(o *Object) string { return strconv.FormatBool(o.Exchange.HiddenFromAddressListsEnabled) }), nil
 	}

@@ -85,6 +85,14 @@ type ExchangeAttributes struct {
 	GrantSendOnBehalfTo                    []string `json:"grantSendOnBehalfTo,omitempty"`
 	ManagedBy                              []string `json:"managedBy,omitempty"`
 	RequireSenderAuthenticationEnabled     bool     `json:"requireSenderAuthenticationEnabled,omitempty"`
+	// ForwardingAddress is the id of the recipient a mailbox forwards
+	// to (Set-Mailbox -ForwardingAddress); DeliverToMailboxAndForward
+	// keeps a copy in the mailbox.
+	ForwardingAddress          string `json:"forwardingAddress,omitempty"`
+	DeliverToMailboxAndForward bool   `json:"deliverToMailboxAndForward,omitempty"`
+	// SendAs are the ids of the trustees granted Send-As on this
+	// recipient (Add-RecipientPermission -AccessRights SendAs).
+	SendAs []string `json:"sendAs,omitempty"`
 	// CustomAttributes holds CustomAttribute1..15 at index 0..14.
 	CustomAttributes [15]string `json:"customAttributes,omitzero"`
 	// LegacyExchangeDN is the recipient's Exchange Online LegacyExchangeDN
@@ -141,6 +149,7 @@ func (o *Object) Clone() *Object {
 	x.RejectMessagesFromSendersOrMembers = slices.Clone(x.RejectMessagesFromSendersOrMembers)
 	x.GrantSendOnBehalfTo = slices.Clone(x.GrantSendOnBehalfTo)
 	x.ManagedBy = slices.Clone(x.ManagedBy)
+	x.SendAs = slices.Clone(x.SendAs)
 	return &c
 }
 
@@ -721,8 +730,8 @@ func (tx *Tx) modify(id string, fn func(o *Object) error) error {
 
 // Delete soft-deletes the object: it leaves lists and reads, delta reports
 // it as "@removed": {"reason": "changed"}, it keeps its proxy addresses
-// (they still conflict) and it is removed from every group's members, as
-// Entra ID does (https://learn.microsoft.com/graph/api/directory-deleteditems-get).
+// (they still conflict) and it is removed from every group's members (and
+// from Exchange's recipient lists), as Entra ID does (https://learn.microsoft.com/graph/api/directory-deleteditems-get).
 // Restore brings it back; HardDelete removes it for good.
 func (tx *Tx) Delete(id string) error {
 	o := tx.s.Objects[id]
@@ -733,6 +742,7 @@ func (tx *Tx) Delete(id string) error {
 		return nil
 	}
 	tx.removeFromGroups(id)
+	tx.removeFromRecipientLists(id)
 	n := o.Clone()
 	t := tx.now
 	n.DeletedDateTime = &t
@@ -753,6 +763,7 @@ func (tx *Tx) HardDelete(id string) error {
 		return fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	tx.removeFromGroups(id)
+	tx.removeFromRecipientLists(id)
 	seq := tx.nextSeq()
 	if len(o.Members) > 0 {
 		tx.logMembers(id, o.Members, nil, seq)
@@ -777,6 +788,34 @@ func (tx *Tx) Restore(id string) error {
 	n.Seq = tx.nextSeq()
 	tx.set(id, n)
 	return nil
+}
+
+// removeFromRecipientLists drops a deleted recipient from every
+// recipient's Exchange recipient lists (ManagedBy, ModeratedBy, the
+// delivery restrictions, moderation bypass, send-on-behalf, Send-As
+// trustees) and from mailboxes' ForwardingAddress, as Exchange
+// Online does: a restored object does not come back into them. These are
+// Exchange attributes, which Graph's delta does not report, so the
+// sequence numbers stay.
+func (tx *Tx) removeFromRecipientLists(id string) {
+	for _, o := range tx.s.Objects {
+		x := &o.Exchange
+		lists := []*[]string{&x.ModeratedBy, &x.BypassModerationFromSendersOrMembers, &x.AcceptMessagesOnlyFromSendersOrMembers,
+			&x.RejectMessagesFromSendersOrMembers, &x.GrantSendOnBehalfTo, &x.ManagedBy, &x.SendAs}
+		if !slices.ContainsFunc(lists, func(l *[]string) bool { return slices.Contains(*l, id) }) && x.ForwardingAddress != id {
+			continue
+		}
+		n := o.Clone()
+		nx := &n.Exchange
+		if nx.ForwardingAddress == id {
+			nx.ForwardingAddress = ""
+		}
+		for _, l := range []*[]string{&nx.ModeratedBy, &nx.BypassModerationFromSendersOrMembers, &nx.AcceptMessagesOnlyFromSendersOrMembers,
+			&nx.RejectMessagesFromSendersOrMembers, &nx.GrantSendOnBehalfTo, &nx.ManagedBy, &nx.SendAs} {
+			*l = slices.DeleteFunc(slices.Clone(*l), func(v string) bool { return v == id })
+		}
+		tx.set(n.ID, n)
+	}
 }
 
 func (tx *Tx) removeFromGroups(member string) {

@@ -98,6 +98,10 @@ type Capture struct {
 	SendOnBehalf     []Ref `json:"sendOnBehalf,omitempty"`
 	Moderated        bool  `json:"moderated,omitempty"`
 	RequireAuth      bool  `json:"requireSenderAuthentication,omitempty"`
+	// References are the objects that name the group (on premises) or its
+	// synced twin (in the cloud), for the recreate path to re-point and a
+	// rollback to put back.
+	References *References `json:"references,omitempty"`
 }
 
 // Problem is one reason a group cannot be migrated now.
@@ -202,6 +206,11 @@ func (e *Env) AssessWith(ctx context.Context, group string, o Options, ac Assess
 	e.chooseMethod(ctx, a, c, r, o)
 	if a.Method == MethodRecreate && o.NoSyncOU != "" {
 		if err := e.checkNoSyncName(ctx, a, r, o.NoSyncOU); err != nil {
+			return nil, err
+		}
+	}
+	if a.Method == MethodRecreate && a.Ready() {
+		if c.References, err = e.captureReferences(ctx, c); err != nil {
 			return nil, err
 		}
 	}

@@ -74,6 +74,8 @@ func (e *Env) undo(ctx context.Context, s *Saga, st Step) error {
 	switch st {
 	case StepCapture, StepAwaitTwinDeleted, StepAwaitCloudManaged, StepVerify:
 		return nil
+	case StepRepointCloud, StepRepoint:
+		return e.unpoint(ctx, s, st)
 	case StepCreate:
 		id := s.Made.CloudListID
 		if id == "" { // made, but the process died before noting its id
@@ -213,6 +215,8 @@ func (e *Env) twinBack(ctx context.Context, s *Saga) error {
 func (e *Env) undone(ctx context.Context, s *Saga, st Step) (bool, error) {
 	c := s.Capture
 	switch st {
+	case StepRepointCloud, StepRepoint:
+		return false, nil // unpoint checks each reference before writing
 	case StepCreate:
 		if s.Made.CloudListID == "" {
 			_, err := e.Exchange.GetDistributionGroup(ctx, tempAlias(s))

@@ -15,9 +15,12 @@
 // DLConversionV3 does; the group's members stay, since a mail-enabled
 // security group may still grant access on premises), verify. The list keeps its addresses throughout: no mail-flow window.
 //
-// Recreate (DLConversionV2's path, made safe): capture, create (the cloud
+// Recreate (DLConversionV2's path, made safe): capture (with every object
+// that names the group, in both directories), create (the cloud
 // list under a temporary name, with members, owners, moderation,
-// restrictions, hidden flag and custom attributes), move (the on-premises
+// restrictions, hidden flag and custom attributes), repoint-cloud-references
+// (the new list joins every cloud-only list that names the synced twin, and
+// mailboxes forwarding to the twin forward to it), move (the on-premises
 // group to its no-sync OU), await-twin-deleted (a triggered sync cycle
 // deletes the synced twin; the addresses move the moment that is visible),
 // take-addresses (the real name, alias, addresses, x500 values of both
@@ -25,7 +28,9 @@
 // retire (the original mail-disabled with a marker), dynamic-list (an
 // on-premises dynamic list with the original name and addresses whose
 // filter reaches only the routing contact; dynamic lists are not synced),
-// verify, and delete-original unless the original is kept.
+// repoint-references (on-premises objects that named the group name the
+// routing contact), verify, and delete-original unless the original is
+// kept.
 //
 // # Hybrid mail flow after the fact
 //

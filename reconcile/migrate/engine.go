@@ -169,6 +169,8 @@ func (e *Env) do(ctx context.Context, s *Saga, st Step) error {
 		return e.verify(ctx, s)
 	case StepDeleteOriginal:
 		return e.deleteOriginal(ctx, s)
+	case StepRepointCloud, StepRepoint:
+		return e.repoint(ctx, s, st)
 	}
 	return retry.New("migrate.Run", retry.Terminal, fmt.Errorf("unknown step %q", st))
 }
@@ -314,6 +316,9 @@ func (e *Env) settlePending(ctx context.Context, s *Saga) error {
 // applied says whether the effect of the interrupted write in is in
 // place, by the check of the step it belongs to.
 func (e *Env) applied(ctx context.Context, s *Saga, in intentRecord) (bool, error) {
+	if in.Step == StepRepointCloud || in.Step == StepRepoint {
+		return e.refWriteApplied(ctx, s, in)
+	}
 	if in.Undo {
 		return e.undone(ctx, s, in.Step)
 	}

@@ -31,6 +31,11 @@ type Directory interface {
 	// members of the group at dn (a batch's nesting), or an error: never
 	// a list cut short.
 	MemberGroups(ctx context.Context, dn string) ([]*ad.Recipient, error)
+	// SearchDNs returns the DNs of the objects under the base DN that an
+	// LDAP filter matches; an incomplete read is an error.
+	SearchDNs(ctx context.Context, filter string) ([]string, error)
+	// ReadAttributes reads the named attributes of one object.
+	ReadAttributes(ctx context.Context, dn string, attrs ...string) (map[string][]string, error)
 }
 
 // Graph is what a migration needs of Microsoft Graph (cloud.Tenant has
@@ -54,6 +59,17 @@ type Exchange interface {
 	RemoveDistributionGroup(ctx context.Context, identity string) error
 	GroupMembers(ctx context.Context, identity string) ([]cloud.ExoRecipient, error)
 	ReplaceGroupMembers(ctx context.Context, identity string, members []string) error
+	ListDistributionGroups(ctx context.Context, filter string, fn func(*cloud.DistributionGroup) error) (cloud.ReadResult, error)
+	ChangeGroupRecipients(ctx context.Context, identity, param string, add, remove []string) error
+	AddGroupMember(ctx context.Context, identity, member string) error
+	RemoveGroupMember(ctx context.Context, identity, member string) error
+	GetMailbox(ctx context.Context, identity string) (*cloud.Mailbox, error)
+	ListMailboxes(ctx context.Context, filter string, fn func(*cloud.Mailbox) error) (cloud.ReadResult, error)
+	SetMailboxForwarding(ctx context.Context, identity, to string) error
+	RecipientPermissions(ctx context.Context, identity, trustee string) ([]cloud.RecipientPermission, error)
+	GrantSendAs(ctx context.Context, identity, trustee string) error
+	RevokeSendAs(ctx context.Context, identity, trustee string) error
+	ListRecipients(ctx context.Context, filter string, fn func(*cloud.ExoRecipient) error) (cloud.ReadResult, error)
 }
 
 // SyncTrigger starts a delta sync cycle of the sync engine (a configured

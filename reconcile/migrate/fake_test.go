@@ -38,6 +38,14 @@ type world struct {
 	failNext map[string]error
 	// noSync makes Trigger run no cycle (a cycle that never comes).
 	noSync bool
+	// links are the linked attributes other than member (authOrig,
+	// managedBy, altRecipient, ...), by lower-case DN, then attribute.
+	links map[string]map[string][]string
+	// forwards maps a mailbox (its user's GUID) to the recipient id it
+	// forwards to.
+	forwards map[string]string
+	// sendAs maps a recipient's id to the ids of its Send-As trustees.
+	sendAs map[string][]string
 }
 
 const (
@@ -50,7 +58,8 @@ const (
 func newWorld() *world {
 	return &world{ad: map[string]*ad.Recipient{}, protect: map[string]bool{}, objs: map[string]*cloud.Object{},
 		dgs: map[string]*cloud.DistributionGroup{}, members: map[string][]string{}, soa: map[string]bool{},
-		scope: ad.NewSyncScope([]string{syncOU}, []string{noSync}), domains: []string{"lab.test", initDom}, failNext: map[string]error{}}
+		scope: ad.NewSyncScope([]string{syncOU}, []string{noSync}), domains: []string{"lab.test", initDom}, failNext: map[string]error{},
+		links: map[string]map[string][]string{}, forwards: map[string]string{}, sendAs: map[string][]string{}}
 }
 
 func (w *world) fail(name string) error {
@@ -167,27 +176,8 @@ func (w *world) Move(_ context.Context, dn, parent string) (string, error) {
 	delete(w.ad, strings.ToLower(dn))
 	r.DN = nd
 	w.ad[strings.ToLower(nd)] = r
-	w.relink(dn, nd) // member is a linked attribute: AD follows the move
+	w.follow(dn, nd)
 	return nd, nil
-}
-
-// relink points every group's member value at dn to to, or drops it when
-// to is "" (AD's linked attributes follow a move, and lose a deleted
-// object).
-func (w *world) relink(dn, to string) {
-	for _, g := range w.ad {
-		for i := 0; i < len(g.Members); i++ {
-			if !ad.EqualDN(g.Members[i], dn) {
-				continue
-			}
-			if to == "" {
-				g.Members = slices.Delete(g.Members, i, i+1)
-				i--
-			} else {
-				g.Members[i] = to
-			}
-		}
-	}
 }
 
 func (w *world) Modify(_ context.Context, dn string, changes ...ad.Change) error {
@@ -252,6 +242,9 @@ func (w *world) apply(r *ad.Recipient, ch ad.Change) {
 	case "msExchHideFromAddressLists":
 		r.HiddenFromGAL = one() == "TRUE"
 	default:
+		if isLink(ch.Attr) {
+			w.applyLink(r.DN, ch)
+		}
 		if strings.HasPrefix(ch.Attr, "extensionAttribute") {
 			if r.ExtensionAttributes == nil {
 				r.ExtensionAttributes = map[string]string{}
@@ -297,7 +290,7 @@ func (w *world) Delete(_ context.Context, dn string) error {
 		return errNotFound
 	}
 	delete(w.ad, strings.ToLower(dn))
-	w.relink(dn, "")
+	w.follow(dn, "")
 	return nil
 }
 
@@ -330,6 +323,7 @@ func (w *world) sync() {
 			delete(w.objs, id)
 			delete(w.dgs, id)
 			delete(w.members, id)
+			w.dropCloudRefs(id)
 		}
 	}
 	for _, r := range w.ad {
@@ -492,7 +486,7 @@ func (w *world) GetDistributionGroup(_ context.Context, identity string) (*cloud
 	return nil, errNotFound
 }
 
-// names are the Names of the users with the given ids.
+// names are the Names of the users and lists with the given ids.
 func (w *world) names(ids []string) []string {
 	var out []string
 	for _, id := range ids {
@@ -501,6 +495,9 @@ func (w *world) names(ids []string) []string {
 			if r.GUID == id {
 				n = r.Name
 			}
+		}
+		if g, ok := w.dgs[id]; ok {
+			n = g.Name
 		}
 		out = append(out, n)
 	}

@@ -41,6 +41,13 @@ const (
 	StepDynamicList       Step = "dynamic-list"
 	StepVerify            Step = "verify"
 	StepDeleteOriginal    Step = "delete-original"
+	// StepRepointCloud adds the new cloud list wherever the synced twin
+	// is named in the cloud (recreate path, before the move deletes the
+	// twin); its undo names the restored twin again.
+	StepRepointCloud Step = "repoint-cloud-references"
+	// StepRepoint points the on-premises references to the group at the
+	// routing contact (recreate path with hybrid mail flow).
+	StepRepoint Step = "repoint-references"
 )
 
 // Steps returns a path's steps in order; hybridMailFlow and keep decide
@@ -50,13 +57,13 @@ func Steps(m Method, hybridMailFlow, keepOriginal bool) []Step {
 	case MethodSOA:
 		return []Step{StepCapture, StepConvert, StepAwaitCloudManaged, StepRoutingAddress, StepRoutingContact, StepContactMember, StepVerify}
 	case MethodRecreate:
-		s := []Step{StepCapture, StepCreate, StepMove, StepAwaitTwinDeleted, StepTakeAddresses}
+		s := []Step{StepCapture, StepCreate, StepRepointCloud, StepMove, StepAwaitTwinDeleted, StepTakeAddresses}
 		if hybridMailFlow {
 			s = append(s, StepRoutingContact)
 		}
 		s = append(s, StepRetire)
 		if hybridMailFlow {
-			s = append(s, StepDynamicList)
+			s = append(s, StepDynamicList, StepRepoint)
 		}
 		s = append(s, StepVerify)
 		if !keepOriginal {
@@ -70,7 +77,8 @@ func Steps(m Method, hybridMailFlow, keepOriginal bool) []Step {
 // AllSteps lists every step, for bounded metric labels.
 func AllSteps() []Step {
 	return []Step{StepCapture, StepConvert, StepAwaitCloudManaged, StepRoutingAddress, StepRoutingContact, StepContactMember,
-		StepCreate, StepMove, StepAwaitTwinDeleted, StepTakeAddresses, StepRetire, StepDynamicList, StepVerify, StepDeleteOriginal}
+		StepCreate, StepMove, StepAwaitTwinDeleted, StepTakeAddresses, StepRetire, StepDynamicList, StepVerify, StepDeleteOriginal,
+		StepRepointCloud, StepRepoint}
 }
 
 // State is where a saga is.
