@@ -446,6 +446,11 @@ type Migrations struct {
 	// derived from cloud.initial_domain (contoso.onmicrosoft.com gives
 	// contoso.mail.onmicrosoft.com).
 	RoutingDomain string `yaml:"routing_domain"`
+	// MemberConcurrency is how many single-member calls
+	// (Add-DistributionGroupMember, Remove-DistributionGroupMember) run at
+	// once when a list's members do not fit in one call, 1 to 64. Zero
+	// means the default, 8.
+	MemberConcurrency int `yaml:"member_concurrency"`
 }
 
 // Sync triggers, the values of MigrationSync.Trigger.

@@ -86,11 +86,13 @@ type Setup struct {
 	noDeletes   bool
 	migSync     config.MigrationSync
 	routing     string
-	adTimeout   time.Duration
-	narrow      config.ReconcileScope
-	cloud       config.Cloud
-	log         *slog.Logger
-	obs         Observers
+	// memberConcurrency is migrations.member_concurrency.
+	memberConcurrency int
+	adTimeout         time.Duration
+	narrow            config.ReconcileScope
+	cloud             config.Cloud
+	log               *slog.Logger
+	obs               Observers
 }
 
 // New builds the Setup of cfg, loaded from path. Errors name the config
@@ -111,7 +113,7 @@ func New(cfg *config.Config, path string, log *slog.Logger, obs Observers) (*Set
 		Concurrency: max(cfg.Reconcile.Concurrency, 1), StateDir: cfg.StateDir,
 		Staging: cfg.Staging, Enforcing: cfg.Enforcing(),
 		narrow: cfg.Reconcile.Scope, cloud: cfg.Cloud, log: log, obs: obs,
-		migSync: cfg.Migrations.Sync, routing: cfg.Migrations.RoutingDomain, adTimeout: cfg.AD.Timeout.Duration,
+		migSync: cfg.Migrations.Sync, routing: cfg.Migrations.RoutingDomain, memberConcurrency: cfg.Migrations.MemberConcurrency, adTimeout: cfg.AD.Timeout.Duration,
 	}
 	for _, g := range cfg.Migrations.Groups {
 		s.Migrations = append(s.Migrations, migrationOf(g))
@@ -229,7 +231,7 @@ func (s *Setup) Tenant() (cloud.Tenant, error) {
 	ex, err := exo.New(exo.Config{
 		BaseURL: sess.Endpoints.Exchange, TenantID: s.cloud.TenantID, InitialDomain: s.InitialDomain,
 		HTTPClient: &http.Client{Transport: sess.HTTPClient.Transport, Timeout: exchangeTimeout},
-		Logger:     s.log, Observe: s.obs.Exchange, Retry: policy(s.obs.ExchangeRetry),
+		Logger:     s.log, Observe: s.obs.Exchange, Retry: policy(s.obs.ExchangeRetry), MemberConcurrency: s.memberConcurrency,
 		Token: func(ctx context.Context) (string, error) { return sess.Token(ctx, sess.Scopes.ExchangeScope()) },
 	})
 	if err != nil {

@@ -44,6 +44,7 @@ type Graph interface {
 type Exchange interface {
 	AcceptedDomains(ctx context.Context) ([]cloud.AcceptedDomain, error)
 	GetRecipient(ctx context.Context, identity string) (*cloud.ExoRecipient, error)
+	ListRecipients(ctx context.Context, filter string, fn func(*cloud.ExoRecipient) error) (cloud.ReadResult, error)
 	GetDistributionGroup(ctx context.Context, identity string) (*cloud.DistributionGroup, error)
 	NewDistributionGroup(ctx context.Context, g cloud.NewDistributionGroup) (*cloud.DistributionGroup, error)
 	SetDistributionGroup(ctx context.Context, identity string, ch cloud.GroupChanges) error

@@ -38,6 +38,9 @@ type world struct {
 	failNext map[string]error
 	// noSync makes Trigger run no cycle (a cycle that never comes).
 	noSync bool
+	// listings counts the ListRecipients calls; recipientReads the
+	// GetRecipient calls.
+	listings, recipientReads int
 }
 
 const (
@@ -404,6 +407,7 @@ func (w *world) findDG(identity string) (string, bool) {
 func (w *world) GetRecipient(_ context.Context, identity string) (*cloud.ExoRecipient, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.recipientReads++
 	for _, r := range w.ad {
 		if r.Kind == ad.KindUser && (strings.EqualFold(r.Mail, identity) || r.GUID == identity) && w.scope.Contains(r.DN) {
 			return &cloud.ExoRecipient{ExternalDirectoryObjectID: r.GUID, Name: r.Name, PrimarySMTPAddress: r.Mail, IsDirSynced: true}, nil
@@ -419,6 +423,42 @@ func (w *world) GetRecipient(_ context.Context, identity string) (*cloud.ExoReci
 		}
 	}
 	return nil, errNotFound
+}
+
+// ListRecipients lists what GetRecipient finds: the synced users in scope
+// and the lists, users first, by DN.
+func (w *world) ListRecipients(_ context.Context, filter string, fn func(*cloud.ExoRecipient) error) (cloud.ReadResult, error) {
+	w.mu.Lock()
+	if err := w.fail("ListRecipients"); err != nil {
+		w.mu.Unlock()
+		return cloud.ReadResult{}, err
+	}
+	if filter != "" {
+		w.mu.Unlock()
+		return cloud.ReadResult{}, retry.New("fake.ListRecipients", retry.Terminal, errors.New("filters are not supported"))
+	}
+	w.listings++
+	var out []cloud.ExoRecipient
+	for _, dn := range slices.Sorted(maps.Keys(w.ad)) {
+		r := w.ad[dn]
+		if r.Kind == ad.KindUser && w.scope.Contains(r.DN) {
+			out = append(out, cloud.ExoRecipient{ExternalDirectoryObjectID: r.GUID, Name: r.Name, PrimarySMTPAddress: r.Mail,
+				EmailAddresses: []string{"SMTP:" + r.Mail}, IsDirSynced: true})
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(w.dgs)) {
+		out = append(out, w.dgs[id].ExoRecipient)
+	}
+	w.mu.Unlock()
+	res := cloud.ReadResult{Requests: 1}
+	for i := range out {
+		if err := fn(&out[i]); err != nil {
+			return res, err
+		}
+		res.Objects++
+	}
+	res.Complete = true
+	return res, nil
 }
 
 func (w *world) GetDistributionGroup(_ context.Context, identity string) (*cloud.DistributionGroup, error) {

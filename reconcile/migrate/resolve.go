@@ -1,0 +1,120 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hybridsync/hybridsync/ad"
+	"github.com/hybridsync/hybridsync/cloud"
+	"github.com/hybridsync/hybridsync/internal/retry"
+)
+
+// bulkResolveMin is the number of addresses from which the cloud
+// recipients are found by one listing of the tenant's recipients
+// (Get-Recipient -ResultSize Unlimited, 1,000 a page) rather than one
+// Get-Recipient call each: a 65,000-member list would otherwise take
+// 65,000 calls (hours at a few hundred milliseconds each), where the
+// listing of a 100,000-recipient tenant takes 100.
+const bulkResolveMin = 1000
+
+// resolveAll resolves each distinct DN of dns to its cloud recipient: it
+// reads the on-premises recipient, then finds the cloud recipient by its
+// primary SMTP address. The result is keyed by ad.CanonicalDN. A DN that
+// does not exist on premises, or whose address no cloud recipient holds,
+// gets a Ref without Cloud (reported as unresolved by the caller).
+func (e *Env) resolveAll(ctx context.Context, dns []string) (map[string]Ref, error) {
+	refs := make(map[string]Ref, len(dns))
+	for _, dn := range dns {
+		key := ad.CanonicalDN(dn)
+		if _, ok := refs[key]; ok {
+			continue
+		}
+		ref, err := e.readRef(ctx, dn)
+		if err != nil {
+			return nil, err
+		}
+		refs[key] = ref
+	}
+	// The keys needing a cloud lookup, by lower-cased address.
+	byAddr := map[string][]string{}
+	for key, ref := range refs {
+		if ref.Address != "" {
+			a := strings.ToLower(ref.Address)
+			byAddr[a] = append(byAddr[a], key)
+		}
+	}
+	found := func(addr, cloudID string) {
+		for _, key := range byAddr[addr] {
+			ref := refs[key]
+			ref.Cloud = cloudID
+			refs[key] = ref
+		}
+	}
+	if len(byAddr) < bulkResolveMin {
+		for addr := range byAddr {
+			x, err := e.Exchange.GetRecipient(ctx, addr)
+			switch {
+			case retry.ClassOf(err) == retry.NotFound:
+				continue
+			case err != nil:
+				return nil, fmt.Errorf("migrate: find the cloud recipient of %s: %w", addr, err)
+			}
+			found(addr, cmpOr(x.ExternalDirectoryObjectID, x.GUID))
+		}
+		return refs, nil
+	}
+	if err := e.listRecipientsByAddress(ctx, byAddr, found); err != nil {
+		return nil, err
+	}
+	return refs, nil
+}
+
+// listRecipientsByAddress streams every recipient of the tenant and calls
+// found for each wanted address (a key of want) one of them holds, as its
+// primary or as an smtp: address, as Get-Recipient -Identity would find
+// it. A listing cut short is an error: an address missing from an
+// incomplete listing would be reported unresolved wrongly.
+func (e *Env) listRecipientsByAddress(ctx context.Context, want map[string][]string, found func(addr, cloudID string)) error {
+	done := make(map[string]bool, len(want))
+	res, err := e.Exchange.ListRecipients(ctx, "", func(x *cloud.ExoRecipient) error {
+		id := cmpOr(x.ExternalDirectoryObjectID, x.GUID)
+		match := func(addr string) {
+			addr = strings.ToLower(strings.TrimSpace(addr))
+			if _, ok := want[addr]; ok && !done[addr] && id != "" {
+				done[addr] = true
+				found(addr, id)
+			}
+		}
+		match(x.PrimarySMTPAddress)
+		for _, a := range x.EmailAddresses {
+			if p, addr, ok := strings.Cut(a, ":"); ok && strings.EqualFold(p, "smtp") {
+				match(addr)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("migrate: list the tenant's recipients to resolve %d addresses: %w", len(want), err)
+	}
+	if !res.Complete {
+		return retry.New("migrate.resolve", retry.Retryable, errors.New("the listing of the tenant's recipients ended before its last page"))
+	}
+	return nil
+}
+
+// readRef reads the on-premises recipient at dn.
+func (e *Env) readRef(ctx context.Context, dn string) (Ref, error) {
+	ref := Ref{DN: dn}
+	r, err := e.Dir.ReadRecipient(ctx, dn)
+	if err != nil {
+		if retry.ClassOf(err) == retry.NotFound {
+			return ref, nil
+		}
+		return ref, fmt.Errorf("migrate: read %s: %w", dn, err)
+	}
+	ref.Address = primaryOf(r)
+	ref.Group = r.Kind == ad.KindGroup && r.MailEnabled()
+	return ref, nil
+}
