@@ -314,7 +314,7 @@ func (e *Env) resolveLists(ctx context.Context, a *Assessment, c *Capture, r *ad
 	if r.ManagedBy != "" {
 		owners = append([]string{r.ManagedBy}, owners...)
 	}
-	refs, err := e.resolveAll(ctx, slices.Concat(r.Members, owners, r.ModeratedBy, r.BypassModeration,
+	refs, err := e.resolveAll(ctx, r.DN, len(r.Members), slices.Concat(r.Members, owners, r.ModeratedBy, r.BypassModeration,
 		r.AcceptFrom, r.AcceptFromMembersOf, r.RejectFrom, r.RejectFromMembersOf, r.SendOnBehalf))
 	if err != nil {
 		return err

@@ -41,6 +41,9 @@ type world struct {
 	// listings counts the ListRecipients calls; recipientReads the
 	// GetRecipient calls.
 	listings, recipientReads int
+	// memberSearches counts ReadMembers calls; recipientDirReads the
+	// ReadRecipient calls.
+	memberSearches, recipientDirReads int
 }
 
 const (
@@ -113,9 +116,37 @@ func (w *world) FindByGUIDOnDC(_ context.Context, guid string) (*ad.Recipient, a
 	return nil, fakeDC, errNotFound
 }
 
+// ReadMembers streams the recipients whose DN the group at groupDN lists
+// (the world keeps no memberOf), as one search.
+func (w *world) ReadMembers(_ context.Context, groupDN string, fn func(*ad.Recipient) error) error {
+	w.mu.Lock()
+	if err := w.fail("ReadMembers"); err != nil {
+		w.mu.Unlock()
+		return err
+	}
+	w.memberSearches++
+	g, ok := w.ad[strings.ToLower(groupDN)]
+	var out []*ad.Recipient
+	if ok {
+		for _, dn := range g.Members {
+			if r, ok := w.ad[strings.ToLower(dn)]; ok {
+				out = append(out, w.copyOf(r))
+			}
+		}
+	}
+	w.mu.Unlock()
+	for _, r := range out {
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (w *world) ReadRecipient(_ context.Context, dn string) (*ad.Recipient, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.recipientDirReads++
 	if r, ok := w.ad[strings.ToLower(dn)]; ok {
 		return w.copyOf(r), nil
 	}

@@ -19,13 +19,40 @@ import (
 // listing of a 100,000-recipient tenant takes 100.
 const bulkResolveMin = 1000
 
+// MemberReader is what a Directory may also do (*adldap.Client does):
+// stream the direct members of a group in one paged search.
+type MemberReader interface {
+	ReadMembers(ctx context.Context, groupDN string, fn func(*ad.Recipient) error) error
+}
+
 // resolveAll resolves each distinct DN of dns to its cloud recipient: it
 // reads the on-premises recipient, then finds the cloud recipient by its
 // primary SMTP address. The result is keyed by ad.CanonicalDN. A DN that
 // does not exist on premises, or whose address no cloud recipient holds,
 // gets a Ref without Cloud (reported as unresolved by the caller).
-func (e *Env) resolveAll(ctx context.Context, dns []string) (map[string]Ref, error) {
+//
+// When the group (at groupDN) has bulkResolveMin members or more and the
+// directory is a MemberReader, its members are read with one paged search
+// first; the DNs that search did not return (owners and senders who are
+// not members, members in another domain) are read one by one.
+func (e *Env) resolveAll(ctx context.Context, groupDN string, members int, dns []string) (map[string]Ref, error) {
 	refs := make(map[string]Ref, len(dns))
+	if mr, ok := e.Dir.(MemberReader); ok && members >= bulkResolveMin {
+		wanted := make(map[string]string, len(dns)) // the DN as listed, by canonical DN
+		for _, dn := range dns {
+			wanted[ad.CanonicalDN(dn)] = dn
+		}
+		err := mr.ReadMembers(ctx, groupDN, func(r *ad.Recipient) error {
+			key := ad.CanonicalDN(r.DN)
+			if dn, ok := wanted[key]; ok {
+				refs[key] = refOf(dn, r)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("migrate: read the members of %s: %w", groupDN, err)
+		}
+	}
 	for _, dn := range dns {
 		key := ad.CanonicalDN(dn)
 		if _, ok := refs[key]; ok {
@@ -114,7 +141,11 @@ func (e *Env) readRef(ctx context.Context, dn string) (Ref, error) {
 		}
 		return ref, fmt.Errorf("migrate: read %s: %w", dn, err)
 	}
-	ref.Address = primaryOf(r)
-	ref.Group = r.Kind == ad.KindGroup && r.MailEnabled()
-	return ref, nil
+	return refOf(dn, r), nil
+}
+
+// refOf is the Ref of the recipient r read at dn, its cloud recipient not
+// looked up yet.
+func refOf(dn string, r *ad.Recipient) Ref {
+	return Ref{DN: dn, Address: primaryOf(r), Group: r.Kind == ad.KindGroup && r.MailEnabled()}
 }

@@ -26,7 +26,7 @@ func TestAssessResolvesABigListWithOneListing(t *testing.T) {
 	l.w.ad[strings.ToLower(out.DN)] = out
 	l.group.Members = append(l.group.Members, out.DN)
 	l.w.sync()
-	l.w.recipientReads = 0
+	l.w.recipientReads, l.w.recipientDirReads = 0, 0
 
 	a, err := l.env(nil).Assess(t.Context(), "sales@lab.test", l.options)
 	if err != nil {
@@ -34,6 +34,11 @@ func TestAssessResolvesABigListWithOneListing(t *testing.T) {
 	}
 	if l.w.listings != 1 {
 		t.Errorf("%d recipient listings, want 1", l.w.listings)
+	}
+	// One search for the members; the owner (not a member) read alone,
+	// with the group itself and the twin checks' reads.
+	if l.w.memberSearches != 1 || l.w.recipientDirReads > 5 {
+		t.Errorf("%d member searches and %d single reads on premises, want 1 and a few", l.w.memberSearches, l.w.recipientDirReads)
 	}
 	if l.w.recipientReads != 0 {
 		t.Errorf("%d Get-Recipient calls, want none: every address was in the listing", l.w.recipientReads)
@@ -67,8 +72,9 @@ func TestAssessResolvesASmallListByAddress(t *testing.T) {
 	if err != nil || !a.Ready() {
 		t.Fatalf("assess: %v %+v", err, a.Problems)
 	}
-	if l.w.listings != 0 || l.w.recipientReads < 4 {
-		t.Errorf("%d listings and %d Get-Recipient calls, want none and one per recipient", l.w.listings, l.w.recipientReads)
+	if l.w.listings != 0 || l.w.recipientReads < 4 || l.w.memberSearches != 0 {
+		t.Errorf("%d listings, %d Get-Recipient calls and %d member searches, want none, one call per recipient, none",
+			l.w.listings, l.w.recipientReads, l.w.memberSearches)
 	}
 }
 
