@@ -278,6 +278,14 @@ func SetFaults(ctx context.Context, dir string, f Faults) (Faults, error) {
 	return got, err
 }
 
+// Stats returns what the lab's emulator served since it started or since
+// the last Stats with reset, and zeroes the counters when reset is set.
+func Stats(ctx context.Context, dir string, reset bool) (emulator.Stats, error) {
+	var st emulator.Stats
+	err := labRequest(ctx, dir, "/lab/stats", map[string]bool{"reset": reset}, &st)
+	return st, err
+}
+
 // ServeEmulator runs the lab's tenant emulator and sync simulator until ctx
 // ends: `hybridsync lab serve-emulator`. interval is the sync cycle
 // (Entra Connect's is 30 minutes; the lab's default is short).
@@ -398,6 +406,25 @@ func controlMux(em *emulator.Emulator, loop *syncsim.Loop, token string, log *sl
 			return
 		}
 		_ = json.NewEncoder(w).Encode(rep)
+	})
+	mux.HandleFunc("POST /lab/stats", func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(r) {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		var req struct {
+			Reset bool `json:"reset"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<10)).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		st := em.Stats()
+		if req.Reset {
+			em.ResetStats()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(st)
 	})
 	mux.HandleFunc("POST /lab/faults", func(w http.ResponseWriter, r *http.Request) {
 		if !authorized(r) {

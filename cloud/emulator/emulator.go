@@ -149,6 +149,9 @@ type Stats struct {
 	Unavailable map[string]int64 `json:"unavailable"`
 	// Unauthorized counts requests refused with 401.
 	Unauthorized int64 `json:"unauthorized"`
+	// Cmdlets counts the Exchange requests by cmdlet (X-CmdletName), each
+	// page of a listing and each retry included.
+	Cmdlets map[string]int64 `json:"cmdlets"`
 }
 
 // Total sums a per-class counter map.
@@ -161,7 +164,7 @@ func Total(m map[string]int64) int64 {
 }
 
 func newStats() Stats {
-	return Stats{Requests: map[string]int64{}, Throttled: map[string]int64{}, Unavailable: map[string]int64{}}
+	return Stats{Requests: map[string]int64{}, Throttled: map[string]int64{}, Unavailable: map[string]int64{}, Cmdlets: map[string]int64{}}
 }
 
 const stateVersion = 1
@@ -425,6 +428,9 @@ func (e *Emulator) Stats() Stats {
 	}
 	for k, v := range e.stats.Unavailable {
 		s.Unavailable[k] = v
+	}
+	for k, v := range e.stats.Cmdlets {
+		s.Cmdlets[k] = v
 	}
 	s.Unauthorized = e.stats.Unauthorized
 	return s
