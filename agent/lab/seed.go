@@ -195,16 +195,13 @@ func samName(alias string) string {
 	return a[:20-len(tail)] + tail
 }
 
-// minSeedSize is the fewest bulk users a lab is seeded with.
-const minSeedSize = 5000
-
 // Seed populates the lab deterministically from seed: the same seed and
 // size give the same names, addresses and memberships. size is the number
 // of bulk users (at least 5,000, so one DL has 5,000+ members); the default
 // lab uses the minimum.
 func Seed(ctx context.Context, c *adldap.Client, baseDN, mailDomain, adDomain string, seed uint64, size int) (*Manifest, error) {
-	if size < minSeedSize {
-		size = minSeedSize
+	if size < 5000 {
+		size = 5000
 	}
 	s := &seeder{
 		c:      c,
