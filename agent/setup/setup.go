@@ -441,6 +441,10 @@ func (s *Setup) Migration(group string) (Migration, bool) {
 	return Migration{Group: group, Options: s.defaultMigration}, false
 }
 
+// The engine reads a big group's members with one search when the
+// directory can (a silent fallback would be one read per member).
+var _ migrate.MemberReader = (*adldap.Client)(nil)
+
 // MigrationEnv is the migration engine's environment over dir, tenant and
 // j: the scope, the tenant's domains, the sync trigger and waits of
 // migrations.sync. fp is nil but in crash tests.
