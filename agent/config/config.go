@@ -450,6 +450,11 @@ type Migrations struct {
 	// moves in waves, children before parents, each wave sharing one sync
 	// cycle), 1 to 16. Zero means the default, 4.
 	Concurrency int `yaml:"concurrency"`
+	// MemberConcurrency is how many single-member calls
+	// (Add-DistributionGroupMember, Remove-DistributionGroupMember) run at
+	// once when a list's members do not fit in one call, 1 to 64. Zero
+	// means the default, 8.
+	MemberConcurrency int `yaml:"member_concurrency"`
 }
 
 // Sync triggers, the values of MigrationSync.Trigger.

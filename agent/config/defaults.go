@@ -31,26 +31,31 @@ const (
 	defaultLogLevel  = "info"
 	defaultLogFormat = "text"
 
-	defaultReconcileMode  = ModeObserve
-	defaultInterval       = 5 * time.Minute
-	minInterval           = time.Minute
-	maxInterval           = 24 * time.Hour
-	defaultFullInterval   = 24 * time.Hour
-	maxFullInterval       = 24 * time.Hour
-	defaultJitter         = 0.1
-	maxJitter             = 0.5
-	defaultMaxDeletes     = 500 // Entra Connect's accidental-delete threshold
-	maxPercent            = 100
-	defaultSourceAnchor   = SourceAnchorObjectGUID
-	defaultVerifyTimeout  = 45 * time.Minute
-	defaultChangeWindow   = 24 * time.Hour
-	minChangeWindow       = time.Hour
-	maxChangeWindow       = 30 * 24 * time.Hour
-	maxVerifyTimeout      = 6 * time.Hour
-	defaultConcurrency    = 4
-	maxConcurrency        = 32
-	defaultHybridMailFlow = true
-	defaultKeepOnPremises = false
+	defaultReconcileMode = ModeObserve
+	defaultInterval      = 5 * time.Minute
+	minInterval          = time.Minute
+	maxInterval          = 24 * time.Hour
+	defaultFullInterval  = 24 * time.Hour
+	maxFullInterval      = 24 * time.Hour
+	defaultJitter        = 0.1
+	maxJitter            = 0.5
+	defaultMaxDeletes    = 500 // Entra Connect's accidental-delete threshold
+	maxPercent           = 100
+	defaultSourceAnchor  = SourceAnchorObjectGUID
+	defaultVerifyTimeout = 45 * time.Minute
+	defaultChangeWindow  = 24 * time.Hour
+	minChangeWindow      = time.Hour
+	maxChangeWindow      = 30 * 24 * time.Hour
+	maxVerifyTimeout     = 6 * time.Hour
+	defaultConcurrency   = 4
+	maxConcurrency       = 32
+	// defaultMemberConcurrency and maxMemberConcurrency bound
+	// migrations.member_concurrency (maxMemberConcurrency is
+	// exo.MaxMemberConcurrency).
+	defaultMemberConcurrency = 8
+	maxMemberConcurrency     = 64
+	defaultHybridMailFlow    = true
+	defaultKeepOnPremises    = false
 	// groupTypeKeepWord is how the file may spell GroupTypeKeep, to
 	// override a default group type.
 	groupTypeKeepWord = "keep"
@@ -157,6 +162,9 @@ func (m *Migrations) setDefaults(adNoSyncOU string) {
 	m.RoutingDomain = strings.ToLower(m.RoutingDomain)
 	if m.Concurrency == 0 {
 		m.Concurrency = defaultMigrationConcurrency
+	}
+	if m.MemberConcurrency == 0 {
+		m.MemberConcurrency = defaultMemberConcurrency
 	}
 	d := &m.Defaults
 	if d.Method == "" {

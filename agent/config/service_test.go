@@ -159,12 +159,13 @@ func serviceInvalidCases() []invalidCase {
 		},
 		{
 			file: "invalid-migrations-sync.yaml",
-			want: `config testdata/invalid-migrations-sync.yaml is invalid (5 problems):
+			want: `config testdata/invalid-migrations-sync.yaml is invalid (6 problems):
   testdata/invalid-migrations-sync.yaml:20: migrations.sync.command: is required with trigger: command (hint: the program and its arguments, as a list, e.g. [ssh, aadconnect, 'Start-ADSyncSyncCycle -PolicyType Delta'])
   testdata/invalid-migrations-sync.yaml:22: migrations.sync.command_timeout: must be between 1s and 30m, got 45m
   testdata/invalid-migrations-sync.yaml:23: migrations.sync.wait: must be between 1m and 24h, got 10s (hint: cover at least one sync cycle (Entra Connect's default is every 30 minutes))
   testdata/invalid-migrations-sync.yaml:24: migrations.sync.poll_interval: must be between 1s and 5m, got 10m
-  testdata/invalid-migrations-sync.yaml:25: migrations.routing_domain: must be a DNS domain name, got "not a domain" (hint: for example contoso.mail.onmicrosoft.com)`,
+  testdata/invalid-migrations-sync.yaml:25: migrations.routing_domain: must be a DNS domain name, got "not a domain" (hint: for example contoso.mail.onmicrosoft.com)
+  testdata/invalid-migrations-sync.yaml:26: migrations.member_concurrency: must be between 1 and 64, got 65 (hint: single-member calls to Exchange Online run at once; more is throttled, not faster)`,
 		},
 		{
 			file: "invalid-migrations-unknown-key.yaml",

@@ -831,6 +831,11 @@ func (m *Migrations) validate(ps *problems, path string, scope adScope, hasCloud
 		ps.add(key(path, "routing_domain"), fmt.Sprintf("must be a DNS domain name, got %q", m.RoutingDomain),
 			"for example contoso.mail.onmicrosoft.com")
 	}
+	if m.MemberConcurrency < 1 || m.MemberConcurrency > maxMemberConcurrency {
+		ps.add(key(path, "member_concurrency"),
+			fmt.Sprintf("must be between 1 and %d, got %d", maxMemberConcurrency, m.MemberConcurrency),
+			"single-member calls to Exchange Online run at once; more is throttled, not faster")
+	}
 	d := &m.Defaults
 	dp := key(path, "defaults")
 	validateGroupType(ps, key(dp, "group_type"), d.GroupType)

@@ -278,6 +278,14 @@ func SetFaults(ctx context.Context, dir string, f Faults) (Faults, error) {
 	return got, err
 }
 
+// Stats returns what the lab's emulator served since it started or since
+// the last Stats with reset, and zeroes the counters when reset is set.
+func Stats(ctx context.Context, dir string, reset bool) (emulator.Stats, error) {
+	var st emulator.Stats
+	err := labRequest(ctx, dir, "/lab/stats", map[string]bool{"reset": reset}, &st)
+	return st, err
+}
+
 // ServeEmulator runs the lab's tenant emulator and sync simulator until ctx
 // ends: `hybridsync lab serve-emulator`. interval is the sync cycle
 // (Entra Connect's is 30 minutes; the lab's default is short).
@@ -297,14 +305,25 @@ func ServeEmulator(ctx context.Context, dir string, interval time.Duration, log 
 	if err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
+	// The lab's tenant holds thousands of objects (megabytes of state): it
+	// is saved every second, and when the emulator stops (lab down sends
+	// SIGTERM), rather than after each change, so that a list's thousands
+	// of member writes measure the client and not the emulator's rewrites
+	// of the whole state (each fsync'd, one at a time).
+	const saveEvery = time.Second
 	em, err := emulator.New(emulator.Config{
 		TenantID: s.TenantID, ClientID: s.ClientID, ClientSecret: secret,
 		InitialDomain: s.InitialDomain, AcceptedDomains: []string{s.MailDomain},
-		StateFile: emulatorStateFile(s.Dir), Logger: log,
+		StateFile: emulatorStateFile(s.Dir), SaveEvery: saveEvery, Logger: log,
 	})
 	if err != nil {
 		return fmt.Errorf("lab: emulator: %w", err)
 	}
+	defer func() {
+		if err := em.Flush(); err != nil {
+			log.Error("lab: saving the emulator's state at exit failed", "error", err)
+		}
+	}()
 	// Everything that can fail at start-up comes before the sync loop, so
 	// a bad certificate or a busy port ends the process with its error.
 	cert, err := tls.LoadX509KeyPair(filepath.Join(s.Dir, "tls", "server.pem"), filepath.Join(s.Dir, "tls", "server.key"))
@@ -384,6 +403,25 @@ func controlMux(em *emulator.Emulator, loop *syncsim.Loop, token string, log *sl
 			return
 		}
 		_ = json.NewEncoder(w).Encode(rep)
+	})
+	mux.HandleFunc("POST /lab/stats", func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(r) {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		var req struct {
+			Reset bool `json:"reset"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<10)).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		st := em.Stats()
+		if req.Reset {
+			em.ResetStats()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(st)
 	})
 	mux.HandleFunc("POST /lab/faults", func(w http.ResponseWriter, r *http.Request) {
 		if !authorized(r) {

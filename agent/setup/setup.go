@@ -88,11 +88,13 @@ type Setup struct {
 	routing     string
 	// MigrationConcurrency is how many groups of a wave migrate at once.
 	MigrationConcurrency int
-	adTimeout            time.Duration
-	narrow               config.ReconcileScope
-	cloud                config.Cloud
-	log                  *slog.Logger
-	obs                  Observers
+	// memberConcurrency is migrations.member_concurrency.
+	memberConcurrency int
+	adTimeout         time.Duration
+	narrow            config.ReconcileScope
+	cloud             config.Cloud
+	log               *slog.Logger
+	obs               Observers
 }
 
 // New builds the Setup of cfg, loaded from path. Errors name the config
@@ -113,7 +115,8 @@ func New(cfg *config.Config, path string, log *slog.Logger, obs Observers) (*Set
 		Concurrency: max(cfg.Reconcile.Concurrency, 1), StateDir: cfg.StateDir,
 		Staging: cfg.Staging, Enforcing: cfg.Enforcing(),
 		narrow: cfg.Reconcile.Scope, cloud: cfg.Cloud, log: log, obs: obs,
-		migSync: cfg.Migrations.Sync, routing: cfg.Migrations.RoutingDomain, MigrationConcurrency: cfg.Migrations.Concurrency, adTimeout: cfg.AD.Timeout.Duration,
+		migSync: cfg.Migrations.Sync, routing: cfg.Migrations.RoutingDomain, MigrationConcurrency: cfg.Migrations.Concurrency,
+		memberConcurrency: cfg.Migrations.MemberConcurrency, adTimeout: cfg.AD.Timeout.Duration,
 	}
 	for _, g := range cfg.Migrations.Groups {
 		s.Migrations = append(s.Migrations, migrationOf(g))
@@ -231,7 +234,7 @@ func (s *Setup) Tenant() (cloud.Tenant, error) {
 	ex, err := exo.New(exo.Config{
 		BaseURL: sess.Endpoints.Exchange, TenantID: s.cloud.TenantID, InitialDomain: s.InitialDomain,
 		HTTPClient: &http.Client{Transport: sess.HTTPClient.Transport, Timeout: exchangeTimeout},
-		Logger:     s.log, Observe: s.obs.Exchange, Retry: policy(s.obs.ExchangeRetry),
+		Logger:     s.log, Observe: s.obs.Exchange, Retry: policy(s.obs.ExchangeRetry), MemberConcurrency: s.memberConcurrency,
 		Token: func(ctx context.Context) (string, error) { return sess.Token(ctx, sess.Scopes.ExchangeScope()) },
 	})
 	if err != nil {
@@ -440,6 +443,10 @@ func (s *Setup) Migration(group string) (Migration, bool) {
 	}
 	return Migration{Group: group, Options: s.defaultMigration}, false
 }
+
+// The engine reads a big group's members with one search when the
+// directory can (a silent fallback would be one read per member).
+var _ migrate.MemberReader = (*adldap.Client)(nil)
 
 // MigrationEnv is the migration engine's environment over dir, tenant and
 // j: the scope, the tenant's domains, the sync trigger and waits of

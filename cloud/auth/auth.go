@@ -209,6 +209,10 @@ func httpClient(caFile string, timeout time.Duration) (*http.Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	// Keep a connection per concurrent call (the Exchange client runs up
+	// to 64 member calls at once) instead of the default 2, which would
+	// open a new TLS connection for most calls.
+	tr.MaxIdleConnsPerHost = 64
 	if caFile != "" {
 		pool, err := x509.SystemCertPool()
 		if err != nil || pool == nil {

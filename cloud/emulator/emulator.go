@@ -60,8 +60,15 @@ type Config struct {
 	// is the default domain (else the initial domain is).
 	AcceptedDomains []string
 	// StateFile, when set, is loaded by New if it exists and rewritten
-	// atomically after every change.
+	// atomically after every change (or see SaveEvery).
 	StateFile string
+	// SaveEvery, when greater than zero, rewrites StateFile at most this
+	// often instead of after every change, and Flush writes what is
+	// pending: a tenant of tens of thousands of objects is megabytes of
+	// state, which rewriting for each of 65,000 membership changes would
+	// make the emulator, not the client, the bottleneck. A crash of the
+	// emulator's process loses the changes of at most SaveEvery.
+	SaveEvery time.Duration
 	Faults    Faults
 	// Clock defaults to time.Now.
 	Clock func() time.Time
@@ -116,6 +123,10 @@ type Emulator struct {
 
 	mu sync.Mutex // serializes transactions on st
 	st *state
+	// unsaved and saveTimer (guarded by mu) batch the saves when
+	// Config.SaveEvery is set.
+	unsaved   bool
+	saveTimer *time.Timer
 
 	rmu sync.Mutex // guards rnd
 	rnd *rand.Rand
@@ -139,6 +150,9 @@ type Stats struct {
 	Unavailable map[string]int64 `json:"unavailable"`
 	// Unauthorized counts requests refused with 401.
 	Unauthorized int64 `json:"unauthorized"`
+	// Cmdlets counts the Exchange requests by cmdlet (X-CmdletName), each
+	// page of a listing and each retry included.
+	Cmdlets map[string]int64 `json:"cmdlets"`
 }
 
 // Total sums a per-class counter map.
@@ -151,7 +165,7 @@ func Total(m map[string]int64) int64 {
 }
 
 func newStats() Stats {
-	return Stats{Requests: map[string]int64{}, Throttled: map[string]int64{}, Unavailable: map[string]int64{}}
+	return Stats{Requests: map[string]int64{}, Throttled: map[string]int64{}, Unavailable: map[string]int64{}, Cmdlets: map[string]int64{}}
 }
 
 const stateVersion = 1
@@ -332,11 +346,51 @@ func (e *Emulator) Update(fn func(tx *Tx) error) error {
 		return err
 	}
 	if tx.dirty {
+		if e.cfg.SaveEvery > 0 && e.cfg.StateFile != "" {
+			e.unsaved = true
+			if e.saveTimer == nil {
+				e.saveTimer = time.AfterFunc(e.cfg.SaveEvery, e.savePending)
+			}
+			return nil
+		}
 		if err := e.save(); err != nil {
 			tx.rollback()
 			return err
 		}
 	}
+	return nil
+}
+
+// savePending saves the changes SaveEvery batched.
+func (e *Emulator) savePending() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.saveTimer = nil
+	if err := e.flushLocked(); err != nil {
+		e.log.Error("emulator: batched save failed; retrying at the next change", "error", err)
+	}
+}
+
+// Flush saves the changes not yet saved (with Config.SaveEvery); call it
+// before the process ends.
+func (e *Emulator) Flush() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.saveTimer != nil {
+		e.saveTimer.Stop()
+		e.saveTimer = nil
+	}
+	return e.flushLocked()
+}
+
+func (e *Emulator) flushLocked() error {
+	if !e.unsaved {
+		return nil
+	}
+	if err := e.save(); err != nil {
+		return err
+	}
+	e.unsaved = false
 	return nil
 }
 
@@ -375,6 +429,9 @@ func (e *Emulator) Stats() Stats {
 	}
 	for k, v := range e.stats.Unavailable {
 		s.Unavailable[k] = v
+	}
+	for k, v := range e.stats.Cmdlets {
+		s.Cmdlets[k] = v
 	}
 	s.Unauthorized = e.stats.Unauthorized
 	return s

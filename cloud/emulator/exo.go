@@ -1188,18 +1188,18 @@ func (e *Emulator) changeMember(p params, add bool) func(*Tx) (exoResult, *exoEr
 			return exoResult{}, xe
 		}
 		isMember := slices.Contains(g.Members, m.ID)
-		members := slices.Clone(g.Members)
+		var err error
 		switch {
 		case add && isMember:
 			return exoResult{}, badRequest(typMemberExists, "The recipient \"%s\" is already a member of the group \"%s\".", mident, g.ExchangeName())
 		case !add && !isMember:
 			return exoResult{}, badRequest(typMemberMissing, "The recipient \"%s\" isn't a member of the group \"%s\".", mident, g.ExchangeName())
 		case add:
-			members = append(members, m.ID)
+			err = tx.AddMember(g.ID, m.ID)
 		default:
-			members = slices.DeleteFunc(members, func(id string) bool { return id == m.ID })
+			err = tx.RemoveMember(g.ID, m.ID)
 		}
-		if err := tx.SetMembers(g.ID, members); err != nil {
+		if err != nil {
 			return exoResult{}, badRequest(typRecipientTask, "%s", err.Error())
 		}
 		return exoResult{}, nil

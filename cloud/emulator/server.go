@@ -95,6 +95,9 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	e.count(class, "requests")
+	if svc == svcExchange {
+		e.countCmdlet(r.Header.Get("X-CmdletName"))
+	}
 	f := e.Faults()
 	if f.Latency > 0 {
 		t := time.NewTimer(f.Latency)
@@ -154,6 +157,17 @@ func (e *Emulator) count(class, what string) {
 	case "unavailable":
 		e.stats.Unavailable[class]++
 	}
+}
+
+// countCmdlet counts an Exchange request by its cmdlet; names are bounded
+// to what the emulator knows of cmdlet names' shape.
+func (e *Emulator) countCmdlet(name string) {
+	if name == "" || len(name) > 64 {
+		name = "other"
+	}
+	e.fmu.Lock()
+	defer e.fmu.Unlock()
+	e.stats.Cmdlets[name]++
 }
 
 func (e *Emulator) countUnauthorized() {

@@ -842,6 +842,52 @@ func (tx *Tx) SetMembers(groupID string, ids []string) error {
 	})
 }
 
+// AddMember adds member to a group's direct members, as SetMembers with it
+// appended would, without re-checking the members already there (a
+// membership change of a 65,000-member list stays cheap). A member
+// already there changes nothing.
+func (tx *Tx) AddMember(groupID, member string) error {
+	return tx.changeMember(groupID, member, true)
+}
+
+// RemoveMember removes member from a group's direct members; one not
+// there changes nothing.
+func (tx *Tx) RemoveMember(groupID, member string) error {
+	return tx.changeMember(groupID, member, false)
+}
+
+func (tx *Tx) changeMember(groupID, member string, add bool) error {
+	tx.mustWrite()
+	old := tx.s.Objects[groupID]
+	switch {
+	case old == nil:
+		return fmt.Errorf("%w: %s", ErrNotFound, groupID)
+	case old.Deleted():
+		return fmt.Errorf("%w: %s", ErrDeleted, groupID)
+	case old.Kind != cloud.KindGroup:
+		return fmt.Errorf("%w: %s is not a group", ErrNotSupported, groupID)
+	}
+	if add {
+		if mo := tx.s.Objects[member]; mo == nil || mo.Deleted() || member == groupID {
+			return fmt.Errorf("%w: member %s of group %s does not exist", ErrInvalid, member, groupID)
+		}
+	}
+	i := slices.Index(old.Members, member)
+	if (i >= 0) == add {
+		return nil
+	}
+	n := old.Clone()
+	if add {
+		n.Members = append(n.Members, member)
+	} else {
+		n.Members = slices.Delete(n.Members, i, i+1)
+	}
+	n.Seq = tx.nextSeq()
+	tx.s.MemberLog = append(tx.s.MemberLog, memberChange{Seq: n.Seq, Group: groupID, Member: member, Removed: !add})
+	tx.set(groupID, n)
+	return nil
+}
+
 // SetExchangeLicense assigns (true) or removes a user's Exchange Online
 // licence: a licensed user is a UserMailbox in Exchange.
 func (tx *Tx) SetExchangeLicense(userID string, licensed bool) error {

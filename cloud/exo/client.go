@@ -48,6 +48,11 @@ const systemMailboxFormat = "UPN:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc9
 const (
 	defaultPageSize    = 1000 // the server's maximum odata.maxpagesize
 	defaultMemberChunk = 500
+	// defaultMemberConcurrency is how many Add- or
+	// Remove-DistributionGroupMember calls run at once by default.
+	defaultMemberConcurrency = 8
+	// MaxMemberConcurrency bounds Config.MemberConcurrency.
+	MaxMemberConcurrency = 64
 	// defaultHTTPTimeout matches the v3 module: one minute more than the
 	// server's own 15-minute cmdlet timeout.
 	defaultHTTPTimeout = 16 * time.Minute
@@ -90,7 +95,14 @@ type Config struct {
 	// each; ReplaceGroupMembers fills an empty group with one
 	// Update-DistributionGroupMember call only when the list fits.
 	MemberChunk int
-	Logger      *slog.Logger
+	// MemberConcurrency (default 8, at most MaxMemberConcurrency) is how
+	// many single-member calls (Add- and Remove-DistributionGroupMember)
+	// run at once, for the members that do not fit in one call. Each call
+	// goes through the same retry and Retry-After handling as any other;
+	// a throttled call waits on its own, and the others keep at most
+	// MemberConcurrency requests in flight.
+	MemberConcurrency int
+	Logger            *slog.Logger
 	// Observe, when set, is told about every HTTP request: op is the cmdlet
 	// name, result "success", "throttled" (429 or a throttling message) or
 	// the retry class of the failure (retry.ResultOf).
@@ -107,6 +119,7 @@ type Client struct {
 	policy   retry.Policy
 	http     *http.Client
 	log      *slog.Logger
+	throttle throttleGate
 }
 
 var _ cloud.Exchange = (*Client)(nil)
@@ -140,6 +153,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MemberChunk < 0 {
 		problems = append(problems, fmt.Sprintf("MemberChunk %d is negative", cfg.MemberChunk))
 	}
+	if cfg.MemberConcurrency < 0 || cfg.MemberConcurrency > MaxMemberConcurrency {
+		problems = append(problems, fmt.Sprintf("MemberConcurrency %d is outside 1..%d", cfg.MemberConcurrency, MaxMemberConcurrency))
+	}
 	if len(problems) > 0 {
 		return nil, retry.New(op, retry.Terminal, errors.New(strings.Join(problems, "; ")))
 	}
@@ -149,6 +165,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.MemberChunk == 0 {
 		cfg.MemberChunk = defaultMemberChunk
+	}
+	if cfg.MemberConcurrency == 0 {
+		cfg.MemberConcurrency = defaultMemberConcurrency
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -225,13 +244,23 @@ func (c *Client) Invoke(ctx context.Context, cmdlet string, params map[string]an
 		var final *url.URL
 		policy := c.policy
 		userOnRetry := policy.OnRetry
+		// heldUntil is the end of the last throttle hold this request
+		// has waited out (its own retry wait included), so that it waits
+		// for each hold once.
+		var heldUntil time.Time
 		policy.OnRetry = func(attempt int, wait time.Duration, err error) {
+			if retry.IsThrottled(err) {
+				heldUntil = c.holdForThrottle(wait)
+			}
 			log.Warn("exo request failed, retrying", "attempt", attempt, "wait", wait, "page", n, "error", err)
 			if userOnRetry != nil {
 				userOnRetry(attempt, wait, err)
 			}
 		}
 		err := retry.Do(ctx, policy, op, func(ctx context.Context) error {
+			if err := c.waitForThrottle(ctx, &heldUntil); err != nil {
+				return fmt.Errorf("%s: %w", op, err)
+			}
 			res.Requests++
 			var err error
 			pg, final, err = c.post(ctx, op, cmdlet, target, body, requestID)

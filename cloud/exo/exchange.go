@@ -102,7 +102,7 @@ func (c *Client) GetDistributionGroup(ctx context.Context, identity string) (*cl
 // NewDistributionGroup is New-DistributionGroup. Empty fields are not sent.
 // When g.Settings has fields set, one Set-DistributionGroup call sets them
 // next. Members beyond Config.MemberChunk are added last, one
-// Add-DistributionGroupMember each. If the settings or an added member
+// Add-DistributionGroupMember each, Config.MemberConcurrency at a time. If the settings or an added member
 // fail, the group is returned (as New-DistributionGroup returned it)
 // together with the error. Settings that Set-DistributionGroup would
 // refuse are refused before anything is created.
@@ -334,15 +334,17 @@ func (c *Client) RemoveGroupMember(ctx context.Context, identity, member string)
 // identifier of a current member: PrimarySmtpAddress, Alias, Identity,
 // Name, Guid, ExternalDirectoryObjectId and each EmailAddresses value with
 // or without its "smtp:" prefix. Wanted identities matching no member are
-// added, one Add-DistributionGroupMember call each, in order; then members
-// no wanted identity matched are removed, one
-// Remove-DistributionGroupMember call each. "Already a member" and "isn't a
+// added, one Add-DistributionGroupMember call each,
+// Config.MemberConcurrency at a time; then members no wanted identity
+// matched are removed, one Remove-DistributionGroupMember call each, as
+// many at a time. "Already a member" and "isn't a
 // member" count as done; a wanted identity that turns out to be "already a
 // member" under another name (a UPN, say) is resolved with Get-Recipient
 // first, so that the member it names is not removed. An unchanged list
-// makes no write call. Only when the group is empty and the list fits in
-// Config.MemberChunk is it set with a single Update-DistributionGroupMember
-// call.
+// makes no write call. When the group is empty, its first
+// Config.MemberChunk members are set with one Update-DistributionGroupMember
+// call (which replaces the whole list, so it is used on an empty group
+// only) and the rest added as above.
 //
 // Members are never removed to be re-added, so a failure part-way (the
 // error says how far it got) leaves the group with its old members plus
@@ -358,12 +360,19 @@ func (c *Client) ReplaceGroupMembers(ctx context.Context, identity string, membe
 		if len(members) == 0 {
 			return nil
 		}
-		if len(members) <= c.cfg.MemberChunk {
-			return c.run(ctx, cmdUpdateGroupMember, map[string]any{
-				"Identity": identity, "Members": members, "Confirm": false, bypassManagerCheck: true,
-			})
+		// The group is empty, so replacing its whole list loses nothing:
+		// the first Config.MemberChunk members go in one call, the rest
+		// are added MemberConcurrency at a time.
+		first, rest := members, []string(nil)
+		if len(members) > c.cfg.MemberChunk {
+			first, rest = members[:c.cfg.MemberChunk], members[c.cfg.MemberChunk:]
 		}
-		_, err := c.changeMembers(ctx, cmdAddGroupMember, identity, members, c.AddGroupMember)
+		if err := c.run(ctx, cmdUpdateGroupMember, map[string]any{
+			"Identity": identity, "Members": first, "Confirm": false, bypassManagerCheck: true,
+		}); err != nil {
+			return err
+		}
+		_, err := c.changeMembers(ctx, cmdAddGroupMember, identity, rest, c.AddGroupMember)
 		return err
 	}
 
@@ -470,32 +479,6 @@ func memberKeys(r cloud.ExoRecipient) []string {
 // unique identifier.
 func memberIdentity(r cloud.ExoRecipient) string {
 	return strings.TrimSpace(firstNonEmpty(r.GUID, r.ExternalDirectoryObjectID, r.PrimarySMTPAddress, r.Identity, r.Alias, r.Name))
-}
-
-// changeMembers runs an Add- or Remove-DistributionGroupMember (change) for
-// each member in order, and returns the members whose membership already
-// was as asked ("is already a member", "isn't a member"), which count as
-// done. It stops at any other failure, an unknown outcome included (a
-// Conflict: re-read, then call again).
-func (c *Client) changeMembers(ctx context.Context, cmdlet, identity string, members []string, change func(ctx context.Context, identity, member string) error) (asAsked []string, err error) {
-	verb := "adding"
-	if cmdlet == cmdRemoveGroupMember {
-		verb = "removing"
-	}
-	for i, m := range members {
-		if err := ctx.Err(); err != nil {
-			return asAsked, fmt.Errorf("exo %s %q: stopped after %d of %d members: %w", cmdlet, identity, i, len(members), err)
-		}
-		err := change(ctx, identity, m)
-		switch {
-		case err == nil:
-		case isMembershipAsAsked(err):
-			asAsked = append(asAsked, m)
-		default:
-			return asAsked, fmt.Errorf("%s member %d of %d: %w", verb, i+1, len(members), err)
-		}
-	}
-	return asAsked, nil
 }
 
 // run invokes a cmdlet whose output is not needed.

@@ -350,53 +350,34 @@ func (e *Env) captureTwin(ctx context.Context, a *Assessment, c *Capture, r *ad.
 // resolveLists resolves every recipient the group names to a cloud
 // recipient, and reports those that do not resolve and the nested groups.
 func (e *Env) resolveLists(ctx context.Context, a *Assessment, c *Capture, r *ad.Recipient, o Options, ac AssessContext) error {
-	cache := map[string]Ref{}
-	resolve := func(dns []string, what string) ([]Ref, error) {
-		var out []Ref
+	owners := slices.Clone(r.CoManagedBy)
+	if r.ManagedBy != "" {
+		owners = append([]string{r.ManagedBy}, owners...)
+	}
+	refs, err := e.resolveAll(ctx, r.DN, len(r.Members), slices.Concat(r.Members, owners, r.ModeratedBy, r.BypassModeration,
+		r.AcceptFrom, r.AcceptFromMembersOf, r.RejectFrom, r.RejectFromMembersOf, r.SendOnBehalf), ac.Migrated)
+	if err != nil {
+		return err
+	}
+	resolve := func(dns []string, what string) []Ref {
+		out := make([]Ref, 0, len(dns))
 		for _, dn := range dns {
-			key := ad.CanonicalDN(dn)
-			ref, ok := cache[key]
-			if !ok {
-				var err error
-				if ref, err = e.resolve(ctx, dn, ac.Migrated); err != nil {
-					return nil, err
-				}
-				cache[key] = ref
-			}
+			ref := refs[ad.CanonicalDN(dn)]
 			if ref.Cloud == "" {
 				a.add("unresolved", "%s %s has no cloud recipient (%s): it would be lost from the cloud list; bring it into the sync scope or remove it", what, dn, orNone(ref.Address))
 			}
 			out = append(out, ref)
 		}
-		return out, nil
+		return out
 	}
-	var err error
-	if c.Members, err = resolve(r.Members, "member"); err != nil {
-		return err
-	}
+	c.Members = resolve(r.Members, "member")
 	c.Members = append(c.Members, missingChildren(c.Members, ac)...)
-	owners := slices.Clone(r.CoManagedBy)
-	if r.ManagedBy != "" {
-		owners = append([]string{r.ManagedBy}, owners...)
-	}
-	if c.Owners, err = resolve(owners, "owner"); err != nil {
-		return err
-	}
-	if c.ModeratedBy, err = resolve(r.ModeratedBy, "moderator"); err != nil {
-		return err
-	}
-	if c.BypassModeration, err = resolve(r.BypassModeration, "moderation bypass"); err != nil {
-		return err
-	}
-	if c.AcceptFrom, err = resolve(slices.Concat(r.AcceptFrom, r.AcceptFromMembersOf), "accepted sender"); err != nil {
-		return err
-	}
-	if c.RejectFrom, err = resolve(slices.Concat(r.RejectFrom, r.RejectFromMembersOf), "rejected sender"); err != nil {
-		return err
-	}
-	if c.SendOnBehalf, err = resolve(r.SendOnBehalf, "send-on-behalf delegate"); err != nil {
-		return err
-	}
+	c.Owners = resolve(owners, "owner")
+	c.ModeratedBy = resolve(r.ModeratedBy, "moderator")
+	c.BypassModeration = resolve(r.BypassModeration, "moderation bypass")
+	c.AcceptFrom = resolve(slices.Concat(r.AcceptFrom, r.AcceptFromMembersOf), "accepted sender")
+	c.RejectFrom = resolve(slices.Concat(r.RejectFrom, r.RejectFromMembersOf), "rejected sender")
+	c.SendOnBehalf = resolve(r.SendOnBehalf, "send-on-behalf delegate")
 	c.Moderated, c.RequireAuth = r.ModerationEnabled, r.RequireSenderAuth
 	if !o.SkipNestedGroupCheck {
 		for _, m := range c.Members {
@@ -406,42 +387,6 @@ func (e *Env) resolveLists(ctx context.Context, a *Assessment, c *Capture, r *ad
 		}
 	}
 	return nil
-}
-
-// resolve reads the recipient at dn and finds its cloud recipient by its
-// primary SMTP address.
-func (e *Env) resolve(ctx context.Context, dn string, migrated []*Saga) (Ref, error) {
-	ref := Ref{DN: dn}
-	r, err := e.Dir.ReadRecipient(ctx, dn)
-	if err != nil {
-		if retry.ClassOf(err) == retry.NotFound {
-			return ref, nil
-		}
-		return ref, fmt.Errorf("migrate: read %s: %w", dn, err)
-	}
-	ref.ID = strings.ToLower(r.GUID)
-	if s := migratedAs(migrated, ref.ID, r.DN); s != nil {
-		// A group migrated before: its original (retired, or kept) or
-		// its routing contact stands for the cloud list its saga made.
-		return Ref{DN: dn, ID: s.ID, Cloud: s.Made.CloudListID, Address: s.Capture.Primary, Group: true, Migrated: true}, nil
-	}
-	ref.Address = primaryOf(r)
-	ref.Group = r.Kind == ad.KindGroup && r.MailEnabled()
-	if ref.Address == "" {
-		return ref, nil
-	}
-	x, err := e.Exchange.GetRecipient(ctx, ref.Address)
-	switch {
-	case retry.ClassOf(err) == retry.NotFound:
-		return ref, nil
-	case err != nil:
-		return ref, fmt.Errorf("migrate: find the cloud recipient of %s: %w", ref.Address, err)
-	}
-	ref.Cloud = x.ExternalDirectoryObjectID
-	if ref.Cloud == "" {
-		ref.Cloud = x.GUID
-	}
-	return ref, nil
 }
 
 // migratedAs returns the migrated saga whose group is id, or whose

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -353,8 +352,10 @@ func cmpOr(a, b string) string {
 // duplicates.
 func clouds(refs []Ref) []string {
 	var out []string
+	seen := make(map[string]bool, len(refs))
 	for _, r := range refs {
-		if r.Cloud != "" && !slices.Contains(out, r.Cloud) {
+		if r.Cloud != "" && !seen[r.Cloud] {
+			seen[r.Cloud] = true
 			out = append(out, r.Cloud)
 		}
 	}

@@ -53,6 +53,7 @@ type Graph interface {
 type Exchange interface {
 	AcceptedDomains(ctx context.Context) ([]cloud.AcceptedDomain, error)
 	GetRecipient(ctx context.Context, identity string) (*cloud.ExoRecipient, error)
+	ListRecipients(ctx context.Context, filter string, fn func(*cloud.ExoRecipient) error) (cloud.ReadResult, error)
 	GetDistributionGroup(ctx context.Context, identity string) (*cloud.DistributionGroup, error)
 	NewDistributionGroup(ctx context.Context, g cloud.NewDistributionGroup) (*cloud.DistributionGroup, error)
 	SetDistributionGroup(ctx context.Context, identity string, ch cloud.GroupChanges) error
@@ -69,7 +70,6 @@ type Exchange interface {
 	RecipientPermissions(ctx context.Context, identity, trustee string) ([]cloud.RecipientPermission, error)
 	GrantSendAs(ctx context.Context, identity, trustee string) error
 	RevokeSendAs(ctx context.Context, identity, trustee string) error
-	ListRecipients(ctx context.Context, filter string, fn func(*cloud.ExoRecipient) error) (cloud.ReadResult, error)
 }
 
 // SyncTrigger starts a delta sync cycle of the sync engine (a configured

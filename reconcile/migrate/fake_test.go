@@ -46,6 +46,12 @@ type world struct {
 	forwards map[string]string
 	// sendAs maps a recipient's id to the ids of its Send-As trustees.
 	sendAs map[string][]string
+	// listings counts the ListRecipients calls; recipientReads the
+	// GetRecipient calls.
+	listings, recipientReads int
+	// memberSearches counts ReadMembers calls; recipientDirReads the
+	// ReadRecipient calls.
+	memberSearches, recipientDirReads int
 }
 
 const (
@@ -119,9 +125,37 @@ func (w *world) FindByGUIDOnDC(_ context.Context, guid string) (*ad.Recipient, a
 	return nil, fakeDC, errNotFound
 }
 
+// ReadMembers streams the recipients whose DN the group at groupDN lists
+// (the world keeps no memberOf), as one search.
+func (w *world) ReadMembers(_ context.Context, groupDN string, fn func(*ad.Recipient) error) error {
+	w.mu.Lock()
+	if err := w.fail("ReadMembers"); err != nil {
+		w.mu.Unlock()
+		return err
+	}
+	w.memberSearches++
+	g, ok := w.ad[strings.ToLower(groupDN)]
+	var out []*ad.Recipient
+	if ok {
+		for _, dn := range g.Members {
+			if r, ok := w.ad[strings.ToLower(dn)]; ok {
+				out = append(out, w.copyOf(r))
+			}
+		}
+	}
+	w.mu.Unlock()
+	for _, r := range out {
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (w *world) ReadRecipient(_ context.Context, dn string) (*ad.Recipient, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.recipientDirReads++
 	if r, ok := w.ad[strings.ToLower(dn)]; ok {
 		return w.copyOf(r), nil
 	}
@@ -454,6 +488,7 @@ func (w *world) findDG(identity string) (string, bool) {
 func (w *world) GetRecipient(_ context.Context, identity string) (*cloud.ExoRecipient, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.recipientReads++
 	for _, r := range w.ad {
 		if r.Kind == ad.KindUser && (strings.EqualFold(r.Mail, identity) || r.GUID == identity) && w.scope.Contains(r.DN) {
 			return &cloud.ExoRecipient{ExternalDirectoryObjectID: r.GUID, Name: r.Name, PrimarySMTPAddress: r.Mail, IsDirSynced: true}, nil
@@ -469,6 +504,46 @@ func (w *world) GetRecipient(_ context.Context, identity string) (*cloud.ExoReci
 		}
 	}
 	return nil, errNotFound
+}
+
+// ListRecipients lists what GetRecipient finds: the synced users in scope
+// and the lists, users first, by DN; with the filter Name -eq 'X', those
+// of that name.
+func (w *world) ListRecipients(_ context.Context, filter string, fn func(*cloud.ExoRecipient) error) (cloud.ReadResult, error) {
+	if name, ok := strings.CutPrefix(filter, "Name -eq "); ok {
+		return w.listByName(name, fn)
+	}
+	w.mu.Lock()
+	if err := w.fail("ListRecipients"); err != nil {
+		w.mu.Unlock()
+		return cloud.ReadResult{}, err
+	}
+	if filter != "" {
+		w.mu.Unlock()
+		return cloud.ReadResult{}, retry.New("fake.ListRecipients", retry.Terminal, errors.New("filters are not supported"))
+	}
+	w.listings++
+	var out []cloud.ExoRecipient
+	for _, dn := range slices.Sorted(maps.Keys(w.ad)) {
+		r := w.ad[dn]
+		if r.Kind == ad.KindUser && w.scope.Contains(r.DN) {
+			out = append(out, cloud.ExoRecipient{ExternalDirectoryObjectID: r.GUID, Name: r.Name, PrimarySMTPAddress: r.Mail,
+				EmailAddresses: []string{"SMTP:" + r.Mail}, IsDirSynced: true})
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(w.dgs)) {
+		out = append(out, w.dgs[id].ExoRecipient)
+	}
+	w.mu.Unlock()
+	res := cloud.ReadResult{Requests: 1}
+	for i := range out {
+		if err := fn(&out[i]); err != nil {
+			return res, err
+		}
+		res.Objects++
+	}
+	res.Complete = true
+	return res, nil
 }
 
 func (w *world) GetDistributionGroup(_ context.Context, identity string) (*cloud.DistributionGroup, error) {

@@ -401,12 +401,9 @@ func (w *world) RevokeSendAs(_ context.Context, identity, trustee string) error 
 	return w.changeSendAs(identity, trustee, false)
 }
 
-// ListRecipients understands Name -eq 'X' alone.
-func (w *world) ListRecipients(_ context.Context, filter string, fn func(*cloud.ExoRecipient) error) (cloud.ReadResult, error) {
-	name, ok := strings.CutPrefix(filter, "Name -eq ")
-	if !ok {
-		return cloud.ReadResult{}, retry.New("fake.ListRecipients", retry.Terminal, errNotFound)
-	}
+// listByName is ListRecipients with the filter Name -eq 'X' (name is
+// what follows "Name -eq ").
+func (w *world) listByName(name string, fn func(*cloud.ExoRecipient) error) (cloud.ReadResult, error) {
 	name = strings.ReplaceAll(strings.Trim(name, "'"), "''", "'")
 	w.mu.Lock()
 	var out []*cloud.ExoRecipient

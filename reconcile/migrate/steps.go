@@ -89,7 +89,7 @@ func (e *Env) create(ctx context.Context, s *Saga) error {
 		}
 	} else {
 		err := e.perform(ctx, s, write{op: "exo.New-DistributionGroup", target: journal.TargetExchange, object: want.Alias,
-			intent: want, before: nil,
+			intent: newListIntentOf(want), before: nil,
 			do: func(ctx context.Context) error {
 				g, err := e.Exchange.NewDistributionGroup(ctx, want)
 				if g != nil {
@@ -114,7 +114,7 @@ func (e *Env) create(ctx context.Context, s *Saga) error {
 	id := s.Made.CloudListID
 	members := clouds(s.Capture.Members)
 	if err := e.perform(ctx, s, write{op: "exo.Update-DistributionGroupMember", target: journal.TargetExchange, object: id,
-		intent: members, before: nil,
+		intent: memberIntent(members), before: nil,
 		do:    func(ctx context.Context) error { return e.Exchange.ReplaceGroupMembers(ctx, id, members) },
 		check: func(ctx context.Context) (bool, error) { return e.membersAre(ctx, id, members) }}, false); err != nil {
 		return err
