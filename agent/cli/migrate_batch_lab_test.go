@@ -260,21 +260,24 @@ func TestLabMigrateBatchInWaves(t *testing.T) {
 	}
 }
 
-// waveFixture makes three lists that migrate in one wave.
-func waveFixture(t *testing.T, l *labtest.Lab, tag string) ([]*dlFixture, string) {
+// waveFixtures makes n sets of three lists in ou, each set to migrate
+// in one wave with a config of its own, and syncs them all at once.
+func waveFixtures(t *testing.T, l *labtest.Lab, ou, tag string, n int) ([][]*dlFixture, []string) {
 	t.Helper()
-	ou := l.SyncedOU(t)
-	var lists []*dlFixture
-	groups := map[string]string{}
-	for i := range 3 {
-		f := makeDLWith(t, l, ou, fmt.Sprintf("%s%d", tag, i), fmt.Sprintf("Wave %s%d", tag, i), 3, false)
-		lists = append(lists, f)
-		groups[f.primary] = "method: recreate"
+	sets := make([][]*dlFixture, n)
+	cfgs := make([]string, n)
+	for k := range n {
+		groups := map[string]string{}
+		for i := range 3 {
+			f := makeDLWith(t, l, ou, fmt.Sprintf("%s%d-%d", tag, k, i), fmt.Sprintf("Wave %s%d-%d", tag, k, i), 3, false)
+			sets[k] = append(sets[k], f)
+			groups[f.primary] = "method: recreate"
+		}
+		cfgs[k] = migrateConfig(t, l, groups)
+		cleanupMigration(t, l, cfgs[k], nil)
 	}
 	l.Sync(t)
-	cfg := migrateConfig(t, l, groups)
-	cleanupMigration(t, l, cfg, nil)
-	return lists, cfg
+	return sets, cfgs
 }
 
 // checkWaveMigrated checks, from the directories, that each list of the
@@ -315,14 +318,16 @@ func checkWaveMigrated(t *testing.T, l *labtest.Lab, cfg string, lists []*dlFixt
 // or added twice, and one routing contact and one dynamic list each.
 func TestLabMigrateWaveKilledAtRandomPoints(t *testing.T) {
 	l := labtest.Get(t)
-	// A first wave learns how many points a wave of three reaches.
-	lists, cfg := waveFixture(t, l, "wl")
+	const seeds = 20
+	// Every wave's lists made and synced at once; the first wave learns
+	// how many points a wave of three reaches.
+	sets, cfgs := waveFixtures(t, l, l.SyncedOU(t), "w", seeds+1)
 	log := filepath.Join(t.TempDir(), "points")
-	st, out := runProcess(t, []string{failpointtest.LogEnv + "=" + log}, "migrate", "run", "-c", cfg, "--auto-approve")
+	st, out := runProcess(t, []string{failpointtest.LogEnv + "=" + log}, "migrate", "run", "-c", cfgs[0], "--auto-approve")
 	if !st.Success() {
 		t.Fatalf("learning run: %s", out)
 	}
-	checkWaveMigrated(t, l, cfg, lists)
+	checkWaveMigrated(t, l, cfgs[0], sets[0])
 	b, err := os.ReadFile(log)
 	if err != nil {
 		t.Fatal(err)
@@ -331,11 +336,11 @@ func TestLabMigrateWaveKilledAtRandomPoints(t *testing.T) {
 	if total < 30 {
 		t.Fatalf("a wave of three reached only %d points", total)
 	}
-	for seed := uint64(1); seed <= 20; seed++ {
+	for seed := uint64(1); seed <= seeds; seed++ {
 		t.Run(fmt.Sprintf("seed-%d", seed), func(t *testing.T) {
 			t.Parallel()
 			nth := 1 + rand.New(rand.NewPCG(seed, 12)).IntN(total)
-			lists, cfg := waveFixture(t, l, fmt.Sprintf("w%d", seed))
+			lists, cfg := sets[seed], cfgs[seed]
 			st, out := runProcess(t, []string{fmt.Sprintf("%s=%d", failpointtest.NthEnv, nth)}, "migrate", "run", "-c", cfg, "--auto-approve")
 			if st.ExitCode() != -1 {
 				t.Fatalf("seed %d: not killed at point %d of %d (exit %d):\n%s", seed, nth, total, st.ExitCode(), out)
