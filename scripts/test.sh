@@ -74,7 +74,7 @@ for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' ad/*_test.go | sed 's/^func /
 done
 
 echo "== tests"
-go test -count=1 -race -timeout 30m -tags lab ./...
+go test -count=1 -race -timeout 40m -tags lab ./...
 
 echo "== a migration across a DC restart (alone: it restarts the lab's DC)"
 quiet go test -count=1 -tags 'lab labkill' -run '^TestLabMigrateDCRestarted$' -v ./agent/cli/
